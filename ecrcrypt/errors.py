@@ -1,0 +1,324 @@
+"""One exception hierarchy for everything ecrcrypt raises.
+
+Every leaf carries the AWS error code it models in ``code`` so that a caller who
+already handles botocore's ``ClientError`` codes can map them one to one, and
+subclasses the builtin it refines (``ValueError`` for bad input, ``LookupError``
+for things that are not there, ``PermissionError`` for authorization) so that
+generic handlers keep working.
+
+Messages never contain key material: they are built from identifiers (ARNs, key
+ids, grant ids, names) only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AccessDeniedError",
+    "AlreadyExistsError",
+    "AuthenticationError",
+    "BlobNotFoundError",
+    "CommitmentPolicyError",
+    "ConflictError",
+    "DataKeyDecryptionError",
+    "DependencyTimeoutError",
+    "DigestMismatchError",
+    "DisabledError",
+    "EcrCryptError",
+    "EcrKmsError",
+    "EncryptionContextMismatchError",
+    "GrantsNotRetiredError",
+    "ImageNotFoundError",
+    "IncorrectKeyError",
+    "InvalidAliasNameError",
+    "InvalidArnError",
+    "InvalidCiphertextError",
+    "InvalidGrantIdError",
+    "InvalidGrantTokenError",
+    "InvalidKeyUsageError",
+    "InvalidParameterError",
+    "KeyUnavailableError",
+    "KmsError",
+    "KmsInternalError",
+    "KmsInvalidStateError",
+    "LayersNotFoundError",
+    "LimitExceededError",
+    "MessageFormatError",
+    "MessageLimitError",
+    "NotFoundError",
+    "RepositoryAlreadyExistsError",
+    "RepositoryNotEmptyError",
+    "RepositoryNotFoundError",
+    "StreamClosedError",
+    "UnsupportedAlgorithmError",
+    "UnsupportedOperationError",
+    "ValidationError",
+    "error_for_code",
+]
+
+
+class EcrCryptError(Exception):
+    """Root of every exception ecrcrypt raises on purpose."""
+
+    code: ClassVar[str] = "EcrCryptError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+# --------------------------------------------------------------------------- input
+
+
+class ValidationError(EcrCryptError, ValueError):
+    """A value broke a documented rule; the message names the field and the rule."""
+
+    code = "ValidationException"
+
+
+class InvalidArnError(ValidationError):
+    code = "InvalidArnException"
+
+
+class InvalidAliasNameError(ValidationError):
+    code = "InvalidAliasNameException"
+
+
+class InvalidParameterError(ValidationError):
+    """ECR's name for a rejected request parameter."""
+
+    code = "InvalidParameterException"
+
+
+# --------------------------------------------------------------------------- ciphertext
+
+
+class InvalidCiphertextError(EcrCryptError, ValueError):
+    """The ciphertext cannot be opened with what was supplied.
+
+    KMS raises this for a wrong encryption context or a corrupted blob; the message
+    layer raises its subclasses for the same situations in an ESDK message.
+    """
+
+    code = "InvalidCiphertextException"
+
+
+class AuthenticationError(InvalidCiphertextError):
+    """The one opaque failure for every kind of tampering.
+
+    A flipped bit, a truncated or reordered body, a spliced frame, a wrong data key
+    and a forged header all look the same from here, as ``InvalidTag`` does in
+    pyca/cryptography: telling them apart would only help an attacker.
+    """
+
+
+class MessageFormatError(InvalidCiphertextError):
+    """The bytes are not a well-formed message (before any authentication)."""
+
+
+class MessageLimitError(MessageFormatError):
+    """The message claims more than the configured bounds allow."""
+
+
+class UnsupportedAlgorithmError(MessageFormatError):
+    """Unknown version or algorithm suite."""
+
+
+class CommitmentPolicyError(MessageFormatError):
+    """A non-committing (version 1) message while the policy requires commitment."""
+
+
+class EncryptionContextMismatchError(InvalidCiphertextError):
+    """The message's encryption context is not the one the caller expected."""
+
+
+class DataKeyDecryptionError(InvalidCiphertextError):
+    """No encrypted data key in the message could be opened by the key provider."""
+
+
+class StreamClosedError(EcrCryptError, ValueError):
+    """An operation on a stream that was closed, or that failed before (errors are sticky)."""
+
+    code = "StreamClosed"
+
+
+class DigestMismatchError(EcrCryptError, ValueError):
+    """The content's SHA-256 is not the digest that was declared.
+
+    ECR answers a layer whose computed digest differs from the declared one with
+    ``InvalidLayerException``.
+    """
+
+    code = "InvalidLayerException"
+
+
+# --------------------------------------------------------------------------- KMS
+
+
+class KmsError(EcrCryptError):
+    """A failure of a KMS-shaped call (local model or AWS)."""
+
+    code = "KMSException"
+
+
+class NotFoundError(KmsError, LookupError):
+    code = "NotFoundException"
+
+
+class AlreadyExistsError(KmsError):
+    code = "AlreadyExistsException"
+
+
+class DisabledError(KmsError):
+    code = "DisabledException"
+
+
+class KmsInvalidStateError(KmsError):
+    code = "KMSInvalidStateException"
+
+
+class IncorrectKeyError(KmsError, InvalidCiphertextError):
+    code = "IncorrectKeyException"
+
+
+class AccessDeniedError(KmsError, PermissionError):
+    code = "AccessDeniedException"
+
+
+class LimitExceededError(KmsError):
+    code = "LimitExceededException"
+
+
+class InvalidGrantTokenError(KmsError, ValueError):
+    code = "InvalidGrantTokenException"
+
+
+class InvalidGrantIdError(KmsError, ValueError):
+    code = "InvalidGrantIdException"
+
+
+class InvalidKeyUsageError(KmsError):
+    code = "InvalidKeyUsageException"
+
+
+class UnsupportedOperationError(KmsError):
+    code = "UnsupportedOperationException"
+
+
+class KeyUnavailableError(KmsError):
+    code = "KeyUnavailableException"
+
+
+class ConflictError(KmsError):
+    code = "ConflictException"
+
+
+class DependencyTimeoutError(KmsError, TimeoutError):
+    code = "DependencyTimeoutException"
+
+
+class KmsInternalError(KmsError):
+    code = "KMSInternalException"
+
+
+# --------------------------------------------------------------------------- ECR
+
+
+class RepositoryAlreadyExistsError(EcrCryptError):
+    code = "RepositoryAlreadyExistsException"
+
+
+class RepositoryNotFoundError(EcrCryptError, LookupError):
+    code = "RepositoryNotFoundException"
+
+
+class RepositoryNotEmptyError(EcrCryptError):
+    code = "RepositoryNotEmptyException"
+
+
+class ImageNotFoundError(EcrCryptError, LookupError):
+    code = "ImageNotFoundException"
+
+
+class LayersNotFoundError(EcrCryptError, LookupError):
+    code = "LayersNotFoundException"
+
+
+class BlobNotFoundError(EcrCryptError, LookupError):
+    """The blob store holds no object under that key (S3: ``NoSuchKey``)."""
+
+    code = "NoSuchKey"
+
+
+class EcrKmsError(EcrCryptError):
+    """ECR's ``KmsException``: a KMS call made for a repository failed.
+
+    ``kms_error`` is the error code KMS returned, as in ECR's API
+    (``KmsException.kmsError``); ``__cause__`` is the KMS exception itself.
+    """
+
+    code = "KmsException"
+
+    def __init__(self, message: str, *, kms_error: str | None = None) -> None:
+        super().__init__(message)
+        self.kms_error = kms_error
+
+
+class GrantsNotRetiredError(EcrKmsError):
+    """The repository was deleted, but retiring its grants failed.
+
+    ECR deletes the repository anyway and reports exactly this message; the grants
+    are then found with ListGrants (constraint ``aws:ecr:arn`` = the repository ARN)
+    and retired by hand.
+    """
+
+    def __init__(
+        self,
+        *,
+        repository_name: str,
+        kms_key: str,
+        grant_ids: tuple[str, ...] = (),
+        kms_error: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"The repository [{repository_name}] has been deleted successfully but the "
+            f"grants created by the kmsKey [{kms_key}] failed to be retired",
+            kms_error=kms_error,
+        )
+        self.repository_name = repository_name
+        self.kms_key = kms_key
+        self.grant_ids = grant_ids
+
+
+def _leaves() -> dict[str, type[EcrCryptError]]:
+    found: dict[str, type[EcrCryptError]] = {}
+    stack: list[type[EcrCryptError]] = [EcrCryptError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        # The most general class that declares a code wins, so that a code maps to
+        # the leaf a caller would catch, not to a format-specific refinement.
+        if "code" in cls.__dict__:
+            found.setdefault(cls.code, cls)
+    return found
+
+
+def error_for_code(code: str, message: str) -> EcrCryptError:
+    """Build the ecrcrypt exception for an AWS error code (e.g. from botocore).
+
+    Unknown codes become a plain :class:`KmsError` whose ``code`` attribute is set
+    on the instance, so that the AWS code is never lost.
+    """
+    cls = _leaves().get(code)
+    if cls is None or cls in (EcrKmsError, GrantsNotRetiredError):
+        err = KmsError(message)
+        err.code = code  # type: ignore[misc]
+        return err
+    return cls(message)
