@@ -24,8 +24,7 @@ def length_between(low: int, high: int, *, error: type[ValidationError] = Valida
     def check(instance: object, attribute: Any, value: str) -> None:
         if not low <= len(value) <= high:
             raise error(
-                f"{type(instance).__name__}.{attribute.name} must be {low} to {high} characters long, "
-                f"got {len(value)}"
+                f"{type(instance).__name__}.{attribute.name} must be {low} to {high} characters long, got {len(value)}"
             )
 
     return check

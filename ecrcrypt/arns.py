@@ -35,13 +35,9 @@ _PARTITION = re.compile(r"aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 # ECR CreateRepository: repositoryName pattern (botocore ecr service model).
-_REPOSITORY_NAME = re.compile(
-    r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"
-)
+_REPOSITORY_NAME = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
 # KMS key ids: a UUID, or "mrk-" and 32 hex digits for a multi-Region key.
-_KEY_ID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
-)
+_KEY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 # KMS CreateAlias: AliasName pattern ^[a-zA-Z0-9:/_-]+$, 1-256, must start with alias/.
 _ALIAS_NAME = re.compile(r"alias/[a-zA-Z0-9:/_-]+")
 # S3 general purpose bucket naming rules.
@@ -291,9 +287,7 @@ def parse_key_reference(text: str) -> KeyReference:
     try:
         return KeyId(text)
     except ValidationError:
-        raise ValidationError(
-            f"{text!r} is not a key id, key ARN, alias name (alias/...) or alias ARN"
-        ) from None
+        raise ValidationError(f"{text!r} is not a key id, key ARN, alias name (alias/...) or alias ARN") from None
 
 
 def _check_bucket(instance: object, attribute: object, value: str) -> None:
@@ -304,8 +298,7 @@ def _check_bucket(instance: object, attribute: object, value: str) -> None:
         )
     if ".." in value or _IPV4.fullmatch(value) or value.startswith("xn--") or value.endswith("-s3alias"):
         raise ValidationError(
-            f"S3BucketName {value!r} is invalid: no '..', no IP address form, "
-            "no xn-- prefix and no -s3alias suffix"
+            f"S3BucketName {value!r} is invalid: no '..', no IP address form, no xn-- prefix and no -s3alias suffix"
         )
 
 

@@ -64,9 +64,7 @@ class EncryptionConfiguration:
     def __attrs_post_init__(self) -> None:
         if self.encryption_type is EncryptionType.AES256 and self.kms_key is not None:
             # ECR: a KMS key only makes sense with KMS or KMS_DSSE encryption.
-            raise InvalidParameterError(
-                "kmsKey can only be specified when encryptionType is KMS or KMS_DSSE"
-            )
+            raise InvalidParameterError("kmsKey can only be specified when encryptionType is KMS or KMS_DSSE")
 
     @property
     def uses_kms(self) -> bool:

@@ -39,9 +39,7 @@ def _encode(field: str, text: object) -> bytes:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValidationError(
-            f"EncryptionContext {field} {text!r} is not valid Unicode (lone surrogate)"
-        ) from None
+        raise ValidationError(f"EncryptionContext {field} {text!r} is not valid Unicode (lone surrogate)") from None
     if len(data) > 0xFFFF:
         raise ValidationError(f"EncryptionContext {field}s are at most 65535 UTF-8 bytes")
     return data
@@ -62,9 +60,7 @@ class EncryptionContext(Mapping[str, str]):
     pairs may differ"); case always does.
     """
 
-    _entries: tuple[tuple[bytes, bytes, str, str], ...] = attrs.field(
-        converter=_freeze, alias="pairs", default=None
-    )
+    _entries: tuple[tuple[bytes, bytes, str, str], ...] = attrs.field(converter=_freeze, alias="pairs", default=None)
     _serialized: bytes = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:

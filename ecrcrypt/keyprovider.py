@@ -91,8 +91,6 @@ class KeyProvider(Protocol):
         """Wrap an existing data key under ``context`` (for a header written last)."""
         ...
 
-    def decrypt_data_key(
-        self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext
-    ) -> bytes:
+    def decrypt_data_key(self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext) -> bytes:
         """Unwrap the first encrypted data key this provider can open under ``context``."""
         ...
