@@ -6,6 +6,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.moto_server"]
+
 settings.register_profile(
     "default",
     deadline=None,

@@ -1,0 +1,105 @@
+"""``python -m benchmarks [--quick] [--gib N] [--only SECTION ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from benchmarks import memory, peers, report, small, streaming
+from benchmarks._harness import Config, MiB, Report, Skip, random_bytes
+
+SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "ecr")
+
+
+def _default_frame() -> tuple[int, str]:
+    try:
+        from ecrcrypt.message import DEFAULT_FRAME_LENGTH
+
+        return int(DEFAULT_FRAME_LENGTH), "ecrcrypt.message.DEFAULT_FRAME_LENGTH"
+    except ImportError:
+        return MiB, "1 MiB (ecrcrypt.message not importable yet)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions: under a minute")
+    parser.add_argument("--gib", type=float, default=None, help="size of the ECR push/pull layer in GiB")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--s3", action="store_true", help="also push/pull through S3 on a moto server")
+    args = parser.parse_args(argv)
+
+    frame, frame_source = _default_frame()
+    cfg = Config.make(quick=args.quick, gib=args.gib, frame_length=frame)
+    rep = Report()
+    rep.meta = {
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if cfg.quick else "full",
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "layer_mib": cfg.layer_size // MiB,
+        "big_gib": cfg.big_size / (1 << 30),
+        "frame_length": frame,
+        "frame_length_source": frame_source,
+        "reps": cfg.reps,
+    }
+    try:
+        import cryptography
+
+        rep.meta["cryptography"] = cryptography.__version__
+    except ImportError:
+        pass
+
+    wanted = set(args.only or SECTIONS)
+    if cfg.quick:
+        wanted.discard("sweep")
+    started = time.perf_counter()
+    data = random_bytes(cfg.layer_size)
+
+    def kms_section(c: Config, r: Report) -> None:
+        from benchmarks import kms
+
+        kms.run(c, r)
+
+    def ecr_section(c: Config, r: Report) -> None:
+        from benchmarks import ecr
+
+        ecr.run(c, r, s3=args.s3 or not c.quick)
+
+    plan: list[tuple[str, Callable[[], None]]] = [
+        ("streams", lambda: streaming.run(cfg, rep, data)),
+        ("sweep", lambda: streaming.run_sweep(cfg, rep, data)),
+        ("peers", lambda: peers.run(cfg, rep, data)),
+        ("small", lambda: small.run(cfg, rep)),
+        ("memory", lambda: memory.run(cfg, rep)),
+        ("kms", lambda: kms_section(cfg, rep)),
+        ("ecr", lambda: ecr_section(cfg, rep)),
+    ]
+    for name, fn in plan:
+        if name not in wanted:
+            continue
+        t0 = time.perf_counter()
+        print(f"-- {name}", flush=True)
+        try:
+            fn()
+        except Skip as exc:
+            rep.skip(name, str(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            rep.skip(name, f"failed: {type(exc).__name__}: {exc}")
+        print(f"   {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    rep.meta["seconds"] = round(time.perf_counter() - started, 1)
+    report.print_table(rep)
+    path = report.write_json(rep)
+    print(f"wrote {path} ({rep.meta['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

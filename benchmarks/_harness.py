@@ -1,0 +1,192 @@
+"""Shared machinery: configuration, timing, sinks, data, and the result report."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+MiB = 1 << 20
+GiB = 1 << 30
+GB = 1e9  # throughput is quoted in GB/s (10^9 bytes), like the issue's targets
+
+
+class Skip(Exception):
+    """A section cannot run here (module not written yet, extra not installed)."""
+
+
+def need(module: str, *names: str) -> ModuleType:
+    """Import ``module`` (and check it has ``names``) or raise :class:`Skip` saying why."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise Skip(f"{module} not importable ({exc})") from None
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise Skip(f"{module} lacks {', '.join(missing)}")
+    return mod
+
+
+@dataclass
+class Config:
+    quick: bool
+    layer_size: int  # bytes of the in-memory layer
+    reps: int  # repetitions per measurement (median quoted)
+    big_size: int  # bytes of the from-a-generator RSS run and of the ECR push/pull layer
+    frame_length: int  # ecrcrypt's DEFAULT_FRAME_LENGTH when known
+    sweep: tuple[int, ...]  # frame lengths of the sweep (empty in quick mode)
+    peer_size: int  # bytes given to the slow peers (aws-encryption-sdk at 4 KiB frames)
+    small_iterations: int
+
+    @classmethod
+    def make(cls, *, quick: bool, gib: float | None, frame_length: int) -> Config:
+        if quick:
+            return cls(
+                quick=True,
+                layer_size=32 * MiB,
+                reps=3,
+                big_size=int((gib or 0.25) * GiB),
+                frame_length=frame_length,
+                sweep=(),
+                peer_size=16 * MiB,
+                small_iterations=2000,
+            )
+        return cls(
+            quick=False,
+            layer_size=256 * MiB,
+            reps=5,
+            big_size=int((gib or 1) * GiB),
+            frame_length=frame_length,
+            sweep=(64 * 1024, 256 * 1024, MiB, 4 * MiB),
+            peer_size=256 * MiB,
+            small_iterations=20000,
+        )
+
+
+@dataclass
+class Row:
+    key: str  # name in latest.json
+    label: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, key: str, label: str, value: float, unit: str, note: str = "") -> float:
+        self.rows.append(Row(key, label, value, unit, note))
+        return value
+
+    def get(self, key: str) -> float | None:
+        for row in self.rows:
+            if row.key == key:
+                return row.value
+        return None
+
+    def ratio(self, key: str, label: str, numerator: str, denominator: str, note: str = "") -> None:
+        a, b = self.get(numerator), self.get(denominator)
+        if a is not None and b:
+            self.add(key, label, a / b, "x", note)
+
+    def skip(self, section: str, reason: str) -> None:
+        self.skipped[section] = reason
+        print(f"  [skip] {section}: {reason}", flush=True)
+
+    def metrics(self) -> dict[str, float]:
+        return {row.key: round(row.value, 4) for row in self.rows}
+
+
+def median_seconds(fn: Callable[[], object], reps: int, *, warmup: bool = True) -> float:
+    """Median wall time of ``fn`` over ``reps`` runs (after one warm-up run)."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gbps(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / GB
+
+
+def per_op_us(fn: Callable[[], object], iterations: int, batches: int = 20) -> float:
+    """Median over ``batches`` of the mean time of one call, in microseconds."""
+    per_batch = max(1, iterations // batches)
+    for _ in range(min(per_batch, 50)):
+        fn()
+    samples = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        samples.append((time.perf_counter() - start) / per_batch)
+    return statistics.median(samples) * 1e6
+
+
+class NullSink(io.RawIOBase):
+    """A destination that keeps nothing: measures the pipeline, not memcpy into a buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = memoryview(data).nbytes
+        self.count += n
+        return n
+
+
+class KeepOpenBytesIO(io.BytesIO):
+    """BytesIO whose close() does nothing (some peers close their destination)."""
+
+    def close(self) -> None:
+        pass
+
+
+def random_bytes(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def chunks_of(data: bytes | memoryview, size: int = MiB) -> list[bytes]:
+    """The data cut into ``bytes`` chunks (cut before timing: a generator's producer is free)."""
+    view = memoryview(data)
+    return [bytes(view[i : i + size]) for i in range(0, len(view), size)]
+
+
+def iterate(chunks: list[bytes]) -> Iterator[bytes]:
+    yield from chunks
+
+
+def drain_reader(reader: Any, bufsize: int = MiB) -> int:
+    """Read a file-like to EOF with readinto into one reused buffer; returns the byte count."""
+    buf = bytearray(bufsize)
+    total = 0
+    if hasattr(reader, "readinto"):
+        while True:
+            n = reader.readinto(buf)
+            if not n:
+                return total
+            total += n
+    while True:
+        chunk = reader.read(bufsize)
+        if not chunk:
+            return total
+        total += len(chunk)

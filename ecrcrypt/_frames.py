@@ -1,0 +1,102 @@
+"""Framed-body arithmetic and the per-frame AAD, packed into reused buffers.
+
+Spec ``data-format/message-body.md`` and ``message-body-aad.md``:
+
+* regular frame ``SeqNum:u32 ‖ IV(12) ‖ ciphertext(F) ‖ tag(16)`` (F + 32 bytes);
+* final frame ``FFFFFFFF ‖ SeqNum:u32 ‖ IV(12) ‖ n:u32 ‖ ciphertext(n) ‖ tag(16)`` (n + 40);
+* body AAD ``message id ‖ content string ‖ SeqNum:u32 ‖ length:u64``;
+* IV written by encryptors: 8 zero bytes ‖ SeqNum.
+
+ecrcrypt ends a plaintext that is an exact multiple of F with a *full* final frame
+(the spec's SHOULD); an empty plaintext is a single empty final frame. These sizes
+are pure functions, so a reader can locate any frame without reading the others.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ecrcrypt.errors import MessageFormatError
+
+__all__ = [
+    "FINAL_FRAME_OVERHEAD",
+    "FINAL_MARKER",
+    "REGULAR_FRAME_OVERHEAD",
+    "FrameAad",
+    "body_length",
+    "frame_counts",
+    "plaintext_length",
+]
+
+FRAME_STRING = b"AWSKMSEncryptionClient Frame"
+FINAL_FRAME_STRING = b"AWSKMSEncryptionClient Final Frame"
+SINGLE_BLOCK_STRING = b"AWSKMSEncryptionClient Single Block"
+FINAL_MARKER = 0xFFFFFFFF
+FINAL_MARKER_BYTES = b"\xff\xff\xff\xff"
+REGULAR_FRAME_OVERHEAD = 4 + 12 + 16
+FINAL_FRAME_OVERHEAD = 4 + 4 + 12 + 4 + 16
+# Spec message-body.md: at most 2^32 - 1 frames, the final frame included.
+MAX_FRAMES = 0xFFFFFFFF
+_SEQ_LEN = struct.Struct(">IQ")
+
+
+def frame_counts(plaintext_length: int, frame_length: int) -> tuple[int, int]:
+    """``(regular frames, final-frame content length)`` as ecrcrypt writes them."""
+    if plaintext_length < 0 or frame_length <= 0:
+        raise ValueError("lengths must be non-negative and the frame length positive")
+    if plaintext_length == 0:
+        return 0, 0
+    regular = (plaintext_length - 1) // frame_length
+    return regular, plaintext_length - regular * frame_length
+
+
+def body_length(plaintext_length: int, frame_length: int) -> int:
+    """Ciphertext bytes after the header for ``plaintext_length`` bytes of plaintext."""
+    regular, final = frame_counts(plaintext_length, frame_length)
+    return regular * (frame_length + REGULAR_FRAME_OVERHEAD) + final + FINAL_FRAME_OVERHEAD
+
+
+def plaintext_length(body_len: int, frame_length: int) -> int:
+    """Inverse of :func:`body_length` for any unsigned framed body (unique, since n ≤ F < F + 32).
+
+    Also accepts the empty final frame other SDKs may write after a full frame.
+    """
+    _, final = split_body(body_len, frame_length)
+    regular = (body_len - FINAL_FRAME_OVERHEAD - final) // (frame_length + REGULAR_FRAME_OVERHEAD)
+    return regular * frame_length + final
+
+
+def split_body(body_len: int, frame_length: int) -> tuple[int, int]:
+    """``(regular frames, final content length)`` of an unsigned framed body of ``body_len`` bytes."""
+    rest = body_len - FINAL_FRAME_OVERHEAD
+    if rest < 0:
+        raise MessageFormatError("message body is shorter than a final frame")
+    regular, final = divmod(rest, frame_length + REGULAR_FRAME_OVERHEAD)
+    if final > frame_length or regular + 1 > MAX_FRAMES:
+        raise MessageFormatError("message body length does not match its frame length")
+    return regular, final
+
+
+class FrameAad:
+    """The two body-AAD layouts of one message, packed in place per frame."""
+
+    __slots__ = ("_final", "_off", "_regular", "_single")
+
+    def __init__(self, message_id: bytes) -> None:
+        self._off = len(message_id)
+        self._regular = bytearray(message_id + FRAME_STRING + bytes(12))
+        self._final = bytearray(message_id + FINAL_FRAME_STRING + bytes(12))
+        self._single = bytearray(message_id + SINGLE_BLOCK_STRING + bytes(12))
+
+    def regular(self, seq: int, length: int) -> bytearray:
+        _SEQ_LEN.pack_into(self._regular, self._off + len(FRAME_STRING), seq, length)
+        return self._regular
+
+    def final(self, seq: int, length: int) -> bytearray:
+        _SEQ_LEN.pack_into(self._final, self._off + len(FINAL_FRAME_STRING), seq, length)
+        return self._final
+
+    def single_block(self, length: int) -> bytearray:
+        # Non-framed bodies use sequence number 1 (spec message-body-aad.md).
+        _SEQ_LEN.pack_into(self._single, self._off + len(SINGLE_BLOCK_STRING), 1, length)
+        return self._single

@@ -1,0 +1,181 @@
+"""Who may do what with a local KMS key: callers, the default key policy, grants (private).
+
+The model (docs/kms-model.md, kms-ecr-semantics.md §5):
+``allowed = not explicit_deny and (key_policy_allows or grant_allows)``.
+
+* The default key policy of a customer managed key gives the account's principals
+  (``arn:aws:iam::<acct>:root`` / ``:user/...`` / ``:role/...``, STS assumed roles)
+  everything, as its ``arn:aws:iam::<acct>:root`` + ``kms:*`` statement with IAM
+  enabled does.
+* An AWS managed key's fixed policy lets the account's principals only describe the
+  key and manage grants on it; cryptographic use goes through the owning service
+  (here: through grants to the service principal).
+* Anyone else -- service principals such as ``ecr.us-east-1.amazonaws.com``, other
+  accounts -- only through a grant naming them, for the grant's operations, when the
+  request's encryption context satisfies the grant's constraint (KMS: constraints are
+  ignored for DescribeKey and RetireGrant).
+* ``deny`` models IAM explicit denies (``kms:RetireGrant``, ``kms:*``); an explicit
+  deny always wins (KMS: "never denied, in a key policy, IAM policy, or grant").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ecrcrypt._kms_store import GrantRecord, KeyRecord
+from ecrcrypt.errors import AccessDeniedError, ValidationError
+from ecrcrypt.kms import GrantConstraints, GrantOperation, KeyManager
+
+# CreateGrant GranteePrincipal / RetiringPrincipal: ^[\w+=,.@:/-]+$, 1-256 (botocore).
+PRINCIPAL_PATTERN = re.compile(r"[\w+=,.@:/-]{1,256}")
+_IAM = re.compile(r"arn:aws[a-z-]*:(iam|sts)::([0-9]{12}):(root|user/.+|role/.+|assumed-role/.+)")
+_SERVICE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+
+# The operations an AWS managed key's policy lets the account's own principals call.
+AWS_MANAGED_ACCOUNT_OPERATIONS = frozenset(
+    {"DescribeKey", "CreateGrant", "ListGrants", "RetireGrant", "GetKeyRotationStatus", "ListAliases"}
+)
+# KMS: grant constraints "are ignored for DescribeKey and RetireGrant".
+_UNCONSTRAINED = frozenset({GrantOperation.DESCRIBE_KEY, GrantOperation.RETIRE_GRANT, GrantOperation.CREATE_GRANT})
+
+
+@attrs.frozen(kw_only=True)
+class Caller:
+    """The identity a client is bound to, parsed once."""
+
+    principal: str
+    account: str | None  # None for a service principal
+    identity_type: str
+    denies: frozenset[str] = frozenset()
+    user_identity: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+    identity_json: str = attrs.field(default="{}", eq=False, repr=False)
+
+    @classmethod
+    def parse(cls, principal: str, deny: Iterable[str] = ()) -> Caller:
+        if not isinstance(principal, str):
+            raise ValidationError(f"a principal must be a str, not {type(principal).__name__}")
+        denies = frozenset(deny)
+        for d in denies:
+            if not isinstance(d, str) or not d.startswith("kms:"):
+                raise ValidationError(f"deny entries are IAM actions like 'kms:RetireGrant', not {d!r}")
+        if _ACCOUNT.fullmatch(principal):
+            principal = f"arn:aws:iam::{principal}:root"
+        m = _IAM.fullmatch(principal)
+        if m is not None:
+            account = m.group(2)
+            resource = m.group(3)
+            kind = "Root" if resource == "root" else "IAMUser" if resource.startswith("user/") else "AssumedRole"
+            identity: dict[str, Any] = {"type": kind, "arn": principal, "accountId": account}
+            return cls(
+                principal=principal,
+                account=account,
+                identity_type=kind,
+                denies=denies,
+                user_identity=identity,
+                identity_json=json.dumps(identity, separators=(",", ":")),
+            )
+        if _SERVICE.fullmatch(principal):
+            identity = {"type": "AWSService", "invokedBy": principal}
+            return cls(
+                principal=principal,
+                account=None,
+                identity_type="AWSService",
+                denies=denies,
+                user_identity=identity,
+                identity_json=json.dumps(identity, separators=(",", ":")),
+            )
+        raise ValidationError(
+            f"{principal!r} is not a principal: expected an account id, an IAM/STS ARN or a service principal"
+        )
+
+    def denied(self, operation: str) -> bool:
+        return bool(self.denies) and ("kms:*" in self.denies or f"kms:{operation}" in self.denies)
+
+
+def access_denied(caller: Caller, operation: str, resource: str, *, explicit: bool = False) -> AccessDeniedError:
+    # KMS's message shape: "User: <arn> is not authorized to perform: kms:<Op> on
+    # resource: <key ARN> because ..."
+    why = (
+        "with an explicit deny in an identity-based policy"
+        if explicit
+        else "because no key policy, IAM policy or grant allows it"
+    )
+    return AccessDeniedError(
+        f"User: {caller.principal} is not authorized to perform: kms:{operation} on resource: {resource} {why}"
+    )
+
+
+def check_denied(caller: Caller, operation: str, resource: str) -> None:
+    if caller.denied(operation):
+        raise access_denied(caller, operation, resource, explicit=True)
+
+
+def policy_allows(caller: Caller, key: KeyRecord, operation: str) -> bool:
+    """What the key policy alone allows (grants aside)."""
+    if caller.account != key.account:
+        return False
+    if key.manager is KeyManager.CUSTOMER:
+        return True
+    return operation in AWS_MANAGED_ACCOUNT_OPERATIONS
+
+
+def matching_grant(
+    caller: Caller,
+    grants: Sequence[GrantRecord],
+    operation: GrantOperation,
+    context: Mapping[str, str] | None,
+) -> GrantRecord | None:
+    for grant in grants:
+        if grant.grantee != caller.principal or operation not in grant.operations:
+            continue
+        if operation in _UNCONSTRAINED or grant.constraints is None or grant.constraints.allows(context):
+            return grant
+    return None
+
+
+def authorize(
+    caller: Caller,
+    key: KeyRecord,
+    operation: str,
+    *,
+    grants: Sequence[GrantRecord] = (),
+    context: Mapping[str, str] | None = None,
+) -> None:
+    """Raise ``AccessDeniedError`` unless the caller may call ``operation`` on ``key``."""
+    check_denied(caller, operation, key.arn)
+    if policy_allows(caller, key, operation):
+        return
+    try:
+        grant_op = GrantOperation(operation)
+    except ValueError:
+        grant_op = None
+    if grant_op is not None and matching_grant(caller, grants, grant_op, context) is not None:
+        return
+    raise access_denied(caller, operation, key.arn)
+
+
+def child_grant_allowed(
+    parent: GrantRecord, operations: frozenset[GrantOperation], constraints: GrantConstraints | None
+) -> bool:
+    """KMS: a grant allowing CreateGrant can only create grants with a subset of its
+    operations and equally strict or stricter constraints."""
+    if not operations <= parent.operations:
+        return False
+    pc = parent.constraints
+    if pc is None:
+        return True
+    if constraints is None:
+        return False
+    pairs: Mapping[str, str] = constraints.encryption_context_equals or constraints.encryption_context_subset or {}
+    child_pairs = {k.lower(): v for k, v in pairs.items()}
+    if pc.encryption_context_equals is not None:
+        wanted = {k.lower(): v for k, v in pc.encryption_context_equals.items()}
+        return constraints.encryption_context_equals is not None and child_pairs == wanted
+    assert pc.encryption_context_subset is not None
+    return all(child_pairs.get(k.lower()) == v for k, v in pc.encryption_context_subset.items())

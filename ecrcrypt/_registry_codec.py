@@ -1,0 +1,321 @@
+"""How one registry object (layer or manifest) is laid out as ESDK messages (private).
+
+``KMS`` and ``AES256`` objects are one ESDK v2 message whose encryption context is
+ECR's two-key context. ``KMS_DSSE`` objects are two independent messages, one
+inside the other, each with its own data key: the inner message is bound to the
+repository (``{"aws:ecr:arn": ..., "ecrcrypt:dsse-layer": "inner"}``) and the outer one
+to the full object context. The inner context deliberately leaves out the digest,
+so that a chunked upload (digest known only at the end) still encrypts both layers
+in one pass: the inner header is written first as usual and only the outer header
+is written last (see :class:`BodyFirstUpload`). The outer message authenticates
+the inner one, and the digest of the plaintext is verified on every pull.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import IO, Any, BinaryIO
+
+import attrs
+
+from ecrcrypt.blobstore import BlobStore, BlobWriter
+from ecrcrypt.context import ECR_ARN_KEY, EncryptionContext
+from ecrcrypt.digest import Digest
+from ecrcrypt.errors import DigestMismatchError, EcrCryptError, StreamClosedError
+from ecrcrypt.keyprovider import KeyProvider
+
+__all__ = [
+    "COPY_CHUNK",
+    "DSSE_INNER_KEY",
+    "BodyFirstUpload",
+    "DecryptedRangeSource",
+    "Written",
+    "encrypt_stream",
+    "inner_context",
+    "open_decrypting",
+    "placeholder_digest",
+]
+
+#: Plaintext is copied in chunks of this size: memory stays constant whatever the layer size.
+COPY_CHUNK = 1 << 20
+DSSE_INNER_KEY = "ecrcrypt:dsse-layer"
+
+
+def inner_context(repository_arn: str) -> EncryptionContext:
+    # The grant constraint is EncryptionContextSubset {"aws:ecr:arn": <repo ARN>}: the inner
+    # layer's context must carry it too, or KMS refuses the call made under the grant.
+    return EncryptionContext({ECR_ARN_KEY: repository_arn, DSSE_INNER_KEY: "inner"})
+
+
+def placeholder_digest() -> Digest:
+    """A digest-shaped stand-in: every real digest serializes to the same length."""
+    return Digest("0" * 64)
+
+
+@attrs.frozen(kw_only=True)
+class Written:
+    size: int
+    sha256: Digest
+    stored_size: int
+    inner_size: int | None
+
+
+def _frame_kwargs(frame_length: int | None) -> dict[str, Any]:
+    return {} if frame_length is None else {"frame_length": frame_length}
+
+
+def encrypt_stream(
+    sink: BlobWriter,
+    chunks: Callable[[], bytes],
+    *,
+    provider: KeyProvider,
+    context: EncryptionContext,
+    inner: EncryptionContext | None,
+    frame_length: int | None,
+) -> Written:
+    """Encrypt everything ``chunks()`` yields (until ``b""``) into ``sink``; header first.
+
+    The caller commits or aborts ``sink``: this function never does.
+    """
+    from ecrcrypt.streams import EncryptingWriter
+
+    fk = _frame_kwargs(frame_length)
+    if inner is None:
+        w = EncryptingWriter(sink, provider=provider, context=context, compute_sha256=True, **fk)
+        with contextlib.closing(w):
+            _pump(chunks, w.write)
+        assert w.sha256 is not None
+        return Written(size=w.plaintext_length, sha256=w.sha256, stored_size=w.ciphertext_length, inner_size=None)
+    outer = EncryptingWriter(sink, provider=provider, context=context, **fk)
+    with contextlib.closing(outer):
+        iw = EncryptingWriter(outer, provider=provider, context=inner, compute_sha256=True, **fk)
+        with contextlib.closing(iw):
+            _pump(chunks, iw.write)
+    assert iw.sha256 is not None
+    return Written(
+        size=iw.plaintext_length, sha256=iw.sha256, stored_size=outer.ciphertext_length, inner_size=iw.ciphertext_length
+    )
+
+
+def _pump(chunks: Callable[[], bytes], write: Callable[[bytes], int]) -> None:
+    while True:
+        data = chunks()
+        if not data:
+            return
+        write(data)
+
+
+class VerifyingReader:
+    """A readable that releases authenticated plaintext and checks its SHA-256 at EOF.
+
+    Every frame is authenticated before any of its bytes are returned (the ESDK
+    reader's contract); the digest check at the end catches an object stored under
+    the right context but holding other content, which cannot happen through this
+    registry but would through a store written by someone else.
+    """
+
+    def __init__(self, reader: Any, closers: list[IO[bytes] | BinaryIO | Any], expected: Digest) -> None:
+        self._reader = reader
+        self._closers = closers
+        self._expected = expected
+        self._done = False
+        self._closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._closed:
+            raise StreamClosedError("read from a closed layer reader")
+        data: bytes = self._reader.read(size)
+        if (not data and size != 0) or (size is None or size < 0):
+            self._finish()
+        return data
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        actual = self._reader.sha256
+        if actual != self._expected:
+            raise DigestMismatchError(f"stored object has digest {actual}, expected {self._expected}")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for c in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                c.close()
+
+    def __enter__(self) -> VerifyingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_decrypting(
+    source: BinaryIO,
+    *,
+    provider: KeyProvider,
+    context: EncryptionContext,
+    inner: EncryptionContext | None,
+    expected: Digest,
+) -> VerifyingReader:
+    """A verifying plaintext reader over a stored object (takes ownership of ``source``)."""
+    from ecrcrypt.streams import DecryptingReader
+
+    try:
+        if inner is None:
+            r = DecryptingReader(source, provider=provider, context=context, compute_sha256=True)
+            return VerifyingReader(r, [source, r], expected)
+        outer = DecryptingReader(source, provider=provider, context=context)
+        r = DecryptingReader(outer, provider=provider, context=inner, compute_sha256=True)
+        return VerifyingReader(r, [source, outer, r], expected)
+    except BaseException:
+        source.close()
+        raise
+
+
+@attrs.frozen
+class BlobRangeSource:
+    """The ranges module's random-access source over one stored blob."""
+
+    store: BlobStore
+    key: str
+
+    def size(self) -> int:
+        return self.store.size(self.key)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return self.store.read_range(self.key, offset, length)
+
+
+@attrs.frozen
+class DecryptedRangeSource:
+    """Random access into the plaintext of an outer message (the inner message of DSSE)."""
+
+    outer: BlobRangeSource
+    provider: KeyProvider
+    context: EncryptionContext
+    plaintext_size: int
+
+    def size(self) -> int:
+        return self.plaintext_size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        from ecrcrypt.ranges import decrypt_range
+
+        return decrypt_range(self.outer, offset, length, provider=self.provider, context=self.context)
+
+
+class BodyFirstUpload:
+    """One pass of encryption for content whose digest (hence context) comes last.
+
+    ESDK v2 derives the body key from the data key and the message id only, and a
+    frame's AAD holds the message id, frame kind, sequence number and length -- not
+    the encryption context. So the body is encrypted as it arrives and the header
+    (context with the final digest, the data key wrapped under that context, header
+    tag) is written last into bytes reserved at the front of the blob. The header's
+    size is known at the start: the context has a fixed length (the digest is fixed
+    length) and the encrypted data key's size is that of a provisional wrap made
+    with a placeholder digest, which also fails fast when the key or grant is
+    unusable before any byte is uploaded.
+    """
+
+    def __init__(
+        self,
+        store: BlobStore,
+        key: str,
+        *,
+        provider: KeyProvider,
+        context_for: Callable[[Digest], EncryptionContext],
+        inner: EncryptionContext | None,
+        frame_length: int | None,
+    ) -> None:
+        from ecrcrypt.streams import BodyFirstWriter, EncryptingWriter, header_length
+
+        self._provider = provider
+        self._context_for = context_for
+        fk = _frame_kwargs(frame_length)
+        provisional = context_for(placeholder_digest())
+        data_key = provider.generate_data_key(provisional)
+        self._data_key = data_key.plaintext
+        self._reserve = header_length(context=provisional, encrypted_data_keys=data_key.encrypted_data_keys, **fk)
+        self._sink = store.open_write(key, reserve=self._reserve)
+        self._closed = False
+        try:
+            self._body = BodyFirstWriter(self._sink, data_key=self._data_key, compute_sha256=inner is None, **fk)
+            self._inner = (
+                None
+                if inner is None
+                else EncryptingWriter(self._body, provider=provider, context=inner, compute_sha256=True, **fk)
+            )
+        except BaseException:
+            self._sink.abort()
+            raise
+        self._top: Any = self._body if self._inner is None else self._inner
+
+    def __repr__(self) -> str:
+        return f"BodyFirstUpload(reserve={self._reserve}, closed={self._closed})"
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._closed:
+            raise StreamClosedError("write to a completed or aborted upload")
+        try:
+            return int(self._top.write(data))
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._data_key = b""
+            self._sink.abort()
+
+    def finish(self, declared: Digest, *, keep: Callable[[], bool]) -> Written | None:
+        """Close the body, check ``declared`` and fill in the header; ``None`` when ``keep()`` says the
+        object already exists (the upload is then discarded)."""
+        if self._closed:
+            raise StreamClosedError("upload already completed or aborted")
+        try:
+            if self._inner is not None:
+                self._inner.close()
+                actual = self._inner.sha256
+                inner_size: int | None = self._inner.ciphertext_length
+                self._body.close()
+            else:
+                self._body.close()
+                actual = self._body.sha256
+                inner_size = None
+            size = self._inner.plaintext_length if self._inner is not None else self._body.plaintext_length
+            if actual != declared:
+                raise DigestMismatchError(f"uploaded content has digest {actual}, not the declared {declared}")
+            if not keep():
+                self.abort()
+                return None
+            context = self._context_for(declared)
+            edks = self._provider.encrypt_data_key(self._data_key, context)
+            header = self._body.header(context=context, encrypted_data_keys=edks)
+            if len(header) != self._reserve:
+                raise EcrCryptError(
+                    f"the final header is {len(header)} bytes but {self._reserve} were reserved: the key "
+                    "provider's encrypted data key changed size between the provisional and the final wrap"
+                )
+            self._sink.write_reserved(header)
+            self._sink.commit()
+            self._closed = True
+            self._data_key = b""
+            assert actual is not None
+            return Written(
+                size=size,
+                sha256=actual,
+                stored_size=self._reserve + self._body.body_length,
+                inner_size=inner_size,
+            )
+        except BaseException:
+            self.abort()
+            raise

@@ -1,0 +1,208 @@
+"""State shared by a registry and its repositories, and the translation of KMS failures (private)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ecrcrypt._registry_service_key import SERVICE_KEY_NAMESPACE, ServiceKey
+from ecrcrypt._registry_store import GrantRecord, RegistryMetadata, RepositoryRecord
+from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryArn, RepositoryName
+from ecrcrypt.blobstore import BlobStore
+from ecrcrypt.config import EncryptionConfiguration, EncryptionType
+from ecrcrypt.errors import (
+    AccessDeniedError,
+    DataKeyDecryptionError,
+    DisabledError,
+    EcrKmsError,
+    KmsError,
+    KmsInvalidStateError,
+    NotFoundError,
+)
+from ecrcrypt.keyprovider import KeyProvider
+from ecrcrypt.kms import Kms
+
+if TYPE_CHECKING:
+    from ecrcrypt.audit import AuditTrail
+    from ecrcrypt.repository import Repository, RepositoryDescription
+
+__all__ = ["ECR_ROLE", "STORAGE_ROLE", "KmsFactory", "RegistryCore"]
+
+KmsFactory = Callable[[str], Kms]
+ECR_ROLE = "ecr"
+STORAGE_ROLE = "storage"
+
+
+class RegistryCore:
+    """Everything a caller-bound :class:`Registry` / :class:`Repository` view shares."""
+
+    def __init__(
+        self,
+        *,
+        account: AccountId,
+        region: Region,
+        kms_for: KmsFactory,
+        store: BlobStore,
+        metadata: RegistryMetadata,
+        service_key: ServiceKey,
+        audit: AuditTrail | None,
+        ecr_principal: str,
+        storage_principal: str,
+        bucket: str,
+        frame_length: int | None,
+    ) -> None:
+        self.account = account
+        self.region = region
+        self.kms_for = kms_for
+        self.store = store
+        self.metadata = metadata
+        self.service_key = service_key
+        self.audit = audit
+        self.ecr_principal = ecr_principal
+        self.storage_principal = storage_principal
+        self.bucket = bucket
+        self.frame_length = frame_length
+        self._clients: dict[str, Kms] = {}
+        #: resources the registry opened itself (a local KMS), closed with it
+        self.closers: list[Callable[[], None]] = []
+
+    def client(self, principal: str) -> Kms:
+        """One KMS client per principal, created on first use."""
+        found = self._clients.get(principal)
+        if found is None:
+            found = self._clients[principal] = self.kms_for(principal)
+        return found
+
+    def principal_for(self, role: str) -> str:
+        return self.ecr_principal if role == ECR_ROLE else self.storage_principal
+
+    # -- naming -------------------------------------------------------------------------
+    def repository_arn(self, name: str) -> RepositoryArn:
+        return RepositoryArn(region=self.region, account=self.account, name=RepositoryName(name))
+
+    def repository_uri(self, name: str) -> str:
+        # ECR: repositoryUri = <account>.dkr.ecr.<region>.amazonaws.com/<name>
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{name}"
+
+    def description(self, record: RepositoryRecord) -> RepositoryDescription:
+        from ecrcrypt.repository import RepositoryDescription
+
+        etype = EncryptionType(record.encryption_type)
+        config = EncryptionConfiguration(encryption_type=etype, kms_key=record.kms_key)
+        return RepositoryDescription(
+            registry_id=str(self.account),
+            repository_name=record.name,
+            repository_arn=str(self.repository_arn(record.name)),
+            repository_uri=self.repository_uri(record.name),
+            created_at=record.created_at,
+            encryption_configuration=config,
+        )
+
+    # -- key providers ------------------------------------------------------------------
+    def provider_for(self, record: RepositoryRecord, role: str) -> KeyProvider:
+        if record.encryption_type == EncryptionType.AES256.value:
+            from ecrcrypt.raw_aes import RawAesKeyProvider
+
+            return RawAesKeyProvider(
+                key_namespace=SERVICE_KEY_NAMESPACE,
+                key_name=f"aes256/{self.account}/{self.region}",
+                wrapping_key=self.service_key.material,
+            )
+        from ecrcrypt.kms_keyring import KmsKeyProvider
+
+        grant = _grant(record, role)
+        assert record.kms_key is not None
+        tokens = (grant.grant_token,) if grant is not None and grant.grant_token else ()
+        return KmsKeyProvider(self.client(self.principal_for(role)), record.kms_key, grant_tokens=tokens)
+
+    @contextmanager
+    def kms_errors(self, record: RepositoryRecord, role: str, *, caller: str | None = None) -> Iterator[None]:
+        """Turn a KMS failure on a repository's behalf into ECR's ``KmsException`` naming the cause."""
+        try:
+            yield
+        except EcrKmsError:
+            raise
+        except DataKeyDecryptionError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, KmsError) and not isinstance(cause, DataKeyDecryptionError):
+                raise self._explain(record, role, cause) from exc
+            raise
+        except KmsError as exc:
+            raise self._explain(record, role, exc) from exc
+
+    def _explain(self, record: RepositoryRecord, role: str, exc: KmsError) -> EcrKmsError:
+        key = record.kms_key or "?"
+        name = record.name
+        if isinstance(exc, DisabledError):
+            msg = (
+                f"KMS key {key} of repository '{name}' is disabled: no push or pull until the key is "
+                "re-enabled (EnableKey)"
+            )
+        elif isinstance(exc, KmsInvalidStateError) and "pending deletion" in str(exc):
+            msg = (
+                f"KMS key {key} of repository '{name}' is pending deletion: no push or pull; "
+                "CancelKeyDeletion (then EnableKey) restores access"
+            )
+        elif isinstance(exc, NotFoundError):
+            msg = (
+                f"KMS key {key} of repository '{name}' no longer exists: the repository's data "
+                "encrypted under it is unrecoverable"
+            )
+        elif isinstance(exc, AccessDeniedError):
+            grant = _grant(record, role)
+            state = self._grant_state(record, grant)
+            who = self.principal_for(role)
+            if grant is not None and state == "missing":
+                msg = (
+                    f"the {role} grant {grant.grant_id} (grantee {who}) of repository '{name}' on KMS key "
+                    f"{key} was revoked or retired: the repository can no longer be pushed to or pulled from; "
+                    "delete it (or migrate from a backup) rather than revoking ECR's grants"
+                )
+            else:
+                msg = f"access to KMS key {key} denied for {who} on behalf of repository '{name}': {exc}"
+        else:
+            msg = f"KMS call for repository '{name}' on key {key} failed: {exc}"
+        return EcrKmsError(msg, kms_error=exc.code)
+
+    def _grant_state(self, record: RepositoryRecord, grant: GrantRecord | None) -> str:
+        """``"present"``, ``"missing"`` or ``"unknown"`` (ListGrants not allowed)."""
+        if grant is None or record.kms_key is None:
+            return "unknown"
+        try:
+            found = self.client(self.admin).list_grants(key_id=record.kms_key, grant_id=grant.grant_id)
+        except KmsError:
+            return "unknown"
+        return "present" if any(g.grant_id == grant.grant_id for g in found.grants) else "missing"
+
+    #: the principal used for diagnostics (ListGrants); the registry sets it to its default caller.
+    admin: str = ""
+
+    # -- audit ---------------------------------------------------------------------------
+    def audit_event(self, caller: str, event_name: str, repository: Repository, **params: Any) -> None:
+        if self.audit is None:
+            return
+        from ecrcrypt._registry_audit import record_ecr_event
+
+        request = {"repositoryName": repository.name, "registryId": str(self.account)}
+        request.update({k: v for k, v in params.items() if v is not None})
+        record_ecr_event(
+            self.audit,
+            caller=caller,
+            event_name=event_name,
+            region=str(self.region),
+            account=str(self.account),
+            request_parameters=request,
+            resource_arn=str(repository.arn),
+        )
+
+
+def _grant(record: RepositoryRecord, role: str) -> GrantRecord | None:
+    for g in record.grants:
+        if g.role == role:
+            return g
+    return None
+
+
+def key_region(key_arn: str) -> str:
+    return str(KeyArn.parse(key_arn).region)

@@ -1,0 +1,1511 @@
+"""LocalKms: an embedded KMS with AWS KMS semantics, persisted in SQLite.
+
+``LocalKms`` is the service (one account, one Region, a store, a clock, quotas, a
+root key); ``LocalKms.client(principal)`` is a :class:`ecrcrypt.kms.Kms` bound to one
+caller identity. The rules it enforces -- key states, grants, quotas, who may do
+what -- are documented in docs/kms-model.md with their AWS sources; each line that
+enforces one quotes or cites it.
+
+Speed: the cryptographic calls take no write lock. Decoded keys, aliases and grants
+are cached per process and re-read only when another connection has committed a
+state change (``PRAGMA data_version`` + the store's generation counter); unwrapped
+key material is cached as ``AESGCM`` objects (material versions are immutable). A
+GenerateDataKey or Decrypt is then one AES-GCM call and one audit INSERT.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import os
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ecrcrypt import _kms_blob as blob
+from ecrcrypt._kms_policy import (
+    PRINCIPAL_PATTERN,
+    Caller,
+    access_denied,
+    authorize,
+    check_denied,
+    child_grant_allowed,
+    policy_allows,
+)
+from ecrcrypt._kms_store import AliasRecord, GrantRecord, KeyRecord, KmsStore, Tx
+from ecrcrypt.arns import AccountId, AliasArn, AliasName, KeyArn, KeyId, Region, parse_key_reference
+from ecrcrypt.audit import KMS_EVENT_SOURCE, AuditTrail, _resources_column
+from ecrcrypt.context import EncryptionContext
+from ecrcrypt.errors import (
+    AlreadyExistsError,
+    DisabledError,
+    EcrCryptError,
+    IncorrectKeyError,
+    InvalidAliasNameError,
+    InvalidArnError,
+    InvalidCiphertextError,
+    InvalidGrantIdError,
+    InvalidGrantTokenError,
+    KmsInternalError,
+    KmsInvalidStateError,
+    LimitExceededError,
+    NotFoundError,
+    ValidationError,
+)
+from ecrcrypt.kms import (
+    SYMMETRIC_DEFAULT,
+    SYMMETRIC_GRANT_OPERATIONS,
+    AliasListEntry,
+    CancelKeyDeletionResponse,
+    CreateGrantResponse,
+    DataKeySpec,
+    DecryptResponse,
+    EncryptResponse,
+    GenerateDataKeyResponse,
+    GenerateDataKeyWithoutPlaintextResponse,
+    GetKeyRotationStatusResponse,
+    GrantConstraints,
+    GrantListEntry,
+    GrantOperation,
+    KeyIdentifier,
+    KeyManager,
+    KeyMetadata,
+    KeyState,
+    Kms,
+    KmsQuotas,
+    ListAliasesResponse,
+    ListGrantsResponse,
+    ReEncryptResponse,
+    RotateKeyOnDemandResponse,
+    ScheduleKeyDeletionResponse,
+)
+
+__all__ = ["LocalKms", "LocalKmsClient", "ManualClock"]
+
+T = TypeVar("T")
+
+DAY = 86_400.0
+# KMS: ScheduleKeyDeletion PendingWindowInDays "must be between 7 and 30, inclusive", default 30.
+MIN_PENDING_WINDOW, MAX_PENDING_WINDOW, DEFAULT_PENDING_WINDOW = 7, 30, 30
+# KMS: RotationPeriodInDays 90-2560, default 365.
+MIN_ROTATION_PERIOD, MAX_ROTATION_PERIOD, DEFAULT_ROTATION_PERIOD = 90, 2560, 365
+# KMS quotas [LIVE resource-limits]: 25 on-demand rotations per key, 50 aliases per key.
+MAX_ON_DEMAND_ROTATIONS = 25
+MAX_ALIASES_PER_KEY = 50
+# KMS: PlaintextType 1-4096 bytes; NumberOfBytes 1-1024; GrantTokens at most 10.
+MAX_PLAINTEXT = 4096
+MAX_DATA_KEY_BYTES = 1024
+MAX_GRANT_TOKENS = 10
+# KMS ListGrants / ListAliases: "Limit ... between 1 and 100, inclusive. The default value is 50."
+MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT = 100, 50
+# KMS CreateKey Description: 0-8192 characters.
+MAX_DESCRIPTION = 8192
+# KMS CreateGrant Name: ^[a-zA-Z0-9:/_-]+$, 1-256.
+_GRANT_NAME = re.compile(r"[a-zA-Z0-9:/_-]{1,256}")
+_GRANT_ID = re.compile(r"[0-9a-f]{64}")
+_TOKEN_PREFIX = b"\x01ecrcrypt-grant"
+# The predefined aliases of AWS managed keys that DescribeKey creates on first use
+# (KMS: "AWS services use DescribeKey to create AWS managed keys from a predefined
+# AWS alias with no key ID").
+PREDEFINED_AWS_ALIASES = frozenset(
+    f"alias/aws/{svc}"
+    for svc in (
+        "acm", "backup", "dynamodb", "ebs", "ecr", "elasticfilesystem", "es", "glue", "kinesis",
+        "kinesisvideo", "lambda", "logs", "rds", "redshift", "s3", "secretsmanager", "sns", "sqs", "ssm", "xray",
+    )
+)  # fmt: skip
+
+
+class ManualClock:
+    """An injectable clock for tests: time moves only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2025, 1, 1, tzinfo=UTC)
+        if self._now.tzinfo is None:
+            raise ValidationError("ManualClock needs a timezone-aware start")
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def advance(self, *, days: float = 0, seconds: float = 0) -> None:
+        self._now += timedelta(days=days, seconds=seconds)
+
+
+def _utc(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ref(text: str) -> KeyId | KeyArn | AliasName | AliasArn:
+    try:
+        return parse_key_reference(text)
+    except InvalidArnError:
+        raise
+    except ValidationError:
+        # KMS answers an unparseable KeyId with NotFoundException ("Invalid keyId").
+        raise NotFoundError(f"Invalid keyId '{text}'") from None
+
+
+def _context(value: Mapping[str, str] | None) -> EncryptionContext:
+    if isinstance(value, EncryptionContext):
+        return value
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"EncryptionContext must be a mapping, not {type(value).__name__}")
+    return EncryptionContext(value)
+
+
+_EMPTY = EncryptionContext()
+
+
+def _check_tokens(tokens: Sequence[str]) -> None:
+    if isinstance(tokens, str):
+        raise ValidationError("GrantTokens is a list of grant tokens, not a str")
+    if len(tokens) > MAX_GRANT_TOKENS:
+        raise ValidationError(f"GrantTokens holds at most {MAX_GRANT_TOKENS} tokens")
+    for token in tokens:
+        _token_grant_id(token)
+
+
+def _new_token(grant_id: str) -> str:
+    raw = _TOKEN_PREFIX + bytes.fromhex(grant_id) + os.urandom(16)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _token_grant_id(token: object) -> str:
+    """The grant a token names; ``InvalidGrantTokenError`` if it is not one of ours."""
+    if not isinstance(token, str) or not 0 < len(token) <= 8192:
+        raise InvalidGrantTokenError("The grant token is invalid.")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidGrantTokenError("The grant token is invalid.") from None
+    if len(raw) != len(_TOKEN_PREFIX) + 48 or not raw.startswith(_TOKEN_PREFIX):
+        raise InvalidGrantTokenError("The grant token is invalid.")
+    return raw[len(_TOKEN_PREFIX) : len(_TOKEN_PREFIX) + 32].hex()
+
+
+def _encode_marker(kind: str, value: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def _decode_marker(kind: str, marker: str | None) -> str | None:
+    if marker is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith(f"{kind}:"):
+        # KMS: InvalidMarkerException, "the marker that specifies where pagination
+        # should next begin is not valid".
+        raise ValidationError(f"The marker {marker!r} is not valid")
+    return text[len(kind) + 1 :]
+
+
+def _limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIST_LIMIT
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise ValidationError(f"Limit must be between 1 and {MAX_LIST_LIMIT}")
+    return limit
+
+
+def _load_root_key(path: Path | None, root_key: bytes | None, root_key_file: str | os.PathLike[str] | None) -> bytes:
+    if root_key is not None:
+        if root_key_file is not None:
+            raise ValidationError("give root_key or root_key_file, not both")
+        if not isinstance(root_key, bytes) or len(root_key) != 32:
+            raise ValidationError("root_key must be 32 bytes (AES-256)")
+        return root_key
+    if path is None and root_key_file is None:
+        return AESGCM.generate_key(bit_length=256)  # in-memory store: lives as long as the process
+    file = Path(root_key_file) if root_key_file is not None else Path(f"{path}.rootkey")
+    if not file.exists():
+        # Written to a private temporary file, then linked into place: concurrent
+        # first opens agree on one key, and no reader sees a half-written file.
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, AESGCM.generate_key(bit_length=256))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, file)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    data = file.read_bytes()
+    if len(data) != 32:
+        raise KmsInternalError(f"the root key file {file} does not hold a 32-byte key")
+    return data
+
+
+class LocalKms:
+    """The local KMS service: one account and Region over one store.
+
+    ``path=None`` keeps everything in memory (tests); otherwise ``path`` is the SQLite
+    file and the root key comes from ``root_key`` (32 bytes) or from ``root_key_file``
+    (default ``<path>.rootkey``, created with mode 0600 when missing). Several
+    ``LocalKms`` objects, threads and processes may share one file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        account: str | AccountId = "111122223333",
+        region: str | Region = "us-east-1",
+        root_key: bytes | None = None,
+        root_key_file: str | os.PathLike[str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        quotas: KmsQuotas | None = None,
+    ) -> None:
+        self.account = str(account if isinstance(account, AccountId) else AccountId(account))
+        region_value = region if isinstance(region, Region) else Region(region)
+        self.region = str(region_value)
+        self.partition = str(region_value.partition)
+        self.quotas = quotas if quotas is not None else KmsQuotas()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._default_clock = clock is None
+        self._store = KmsStore(path)
+        self.path = self._store.path
+        self._root = AESGCM(_load_root_key(self.path, root_key, root_key_file))
+        self._check_root()
+        self.audit = AuditTrail(self._store)
+        self._dv = -1
+        self._gen = -1
+        self._keys: dict[str, KeyRecord | None] = {}
+        self._aliases: dict[str, str | None] = {}
+        self._grants: dict[str, tuple[GrantRecord, ...]] = {}
+        self._aeads: dict[tuple[str, int], AESGCM] = {}
+        self._resources_json: dict[tuple[str, ...], str] = {}
+        self._ctx_json: dict[bytes, str] = {}
+        self._direct: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        where = "memory" if self.path is None else str(self.path)
+        return f"LocalKms(account={self.account!r}, region={self.region!r}, store={where!r})"
+
+    def client(self, principal: str, *, deny: Iterable[str] = ()) -> LocalKmsClient:
+        """A :class:`~ecrcrypt.kms.Kms` acting as ``principal`` (an account id, an IAM or
+        STS ARN, or a service principal such as ``ecr.us-east-1.amazonaws.com``);
+        ``deny`` lists IAM actions explicitly denied to it (``"kms:RetireGrant"``)."""
+        return LocalKmsClient(self, Caller.parse(principal, deny))
+
+    @property
+    def root_principal(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:root"
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> LocalKms:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals shared by the clients -------------------------------------------------
+    def _check_root(self) -> None:
+        check = blob.wrap_material(self._root, key_id="root-check", version=0, material=b"\x00" * 32)
+        stored = self._store.set_meta_once("root_check", check)
+        blob.unwrap_material(self._root, key_id="root-check", version=0, wrapped=bytes(stored))
+
+    def _now(self) -> float:
+        return time.time() if self._default_clock else self._clock().timestamp()
+
+    def _refresh(self) -> None:
+        """Drop cached rows if another connection committed a state change."""
+        store = self._store
+        dv = store.data_version()
+        if dv != self._dv:
+            self._dv = dv
+            gen = store.generation()
+            if gen != self._gen:
+                self._gen = gen
+                self._forget()
+
+    def _forget(self) -> None:
+        self._keys.clear()
+        self._aliases.clear()
+        self._grants.clear()
+
+    def _after_write(self, tx: Tx) -> None:
+        self._gen = int(tx.conn.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0])
+        self._forget()
+
+    def _key_arn(self, key_id: str) -> str:
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key_id}"
+
+    def _alias_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:{name}"
+
+    def _not_found(self, key_id: str) -> NotFoundError:
+        return NotFoundError(f"Key '{self._key_arn(key_id)}' does not exist")
+
+    def _load_key(self, key_id: str) -> KeyRecord | None:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            rec = self._store.autocommit().key(key_id)
+            if rec is not None and (rec.account != self.account or rec.region != self.region):
+                rec = None  # KMS: a key is usable only in its own Region
+            self._keys[key_id] = rec
+            return rec
+
+    def _alias_target(self, name: str) -> str | None:
+        try:
+            return self._aliases[name]
+        except KeyError:
+            rec = self._store.autocommit().alias(self.account, self.region, name)
+            target = None if rec is None else rec.key_id
+            self._aliases[name] = target
+            return target
+
+    def _grants_of(self, key_id: str) -> tuple[GrantRecord, ...]:
+        try:
+            return self._grants[key_id]
+        except KeyError:
+            grants = tuple(self._store.autocommit().grants_for_key(key_id))
+            self._grants[key_id] = grants
+            return grants
+
+    def _aead(self, key: KeyRecord, version: int) -> AESGCM:
+        cache_key = (key.key_id, version)
+        aead = self._aeads.get(cache_key)
+        if aead is None:
+            wrapped = self._store.autocommit().material(key.key_id, version)
+            if wrapped is None:
+                raise InvalidCiphertextError("The ciphertext refers to key material that does not exist.")
+            aead = AESGCM(blob.unwrap_material(self._root, key_id=key.key_id, version=version, wrapped=wrapped))
+            self._aeads[cache_key] = aead
+        return aead
+
+    def _resolve(self, ref: KeyIdentifier, *, aliases: bool = True, create_aws: bool = False) -> KeyRecord:
+        """The live key a KeyId names; NotFound for unknown, other-Region or deleted keys."""
+        text = ref if isinstance(ref, str) else str(ref)
+        key_id = self._direct.get(text)
+        if key_id is not None:
+            return self._check_key(key_id)
+        parsed = _parse_ref(text)
+        if isinstance(parsed, KeyId):
+            key_id = parsed.value
+            if len(self._direct) < 4096:
+                self._direct[text] = key_id
+        elif isinstance(parsed, KeyArn):
+            if str(parsed.region) != self.region or str(parsed.account) != self.account:
+                raise NotFoundError(f"Key '{text}' does not exist")
+            key_id = parsed.key_id.value
+            if len(self._direct) < 4096:
+                self._direct[text] = key_id  # a key id or ARN always names the same key
+        else:
+            if not aliases:
+                # KMS: this operation takes "the key ID or key ARN" only.
+                raise NotFoundError(f"Invalid keyId '{text}'")
+            if isinstance(parsed, AliasArn):
+                if str(parsed.region) != self.region or str(parsed.account) != self.account:
+                    raise NotFoundError(f"Alias '{text}' is not found.")
+                name = parsed.alias.value
+            else:
+                name = parsed.value
+            target = self._alias_target(name)
+            if target is None:
+                if create_aws and name in PREDEFINED_AWS_ALIASES:
+                    target = self._create_aws_managed(name)
+                else:
+                    raise NotFoundError(f"Alias '{self._alias_arn(name)}' is not found.")
+            key_id = target
+        return self._check_key(key_id)
+
+    def _check_key(self, key_id: str) -> KeyRecord:
+        key = self._load_key(key_id)
+        if key is None:
+            raise self._not_found(key_id)
+        if key.state is KeyState.PENDING_DELETION and key.deletion_date is not None:
+            now = self._now()
+            if key.deletion_date <= now:
+                # KMS: at the end of the waiting period the key, its material and its
+                # aliases are deleted; "all data encrypted under the KMS key is unrecoverable".
+                with self._store.write() as tx:
+                    current = tx.key(key.key_id)
+                    if current is not None and current.deletion_date == key.deletion_date:
+                        tx.purge_key(current, now)
+                    self._after_write(tx)
+                self._aeads = {k: v for k, v in self._aeads.items() if k[0] != key.key_id}
+                raise self._not_found(key_id)
+        return key
+
+    def _create_aws_managed(self, alias: str) -> str:
+        with self._store.write() as tx:
+            existing = tx.alias(self.account, self.region, alias)
+            if existing is not None:
+                key_id = existing.key_id
+            else:
+                now = self._now()
+                rec = self._new_key(
+                    tx,
+                    description=f"Default key that protects my {alias[10:]} data when no other key is defined",
+                    manager=KeyManager.AWS,
+                    now=now,
+                )
+                # KMS: AWS managed keys rotate every year and this cannot be changed.
+                tx.update_key(_evolve(rec, rotation_enabled=True, rotation_period=DEFAULT_ROTATION_PERIOD))
+                tx.put_alias(
+                    AliasRecord(
+                        account=self.account,
+                        region=self.region,
+                        name=alias,
+                        key_id=rec.key_id,
+                        created=now,
+                        updated=now,
+                    )
+                )
+                key_id = rec.key_id
+            self._after_write(tx)
+        return key_id
+
+    def _new_key(self, tx: Tx, *, description: str, manager: KeyManager, now: float) -> KeyRecord:
+        key_id = str(uuid.uuid4())
+        rec = KeyRecord(
+            key_id=key_id,
+            account=self.account,
+            region=self.region,
+            arn=self._key_arn(key_id),
+            description=description,
+            state=KeyState.ENABLED,
+            manager=manager,
+            created=now,
+            deletion_date=None,
+            rotation_enabled=False,
+            rotation_period=None,
+            ondemand_rotations=0,
+            current_version=0,
+        )
+        tx.insert_key(rec)
+        material = blob.new_material()
+        tx.insert_material(key_id, 0, blob.wrap_material(self._root, key_id=key_id, version=0, material=material), now)
+        return rec
+
+    def _metadata(self, key: KeyRecord) -> KeyMetadata:
+        return KeyMetadata(
+            aws_account_id=key.account,
+            key_id=key.key_id,
+            arn=key.arn,
+            creation_date=datetime.fromtimestamp(key.created, UTC),
+            enabled=key.state is KeyState.ENABLED,
+            description=key.description,
+            key_state=key.state,
+            key_manager=key.manager,
+            deletion_date=_utc(key.deletion_date),
+        )
+
+    def _grant_entry(self, grant: GrantRecord) -> GrantListEntry:
+        return GrantListEntry(
+            key_id=self._key_arn(grant.key_id),
+            grant_id=grant.grant_id,
+            name=grant.name,
+            creation_date=datetime.fromtimestamp(grant.created, UTC),
+            grantee_principal=grant.grantee,
+            retiring_principal=grant.retiring,
+            issuing_account=f"arn:{self.partition}:iam::{grant.issuing_account}:root",
+            operations=tuple(sorted(grant.operations, key=lambda op: op.value)),
+            constraints=grant.constraints,
+        )
+
+    def _record(self, caller: Caller, call: _Call, tx: Tx | None = None, error: EcrCryptError | None = None) -> None:
+        """Append the call's CloudTrail-shaped event (inside ``tx`` when given).
+
+        Built from pre-encoded pieces rather than one ``json.dumps`` of a dict: this
+        runs on every GenerateDataKey and Decrypt.
+        """
+        trail = self.audit
+        t = self._now()
+        params = call.params
+        arns = call.arns
+        resources = self._resources_json.get(arns)
+        if resources is None:
+            resources = _dumps([{"accountId": self.account, "type": "AWS::KMS::Key", "ARN": a} for a in arns])
+            if len(self._resources_json) > 4096:
+                self._resources_json.clear()
+            self._resources_json[arns] = resources
+        parts = [
+            '{"eventVersion":"1.08","userIdentity":',
+            caller.identity_json,
+            ',"eventTime":"',
+            trail.event_time_text(t),
+            '","eventSource":"kms.amazonaws.com","eventName":"',
+            call.name,
+            '","awsRegion":"',
+            self.region,
+            '","requestParameters":',
+            params if isinstance(params, str) else _dumps(params),
+            ',"responseElements":',
+            "null" if call.response is None else _dumps(call.response),
+            ',"readOnly":',
+            "true" if call.read_only else "false",
+            ',"resources":',
+            resources,
+            ',"eventType":"AwsApiCall","eventID":"',
+            trail.new_event_id(),
+            '","recipientAccountId":"',
+            self.account,
+            '"',
+        ]
+        if call.extra is not None:
+            parts += (',"additionalEventData":', _dumps(call.extra))
+        if error is not None:
+            parts += (',"errorCode":', _dumps(error.code), ',"errorMessage":', _dumps(error.message))
+        parts.append("}")
+        (tx or self._store.autocommit()).append_audit(
+            event_time=t,
+            source=KMS_EVENT_SOURCE,
+            name=call.name,
+            principal=caller.principal,
+            resources=_resources_column(arns),
+            body="".join(parts),
+        )
+        call.recorded = True
+
+    def _context_json(self, ctx: EncryptionContext) -> str:
+        key = ctx.serialize()
+        text = self._ctx_json.get(key)
+        if text is None:
+            text = _dumps(dict(ctx.items()))
+            if len(self._ctx_json) > 4096:
+                self._ctx_json.clear()
+            self._ctx_json[key] = text
+        return text
+
+
+_dumps = functools.partial(json.dumps, separators=(",", ":"))
+
+
+class _Call:
+    """What the audit record of one call needs, filled in as the call proceeds."""
+
+    __slots__ = ("arns", "extra", "name", "params", "read_only", "recorded", "response")
+
+    def __init__(self, name: str, params: dict[str, Any] | str | None, *, read_only: bool) -> None:
+        self.name = name
+        self.params = params
+        self.read_only = read_only
+        self.response: dict[str, Any] | None = None
+        self.extra: dict[str, Any] | None = None
+        self.arns: tuple[str, ...] = ()
+        self.recorded = False
+
+
+def _evolve(rec: KeyRecord, **changes: Any) -> KeyRecord:
+    import attrs
+
+    return attrs.evolve(rec, **changes)
+
+
+def _state_error(key: KeyRecord) -> EcrCryptError | None:
+    """KMS key-state table for the cryptographic operations and CreateGrant."""
+    if key.state is KeyState.ENABLED:
+        return None
+    if key.state is KeyState.DISABLED:
+        return DisabledError(f"{key.arn} is disabled.")
+    if key.state is KeyState.PENDING_DELETION:
+        # KMS documents DisabledException or KMSInvalidStateException here; we pick
+        # KMSInvalidStateException (kms-ecr-semantics.md §1.4, §7.6).
+        return KmsInvalidStateError(f"{key.arn} is pending deletion.")
+    return KmsInvalidStateError(f"{key.arn} is {key.state.value}.")
+
+
+def _require_usable(key: KeyRecord) -> None:
+    err = _state_error(key)
+    if err is not None:
+        raise err
+
+
+def _require_not_pending(key: KeyRecord) -> None:
+    if key.state is KeyState.PENDING_DELETION:
+        raise KmsInvalidStateError(f"{key.arn} is pending deletion.")
+
+
+def _data_key_length(number_of_bytes: int | None, key_spec: DataKeySpec | str | None) -> int:
+    # KMS: "You must specify either the KeySpec or the NumberOfBytes parameter (but not both)".
+    if (number_of_bytes is None) == (key_spec is None):
+        raise ValidationError("Specify either KeySpec or NumberOfBytes, but not both")
+    if key_spec is not None:
+        try:
+            return DataKeySpec(key_spec).number_of_bytes
+        except ValueError:
+            raise ValidationError(f"KeySpec must be AES_256 or AES_128, not {key_spec!r}") from None
+    assert number_of_bytes is not None
+    if not isinstance(number_of_bytes, int) or isinstance(number_of_bytes, bool):
+        raise ValidationError("NumberOfBytes must be an int")
+    if not 1 <= number_of_bytes <= MAX_DATA_KEY_BYTES:
+        raise ValidationError(f"NumberOfBytes must be between 1 and {MAX_DATA_KEY_BYTES}")
+    return number_of_bytes
+
+
+def _principal(value: object, field: str) -> str:
+    if not isinstance(value, str) or PRINCIPAL_PATTERN.fullmatch(value) is None:
+        raise ValidationError(f"{field} must match ^[\\w+=,.@:/-]+$ and be 1 to 256 characters")
+    return value
+
+
+def _operations(values: Sequence[GrantOperation | str]) -> frozenset[GrantOperation]:
+    if isinstance(values, str) or not values:
+        raise ValidationError("Operations must be a non-empty list of grant operations")
+    ops: set[GrantOperation] = set()
+    for v in values:
+        try:
+            op = GrantOperation(v)
+        except ValueError:
+            raise ValidationError(f"{v!r} is not a grant operation") from None
+        if op not in SYMMETRIC_GRANT_OPERATIONS:
+            # KMS: an operation the key does not support gives ValidationException.
+            raise ValidationError(f"The grant operation {op.value} is not valid for a symmetric encryption key")
+        ops.add(op)
+    return frozenset(ops)
+
+
+class LocalKmsClient(Kms):
+    """The KMS API of a :class:`LocalKms`, acting as one caller. See :class:`ecrcrypt.kms.Kms`."""
+
+    def __init__(self, kms: LocalKms, caller: Caller) -> None:
+        self._kms = kms
+        self._caller = caller
+
+    def __repr__(self) -> str:
+        return f"LocalKmsClient(principal={self._caller.principal!r}, kms={self._kms!r})"
+
+    @property
+    def principal(self) -> str:
+        return self._caller.principal
+
+    def _run(self, call: _Call, fn: Callable[[_Call], T]) -> T:
+        kms = self._kms
+        with kms._store.lock:
+            try:
+                kms._refresh()
+                result = fn(call)
+            except EcrCryptError as exc:
+                if kms._store.conn.in_transaction:  # pragma: no cover - write() rolls back first
+                    kms._store.conn.execute("ROLLBACK")
+                kms._record(self._caller, call, error=exc)
+                raise
+            if not call.recorded:
+                kms._record(self._caller, call)
+            return result
+
+    # -- keys ---------------------------------------------------------------------------
+    def create_key(self, *, description: str = "", key_spec: str = SYMMETRIC_DEFAULT) -> KeyMetadata:
+        call = _Call("CreateKey", {"description": description, "keySpec": key_spec}, read_only=False)
+
+        def run(call: _Call) -> KeyMetadata:
+            if key_spec != SYMMETRIC_DEFAULT:
+                raise ValidationError(f"KeySpec {key_spec!r} is not supported by the local KMS (SYMMETRIC_DEFAULT)")
+            if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+                raise ValidationError(f"Description must be a str of at most {MAX_DESCRIPTION} characters")
+            caller = self._caller
+            check_denied(caller, "CreateKey", "*")
+            if caller.account != self._kms.account:
+                raise access_denied(caller, "CreateKey", "*")
+            kms = self._kms
+            with kms._store.write() as tx:
+                rec = kms._new_key(tx, description=description, manager=KeyManager.CUSTOMER, now=kms._now())
+                meta = kms._metadata(rec)
+                call.arns = (rec.arn,)
+                call.response = {"keyMetadata": {"keyId": rec.key_id, "arn": rec.arn, "keyState": "Enabled"}}
+                kms._record(self._caller, call, tx)
+                kms._after_write(tx)
+            return meta
+
+        return self._run(call, run)
+
+    def describe_key(self, *, key_id: KeyIdentifier, grant_tokens: Sequence[str] = ()) -> KeyMetadata:
+        call = _Call("DescribeKey", {"keyId": str(key_id)}, read_only=True)
+
+        def run(call: _Call) -> KeyMetadata:
+            _check_tokens(grant_tokens)
+            key = self._kms._resolve(key_id, create_aws=self._caller.account == self._kms.account)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "DescribeKey", grants=self._kms._grants_of(key.key_id))
+            # KMS: DescribeKey works in every key state.
+            return self._kms._metadata(key)
+
+        return self._run(call, run)
+
+    def _change_key(
+        self, name: str, key_id: KeyIdentifier, change: Callable[[KeyRecord], KeyRecord], call: _Call | None = None
+    ) -> KeyRecord:
+        """Resolve (key id or ARN), authorize, then apply ``change`` in one write transaction."""
+        call = call or _Call(name, {"keyId": str(key_id)}, read_only=False)
+        kms = self._kms
+
+        def run(call: _Call) -> KeyRecord:
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, name, grants=kms._grants_of(key.key_id))
+            with kms._store.write() as tx:
+                current = tx.key(key.key_id)
+                if current is None:
+                    raise kms._not_found(key.key_id)
+                new = change(current)
+                tx.update_key(new)
+                kms._record(self._caller, call, tx)
+                kms._after_write(tx)
+            return new
+
+        return self._run(call, run)
+
+    def enable_key(self, *, key_id: KeyIdentifier) -> None:
+        def change(key: KeyRecord) -> KeyRecord:
+            _require_not_pending(key)  # KMS: EnableKey on PendingDeletion -> KMSInvalidStateException
+            return _evolve(key, state=KeyState.ENABLED)
+
+        self._change_key("EnableKey", key_id, change)
+
+    def disable_key(self, *, key_id: KeyIdentifier) -> None:
+        def change(key: KeyRecord) -> KeyRecord:
+            _require_not_pending(key)
+            return _evolve(key, state=KeyState.DISABLED)
+
+        self._change_key("DisableKey", key_id, change)
+
+    def schedule_key_deletion(
+        self, *, key_id: KeyIdentifier, pending_window_in_days: int = DEFAULT_PENDING_WINDOW
+    ) -> ScheduleKeyDeletionResponse:
+        days = pending_window_in_days
+        call = _Call("ScheduleKeyDeletion", {"keyId": str(key_id), "pendingWindowInDays": days}, read_only=False)
+        if not isinstance(days, int) or isinstance(days, bool) or not MIN_PENDING_WINDOW <= days <= MAX_PENDING_WINDOW:
+            err = ValidationError(
+                f"PendingWindowInDays must be between {MIN_PENDING_WINDOW} and {MAX_PENDING_WINDOW}, inclusive"
+            )
+            with self._kms._store.lock:
+                self._kms._record(self._caller, call, error=err)
+            raise err
+        kms = self._kms
+
+        def change(key: KeyRecord) -> KeyRecord:
+            # KMS: ScheduleKeyDeletion on a key already PendingDeletion -> KMSInvalidStateException.
+            _require_not_pending(key)
+            deletion = kms._now() + days * DAY
+            call.response = {
+                "keyId": key.arn,
+                "deletionDate": deletion,
+                "keyState": "PendingDeletion",
+                "pendingWindowInDays": days,
+            }
+            return _evolve(key, state=KeyState.PENDING_DELETION, deletion_date=deletion)
+
+        new = self._change_key("ScheduleKeyDeletion", key_id, change, call)
+        assert new.deletion_date is not None
+        return ScheduleKeyDeletionResponse(
+            key_id=new.arn,
+            deletion_date=datetime.fromtimestamp(new.deletion_date, UTC),
+            key_state=new.state,
+            pending_window_in_days=days,
+        )
+
+    def cancel_key_deletion(self, *, key_id: KeyIdentifier) -> CancelKeyDeletionResponse:
+        def change(key: KeyRecord) -> KeyRecord:
+            if key.state is not KeyState.PENDING_DELETION:
+                raise KmsInvalidStateError(f"{key.arn} is not pending deletion.")
+            # KMS: "When this operation succeeds, the key state of the KMS key is Disabled."
+            return _evolve(key, state=KeyState.DISABLED, deletion_date=None)
+
+        new = self._change_key("CancelKeyDeletion", key_id, change)
+        return CancelKeyDeletionResponse(key_id=new.arn)
+
+    # -- rotation -----------------------------------------------------------------------
+    def enable_key_rotation(self, *, key_id: KeyIdentifier, rotation_period_in_days: int | None = None) -> None:
+        period = DEFAULT_ROTATION_PERIOD if rotation_period_in_days is None else rotation_period_in_days
+        if not isinstance(period, int) or not MIN_ROTATION_PERIOD <= period <= MAX_ROTATION_PERIOD:
+            raise ValidationError(
+                f"RotationPeriodInDays must be between {MIN_ROTATION_PERIOD} and {MAX_ROTATION_PERIOD}"
+            )
+
+        def change(key: KeyRecord) -> KeyRecord:
+            _require_usable(key)
+            return _evolve(key, rotation_enabled=True, rotation_period=period)
+
+        self._change_key("EnableKeyRotation", key_id, change)
+
+    def disable_key_rotation(self, *, key_id: KeyIdentifier) -> None:
+        def change(key: KeyRecord) -> KeyRecord:
+            _require_usable(key)
+            return _evolve(key, rotation_enabled=False, rotation_period=None)
+
+        self._change_key("DisableKeyRotation", key_id, change)
+
+    def get_key_rotation_status(self, *, key_id: KeyIdentifier) -> GetKeyRotationStatusResponse:
+        call = _Call("GetKeyRotationStatus", {"keyId": str(key_id)}, read_only=True)
+
+        def run(call: _Call) -> GetKeyRotationStatusResponse:
+            key = self._kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "GetKeyRotationStatus")
+            # KMS: while the key is pending deletion the rotation status reads false.
+            enabled = key.rotation_enabled and key.state is not KeyState.PENDING_DELETION
+            return GetKeyRotationStatusResponse(
+                key_rotation_enabled=enabled,
+                key_id=key.arn,
+                rotation_period_in_days=key.rotation_period if enabled else None,
+            )
+
+        return self._run(call, run)
+
+    def rotate_key_on_demand(self, *, key_id: KeyIdentifier) -> RotateKeyOnDemandResponse:
+        kms = self._kms
+
+        def change(key: KeyRecord) -> KeyRecord:
+            _require_usable(key)
+            if key.ondemand_rotations >= MAX_ON_DEMAND_ROTATIONS:
+                # KMS quota: 25 on-demand rotations per key, not adjustable.
+                raise LimitExceededError(
+                    f"{key.arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
+                )
+            version = key.current_version + 1
+            material = blob.new_material()
+            wrapped = blob.wrap_material(kms._root, key_id=key.key_id, version=version, material=material)
+            tx = kms._store.autocommit()  # inside the write transaction of _change_key
+            tx.insert_material(key.key_id, version, wrapped, kms._now())
+            # KMS: rotation keeps key id, ARN, aliases and grants; "AWS KMS saves all
+            # previous versions of the cryptographic material in perpetuity".
+            return _evolve(key, current_version=version, ondemand_rotations=key.ondemand_rotations + 1)
+
+        new = self._change_key("RotateKeyOnDemand", key_id, change)
+        return RotateKeyOnDemandResponse(key_id=new.arn)
+
+    # -- aliases ------------------------------------------------------------------------
+    def _alias_name(self, alias_name: str) -> str:
+        name = AliasName(alias_name).value if isinstance(alias_name, str) else str(alias_name)
+        if name.startswith("alias/aws/"):
+            # KMS CreateAlias: "The alias name cannot begin with alias/aws/".
+            raise InvalidAliasNameError(f"{name}: the alias/aws/ prefix is reserved for AWS managed keys")
+        return name
+
+    def create_alias(self, *, alias_name: str, target_key_id: KeyIdentifier) -> None:
+        call = _Call("CreateAlias", {"aliasName": str(alias_name), "targetKeyId": str(target_key_id)}, read_only=False)
+        kms = self._kms
+
+        def run(call: _Call) -> None:
+            name = self._alias_name(alias_name)
+            key = kms._resolve(target_key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "CreateAlias")
+            _require_not_pending(key)  # KMS: CreateAlias on PendingDeletion -> KMSInvalidStateException
+            with kms._store.write() as tx:
+                if tx.alias(kms.account, kms.region, name) is not None:
+                    raise AlreadyExistsError(f"An alias with the name {kms._alias_arn(name)} already exists")
+                if tx.count_aliases(key.key_id) >= MAX_ALIASES_PER_KEY:
+                    raise LimitExceededError(f"{key.arn} already has {MAX_ALIASES_PER_KEY} aliases.")
+                now = kms._now()
+                tx.put_alias(
+                    AliasRecord(
+                        account=kms.account, region=kms.region, name=name, key_id=key.key_id, created=now, updated=now
+                    )
+                )
+                kms._record(self._caller, call, tx)
+                kms._after_write(tx)
+
+        self._run(call, run)
+
+    def update_alias(self, *, alias_name: str, target_key_id: KeyIdentifier) -> None:
+        call = _Call("UpdateAlias", {"aliasName": str(alias_name), "targetKeyId": str(target_key_id)}, read_only=False)
+        kms = self._kms
+
+        def run(call: _Call) -> None:
+            name = self._alias_name(alias_name)
+            key = kms._resolve(target_key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "UpdateAlias")
+            _require_not_pending(key)
+            with kms._store.write() as tx:
+                existing = tx.alias(kms.account, kms.region, name)
+                if existing is None:
+                    raise NotFoundError(f"Alias '{kms._alias_arn(name)}' is not found.")
+                old = tx.key(existing.key_id)
+                if old is not None:
+                    authorize(self._caller, old, "UpdateAlias")
+                tx.put_alias(
+                    AliasRecord(
+                        account=kms.account,
+                        region=kms.region,
+                        name=name,
+                        key_id=key.key_id,
+                        created=existing.created,
+                        updated=kms._now(),
+                    )
+                )
+                kms._record(self._caller, call, tx)
+                kms._after_write(tx)
+
+        self._run(call, run)
+
+    def delete_alias(self, *, alias_name: str) -> None:
+        call = _Call("DeleteAlias", {"aliasName": str(alias_name)}, read_only=False)
+        kms = self._kms
+
+        def run(call: _Call) -> None:
+            name = self._alias_name(alias_name)
+            with kms._store.write() as tx:
+                existing = tx.alias(kms.account, kms.region, name)
+                if existing is None:
+                    raise NotFoundError(f"Alias '{kms._alias_arn(name)}' is not found.")
+                key = tx.key(existing.key_id)
+                if key is not None:
+                    call.arns = (key.arn,)
+                    # KMS: DeleteAlias succeeds in every key state, PendingDeletion included.
+                    authorize(self._caller, key, "DeleteAlias")
+                tx.delete_alias(kms.account, kms.region, name)
+                kms._record(self._caller, call, tx)
+                kms._after_write(tx)
+
+        self._run(call, run)
+
+    def list_aliases(
+        self, *, key_id: KeyIdentifier | None = None, limit: int | None = None, marker: str | None = None
+    ) -> ListAliasesResponse:
+        call = _Call("ListAliases", {"keyId": None if key_id is None else str(key_id), "limit": limit}, read_only=True)
+        kms = self._kms
+
+        def run(call: _Call) -> ListAliasesResponse:
+            n = _limit(limit)
+            after = _decode_marker("alias", marker)
+            check_denied(self._caller, "ListAliases", "*")
+            if self._caller.account != kms.account:
+                raise access_denied(self._caller, "ListAliases", "*")
+            target = None
+            if key_id is not None:
+                key = kms._resolve(key_id, aliases=False)
+                call.arns = (key.arn,)
+                target = key.key_id
+            records = kms._store.autocommit().aliases(kms.account, kms.region, target)
+            entries = [
+                AliasListEntry(
+                    alias_name=r.name,
+                    alias_arn=kms._alias_arn(r.name),
+                    target_key_id=r.key_id,
+                    creation_date=_utc(r.created),
+                    last_updated_date=_utc(r.updated),
+                )
+                for r in records
+                if after is None or r.name > after
+            ]
+            page = entries[:n]
+            truncated = len(entries) > n
+            return ListAliasesResponse(
+                aliases=tuple(page),
+                next_marker=_encode_marker("alias", page[-1].alias_name) if truncated else None,
+                truncated=truncated,
+            )
+
+        return self._run(call, run)
+
+    # -- cryptography -------------------------------------------------------------------
+    def _use(self, key_id: KeyIdentifier, op: GrantOperation, ctx: EncryptionContext, call: _Call) -> KeyRecord:
+        kms = self._kms
+        key = kms._resolve(key_id)
+        call.arns = (key.arn,)
+        caller = self._caller
+        if caller.denies or not policy_allows(caller, key, op.value):
+            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx)
+        _require_usable(key)
+        return key
+
+    def _generate(
+        self,
+        name: str,
+        op: GrantOperation,
+        key_id: KeyIdentifier,
+        encryption_context: Mapping[str, str] | None,
+        number_of_bytes: int | None,
+        key_spec: DataKeySpec | str | None,
+        grant_tokens: Sequence[str],
+    ) -> tuple[bytes, bytes, str]:
+        ctx = _context(encryption_context)
+        kms = self._kms
+        params = "".join(
+            (
+                '{"keyId":',
+                _dumps(key_id if isinstance(key_id, str) else str(key_id)),
+                ',"encryptionContext":',
+                kms._context_json(ctx),
+                "" if key_spec is None else f',"keySpec":{_dumps(str(key_spec))}',
+                "" if number_of_bytes is None else f',"numberOfBytes":{_dumps(number_of_bytes)}',
+                "}",
+            )
+        )
+        call = _Call(name, params, read_only=True)
+
+        def run(call: _Call) -> tuple[bytes, bytes, str]:
+            n = _data_key_length(number_of_bytes, key_spec)
+            if grant_tokens:
+                _check_tokens(grant_tokens)
+            key = self._use(key_id, op, ctx, call)
+            plaintext = os.urandom(n)
+            version = key.current_version
+            sealed = blob.seal(
+                kms._aead(key, version),
+                key_id=key.key_id,
+                version=version,
+                key_arn=key.arn,
+                plaintext=plaintext,
+                context=ctx.serialize(),
+            )
+            return plaintext, sealed, key.arn
+
+        return self._run(call, run)
+
+    def generate_data_key(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        encryption_context: Mapping[str, str] | None = None,
+        number_of_bytes: int | None = None,
+        key_spec: DataKeySpec | str | None = None,
+        grant_tokens: Sequence[str] = (),
+    ) -> GenerateDataKeyResponse:
+        plaintext, sealed, arn = self._generate(
+            "GenerateDataKey",
+            GrantOperation.GENERATE_DATA_KEY,
+            key_id,
+            encryption_context,
+            number_of_bytes,
+            key_spec,
+            grant_tokens,
+        )
+        return GenerateDataKeyResponse(ciphertext_blob=sealed, plaintext=plaintext, key_id=arn)
+
+    def generate_data_key_without_plaintext(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        encryption_context: Mapping[str, str] | None = None,
+        number_of_bytes: int | None = None,
+        key_spec: DataKeySpec | str | None = None,
+        grant_tokens: Sequence[str] = (),
+    ) -> GenerateDataKeyWithoutPlaintextResponse:
+        _, sealed, arn = self._generate(
+            "GenerateDataKeyWithoutPlaintext",
+            GrantOperation.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT,
+            key_id,
+            encryption_context,
+            number_of_bytes,
+            key_spec,
+            grant_tokens,
+        )
+        return GenerateDataKeyWithoutPlaintextResponse(ciphertext_blob=sealed, key_id=arn)
+
+    def encrypt(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        plaintext: bytes,
+        encryption_context: Mapping[str, str] | None = None,
+        grant_tokens: Sequence[str] = (),
+    ) -> EncryptResponse:
+        ctx = _context(encryption_context)
+        call = _Call(
+            "Encrypt",
+            {"keyId": str(key_id), "encryptionContext": ctx.to_dict(), "encryptionAlgorithm": SYMMETRIC_DEFAULT},
+            read_only=True,
+        )
+        kms = self._kms
+
+        def run(call: _Call) -> EncryptResponse:
+            if not isinstance(plaintext, bytes) or not 1 <= len(plaintext) <= MAX_PLAINTEXT:
+                raise ValidationError(f"Plaintext must be 1 to {MAX_PLAINTEXT} bytes")
+            _check_tokens(grant_tokens)
+            key = self._use(key_id, GrantOperation.ENCRYPT, ctx, call)
+            version = key.current_version
+            sealed = blob.seal(
+                kms._aead(key, version),
+                key_id=key.key_id,
+                version=version,
+                key_arn=key.arn,
+                plaintext=plaintext,
+                context=ctx.serialize(),
+            )
+            return EncryptResponse(ciphertext_blob=sealed, key_id=key.arn)
+
+        return self._run(call, run)
+
+    def _open(
+        self,
+        ciphertext_blob: bytes,
+        ctx: EncryptionContext,
+        key_id: KeyIdentifier | None,
+        op: GrantOperation,
+        call: _Call,
+    ) -> tuple[KeyRecord, bytes]:
+        kms = self._kms
+        parsed = blob.parse(ciphertext_blob)
+        if key_id is not None:
+            named = kms._resolve(key_id)
+            if named.key_id != parsed.key_id:
+                call.arns = (named.arn,)
+                # KMS: "The KeyId in a Decrypt request and the SourceKeyId in a ReEncrypt
+                # request must identify the same KMS key that was used to encrypt".
+                raise IncorrectKeyError(
+                    "The key ID in the request does not identify a KMS key that can perform this operation."
+                )
+        key = kms._load_key(parsed.key_id)
+        if key is None:
+            tx = kms._store.autocommit()
+            if tx.is_deleted(parsed.key_id) is not None or tx.key(parsed.key_id) is not None:
+                # A deleted key, or a key of another Region sharing the store.
+                raise kms._not_found(parsed.key_id)
+            raise InvalidCiphertextError("The ciphertext is invalid, or the encryption context does not match.")
+        key = kms._resolve(key.key_id)  # applies the deletion deadline
+        call.arns = (key.arn,)
+        caller = self._caller
+        if caller.denies or not policy_allows(caller, key, op.value):
+            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx)
+        if op is GrantOperation.RE_ENCRYPT_FROM and key.state is KeyState.PENDING_DELETION:
+            pass  # KMS key-state table, footnote 10: ReEncrypt from a key pending deletion succeeds
+        else:
+            _require_usable(key)
+        if parsed.version > key.current_version:
+            raise InvalidCiphertextError("The ciphertext is invalid, or the encryption context does not match.")
+        plaintext = blob.open_blob(kms._aead(key, parsed.version), parsed, key_arn=key.arn, context=ctx.serialize())
+        return key, plaintext
+
+    def decrypt(
+        self,
+        *,
+        ciphertext_blob: bytes,
+        encryption_context: Mapping[str, str] | None = None,
+        key_id: KeyIdentifier | None = None,
+        grant_tokens: Sequence[str] = (),
+    ) -> DecryptResponse:
+        ctx = _context(encryption_context)
+        params = "".join(
+            (
+                '{"encryptionAlgorithm":"SYMMETRIC_DEFAULT","encryptionContext":',
+                self._kms._context_json(ctx),
+                "" if key_id is None else f',"keyId":{_dumps(str(key_id))}',
+                "}",
+            )
+        )
+        call = _Call("Decrypt", params, read_only=True)
+
+        def run(call: _Call) -> DecryptResponse:
+            if grant_tokens:
+                _check_tokens(grant_tokens)
+            key, plaintext = self._open(ciphertext_blob, ctx, key_id, GrantOperation.DECRYPT, call)
+            return DecryptResponse(key_id=key.arn, plaintext=plaintext)
+
+        return self._run(call, run)
+
+    def re_encrypt(
+        self,
+        *,
+        ciphertext_blob: bytes,
+        destination_key_id: KeyIdentifier,
+        source_encryption_context: Mapping[str, str] | None = None,
+        destination_encryption_context: Mapping[str, str] | None = None,
+        source_key_id: KeyIdentifier | None = None,
+        grant_tokens: Sequence[str] = (),
+    ) -> ReEncryptResponse:
+        src_ctx = _context(source_encryption_context)
+        dst_ctx = _context(destination_encryption_context)
+        call = _Call(
+            "ReEncrypt",
+            {
+                "sourceKeyId": None if source_key_id is None else str(source_key_id),
+                "destinationKeyId": str(destination_key_id),
+                "sourceEncryptionContext": src_ctx.to_dict(),
+                "destinationEncryptionContext": dst_ctx.to_dict(),
+            },
+            read_only=True,
+        )
+        kms = self._kms
+
+        def run(call: _Call) -> ReEncryptResponse:
+            _check_tokens(grant_tokens)
+            source, plaintext = self._open(
+                ciphertext_blob, src_ctx, source_key_id, GrantOperation.RE_ENCRYPT_FROM, call
+            )
+            source_arns = call.arns
+            dest = self._use(destination_key_id, GrantOperation.RE_ENCRYPT_TO, dst_ctx, call)
+            call.arns = (*source_arns, *(a for a in call.arns if a not in source_arns))
+            version = dest.current_version
+            sealed = blob.seal(
+                kms._aead(dest, version),
+                key_id=dest.key_id,
+                version=version,
+                key_arn=dest.arn,
+                plaintext=plaintext,
+                context=dst_ctx.serialize(),
+            )
+            return ReEncryptResponse(ciphertext_blob=sealed, source_key_id=source.arn, key_id=dest.arn)
+
+        return self._run(call, run)
+
+    # -- grants -------------------------------------------------------------------------
+    def create_grant(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        grantee_principal: str,
+        operations: Sequence[GrantOperation | str],
+        retiring_principal: str | None = None,
+        constraints: GrantConstraints | None = None,
+        grant_tokens: Sequence[str] = (),
+        name: str | None = None,
+    ) -> CreateGrantResponse:
+        params: dict[str, Any] = {
+            "keyId": str(key_id),
+            "granteePrincipal": grantee_principal,
+            "operations": [str(op) for op in operations] if not isinstance(operations, str) else operations,
+        }
+        if retiring_principal is not None:
+            params["retiringPrincipal"] = retiring_principal
+        if constraints is not None and isinstance(constraints, GrantConstraints):
+            api = constraints.to_api()
+            params["constraints"] = {k[0].lower() + k[1:]: v for k, v in api.items()}
+        if name is not None:
+            params["name"] = name
+        call = _Call("CreateGrant", params, read_only=False)
+        kms = self._kms
+        caller = self._caller
+
+        def run(call: _Call) -> CreateGrantResponse:
+            grantee = _principal(grantee_principal, "GranteePrincipal")
+            retiring = None if retiring_principal is None else _principal(retiring_principal, "RetiringPrincipal")
+            ops = _operations(operations)
+            if constraints is not None and not isinstance(constraints, GrantConstraints):
+                raise ValidationError("Constraints must be a GrantConstraints")
+            if name is not None and (not isinstance(name, str) or _GRANT_NAME.fullmatch(name) is None):
+                raise ValidationError("Name must match ^[a-zA-Z0-9:/_-]+$ and be 1 to 256 characters")
+            _check_tokens(grant_tokens)
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            check_denied(caller, "CreateGrant", key.arn)
+            if not policy_allows(caller, key, "CreateGrant"):
+                parents = [
+                    g
+                    for g in kms._grants_of(key.key_id)
+                    if g.grantee == caller.principal and GrantOperation.CREATE_GRANT in g.operations
+                ]
+                if not any(child_grant_allowed(p, ops, constraints) for p in parents):
+                    raise access_denied(caller, "CreateGrant", key.arn)
+            _require_usable(key)  # KMS: CreateGrant fails on a Disabled / PendingDeletion key
+            with kms._store.write() as tx:
+                current = tx.key(key.key_id)
+                if current is None:
+                    raise kms._not_found(key.key_id)
+                _require_usable(current)
+                existing = tx.grants_for_key(key.key_id)
+                if name is not None:
+                    # KMS: a retry with identical parameters, Name included, returns the
+                    # original GrantId and creates no new grant (each call: a new token).
+                    for g in existing:
+                        if (
+                            g.name == name
+                            and g.grantee == grantee
+                            and g.retiring == retiring
+                            and g.operations == ops
+                            and g.constraints == constraints
+                        ):
+                            call.response = {"grantId": g.grant_id, "keyId": key.arn}
+                            kms._record(caller, call, tx)
+                            kms._after_write(tx)
+                            return CreateGrantResponse(grant_id=g.grant_id, grant_token=_new_token(g.grant_id))
+                if current.manager is KeyManager.CUSTOMER:
+                    # The quotas apply to customer managed keys only (KMS: "This quota does
+                    # not apply to AWS managed keys"). See docs/kms-model.md for the 500.
+                    per_grantee = kms.quotas.grants_per_grantee_per_key
+                    if per_grantee is not None and sum(g.grantee == grantee for g in existing) >= per_grantee:
+                        raise LimitExceededError(
+                            f"The grant quota of {per_grantee} grants for grantee principal {grantee} "
+                            f"on {key.arn} has been reached."
+                        )
+                    per_key = kms.quotas.grants_per_key
+                    if per_key is not None and len(existing) >= per_key:
+                        raise LimitExceededError(f"The grant quota of {per_key} grants on {key.arn} has been reached.")
+                grant_id = secrets.token_hex(32)
+                tx.insert_grant(
+                    grant_id=grant_id,
+                    key_id=key.key_id,
+                    name=name,
+                    grantee=grantee,
+                    retiring=retiring,
+                    issuing_account=kms.account,
+                    operations=ops,
+                    constraints=constraints,
+                    created=kms._now(),
+                )
+                call.response = {"grantId": grant_id, "keyId": key.arn}
+                kms._record(caller, call, tx)
+                kms._after_write(tx)
+            return CreateGrantResponse(grant_id=grant_id, grant_token=_new_token(grant_id))
+
+        return self._run(call, run)
+
+    def list_grants(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        grant_id: str | None = None,
+        grantee_principal: str | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+    ) -> ListGrantsResponse:
+        call = _Call(
+            "ListGrants",
+            {"keyId": str(key_id), "grantId": grant_id, "granteePrincipal": grantee_principal, "limit": limit},
+            read_only=True,
+        )
+        kms = self._kms
+
+        def run(call: _Call) -> ListGrantsResponse:
+            n = _limit(limit)
+            after = _decode_marker("grant", marker)
+            after_seq = int(after) if after is not None and after.isdigit() else -1
+            if after is not None and after_seq < 0:
+                raise ValidationError(f"The marker {marker!r} is not valid")
+            # KMS: ListGrants succeeds in every key state.
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "ListGrants")
+            matches = [
+                g
+                for g in kms._grants_of(key.key_id)
+                if g.seq > after_seq
+                and (grant_id is None or g.grant_id == grant_id)
+                and (grantee_principal is None or g.grantee == grantee_principal)
+            ]
+            page = matches[:n]
+            truncated = len(matches) > n
+            return ListGrantsResponse(
+                grants=tuple(kms._grant_entry(g) for g in page),
+                next_marker=_encode_marker("grant", str(page[-1].seq)) if truncated else None,
+                truncated=truncated,
+            )
+
+        return self._run(call, run)
+
+    def list_retirable_grants(
+        self, *, retiring_principal: str, limit: int | None = None, marker: str | None = None
+    ) -> ListGrantsResponse:
+        call = _Call("ListRetirableGrants", {"retiringPrincipal": retiring_principal, "limit": limit}, read_only=True)
+        kms = self._kms
+        caller = self._caller
+
+        def run(call: _Call) -> ListGrantsResponse:
+            principal = _principal(retiring_principal, "RetiringPrincipal")
+            n = _limit(limit)
+            after = _decode_marker("grant", marker)
+            after_seq = int(after) if after is not None and after.isdigit() else -1
+            if after is not None and after_seq < 0:
+                raise ValidationError(f"The marker {marker!r} is not valid")
+            check_denied(caller, "ListRetirableGrants", "*")
+            # KMS: authorized by an IAM policy in the caller's account; we allow the
+            # account's principals and the retiring principal itself.
+            if caller.account != kms.account and caller.principal != principal:
+                raise access_denied(caller, "ListRetirableGrants", "*")
+            found: list[GrantRecord] = []
+            seq = after_seq
+            tx = kms._store.autocommit()
+            while len(found) <= n:
+                batch = tx.grants_retirable_by(principal, seq, n + 1)
+                if not batch:
+                    break
+                seq = batch[-1].seq
+                found += [g for g in batch if kms._load_key(g.key_id) is not None]
+            page = found[:n]
+            truncated = len(found) > n
+            return ListGrantsResponse(
+                grants=tuple(kms._grant_entry(g) for g in page),
+                next_marker=_encode_marker("grant", str(page[-1].seq)) if truncated else None,
+                truncated=truncated,
+            )
+
+        return self._run(call, run)
+
+    def retire_grant(
+        self, *, grant_token: str | None = None, key_id: KeyIdentifier | None = None, grant_id: str | None = None
+    ) -> None:
+        # KMS CloudTrail: RetireGrant has requestParameters null, additionalEventData.grantId.
+        call = _Call("RetireGrant", None, read_only=False)
+        kms = self._kms
+
+        def run(call: _Call) -> None:
+            if grant_token is not None:
+                if key_id is not None or grant_id is not None:
+                    raise ValidationError("Identify the grant by GrantToken, or by KeyId and GrantId, not both")
+                gid = _token_grant_id(grant_token)
+                with kms._store.write() as tx:
+                    grant = tx.grant(gid)
+                    if grant is None:
+                        raise InvalidGrantTokenError("The grant token is invalid.")
+                    self._retire(tx, grant, call)
+                return
+            if key_id is None or grant_id is None:
+                raise ValidationError("RetireGrant needs a GrantToken, or a KeyId and a GrantId")
+            if not isinstance(grant_id, str) or _GRANT_ID.fullmatch(grant_id) is None:
+                raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            call.extra = {"grantId": grant_id}
+            with kms._store.write() as tx:
+                grant = tx.grant(grant_id)
+                if grant is None or grant.key_id != key.key_id:
+                    raise NotFoundError(f"Grant ID {grant_id} not found for {key.arn}")
+                self._retire(tx, grant, call)
+
+        self._run(call, run)
+
+    def _retire(self, tx: Tx, grant: GrantRecord, call: _Call) -> None:
+        kms = self._kms
+        caller = self._caller
+        key = tx.key(grant.key_id)
+        arn = kms._key_arn(grant.key_id)
+        call.arns = (arn,)
+        call.extra = {"grantId": grant.grant_id}
+        # KMS RetireGrant: an IAM deny on kms:RetireGrant blocks every path below.
+        check_denied(caller, "RetireGrant", arn)
+        allowed = (
+            caller.principal == grant.retiring
+            or (caller.principal == grant.grantee and GrantOperation.RETIRE_GRANT in grant.operations)
+            or (key is not None and caller.account == key.account)  # "the AWS account in which the grant is created"
+        )
+        if not allowed:
+            raise access_denied(caller, "RetireGrant", arn)
+        tx.delete_grant(grant.grant_id)
+        kms._record(caller, call, tx)
+        kms._after_write(tx)
+
+    def revoke_grant(self, *, key_id: KeyIdentifier, grant_id: str) -> None:
+        call = _Call("RevokeGrant", {"keyId": str(key_id), "grantId": grant_id}, read_only=False)
+        kms = self._kms
+
+        def run(call: _Call) -> None:
+            if not isinstance(grant_id, str) or _GRANT_ID.fullmatch(grant_id) is None:
+                raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "RevokeGrant")
+            with kms._store.write() as tx:
+                grant = tx.grant(grant_id)
+                if grant is None or grant.key_id != key.key_id:
+                    raise NotFoundError(f"Grant ID {grant_id} not found for {key.arn}")
+                # ECR: "When you revoke a grant ... the change occurs immediately" (we
+                # model no eventual-consistency delay).
+                tx.delete_grant(grant_id)
+                kms._record(self._caller, call, tx)
+                kms._after_write(tx)
+
+        self._run(call, run)

@@ -1,0 +1,451 @@
+"""An ECR registry (one account + Region): repositories with immutable encryption and their grants.
+
+:class:`Registry` implements CreateRepository, DescribeRepositories and
+DeleteRepository with ECR's rules (kms-ecr-semantics.md §3):
+
+* the encryption configuration is fixed at creation -- there is no API to change it;
+  "create a new repository and :func:`ecrcrypt.migrate.migrate`";
+* a KMS key given as key id, key ARN, alias name or alias ARN is resolved with
+  DescribeKey and the repository records the key ARN; no key means the AWS managed
+  key ``alias/aws/ecr``, created by KMS on first use;
+* creating a KMS repository creates two grants on the key, each constrained to the
+  repository (``EncryptionContextSubset {"aws:ecr:arn": <repository ARN>}``): one to
+  the ECR service principal (manifests), one to the storage service principal
+  (layers). Creation is all or nothing;
+* deleting retires both grants with the deleting caller's credentials; when that
+  fails the repository is deleted anyway and :class:`GrantsNotRetiredError` says so.
+
+A registry view is bound to a caller principal (:meth:`Registry.as_caller`): the
+identity that calls DescribeKey / CreateGrant / RetireGrant and that the audit trail
+records. Service principals' KMS clients come from the ``kms`` factory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ecrcrypt._registry_core import ECR_ROLE, STORAGE_ROLE, KmsFactory, RegistryCore
+from ecrcrypt._registry_service_key import ServiceKey
+from ecrcrypt._registry_store import GrantRecord, RegistryMetadata, RepositoryRecord, now
+from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryArn, RepositoryName
+from ecrcrypt.blobstore import BlobStore, FilesystemBlobStore
+from ecrcrypt.config import EncryptionConfiguration
+from ecrcrypt.context import ECR_ARN_KEY
+from ecrcrypt.errors import (
+    EcrKmsError,
+    GrantsNotRetiredError,
+    InvalidParameterError,
+    KmsError,
+    LimitExceededError,
+    RepositoryAlreadyExistsError,
+    RepositoryNotEmptyError,
+    RepositoryNotFoundError,
+    ValidationError,
+)
+from ecrcrypt.kms import GrantConstraints, GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms
+from ecrcrypt.repository import Repository, RepositoryDescription
+
+if TYPE_CHECKING:
+    from ecrcrypt.audit import AuditTrail
+
+__all__ = [
+    "AWS_MANAGED_ECR_ALIAS",
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_REGION",
+    "ECR_GRANT_OPERATIONS",
+    "STORAGE_GRANT_OPERATIONS",
+    "Registry",
+    "find_repository_grants",
+]
+
+DEFAULT_ACCOUNT = "111122223333"
+DEFAULT_REGION = "us-east-1"
+# ECR: "If no key is specified, the default AWS managed KMS key for Amazon ECR will be used".
+AWS_MANAGED_ECR_ALIAS = "alias/aws/ecr"
+# ECR's documented grant: operations ["GenerateDataKey", "Decrypt"] (CloudTrail sample, kms-ecr-semantics §6).
+# Encrypt is added for the body-first upload, which wraps a data key under the final context at the end.
+ECR_GRANT_OPERATIONS = (GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT, GrantOperation.ENCRYPT)
+# The second grant is undocumented; the storage service receives decrypted data keys (seed:
+# "AWS KMS decrypts the encrypted data key and sends the decrypted data key to Amazon S3") and
+# generates the data keys of the layers it stores.
+STORAGE_GRANT_OPERATIONS = (GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT, GrantOperation.ENCRYPT)
+_MAX_DESCRIBE_NAMES = 100  # ECR DescribeRepositories: repositoryNames 1-100
+
+
+def find_repository_grants(kms: Kms, key_id: str, repository_arn: str | RepositoryArn) -> list[GrantListEntry]:
+    """ListGrants on ``key_id`` filtered by the repository ARN in the grant constraint.
+
+    The manual procedure after :class:`GrantsNotRetiredError` (ECR user guide): find
+    the grants whose ``EncryptionContextSubset`` names the repository, then
+    ``retire_grant(key_id=<key ARN>, grant_id=...)`` each.
+    """
+    target = str(repository_arn)
+    found: list[GrantListEntry] = []
+    marker: str | None = None
+    while True:
+        page = kms.list_grants(key_id=key_id, limit=100, marker=marker)
+        for g in page.grants:
+            c = g.constraints
+            subset = None if c is None else (c.encryption_context_subset or c.encryption_context_equals)
+            if subset is not None and subset.get(ECR_ARN_KEY) == target:
+                found.append(g)
+        if not page.truncated or not page.next_marker:
+            return found
+        marker = page.next_marker
+
+
+class Registry:
+    """A registry: repositories of one account in one Region, bound to one caller."""
+
+    def __init__(
+        self,
+        *,
+        kms: KmsFactory,
+        store: BlobStore,
+        account: AccountId | str = DEFAULT_ACCOUNT,
+        region: Region | str = DEFAULT_REGION,
+        metadata: RegistryMetadata | None = None,
+        service_key: ServiceKey | None = None,
+        audit: AuditTrail | None = None,
+        caller: str | None = None,
+        ecr_principal: str | None = None,
+        storage_principal: str | None = None,
+        bucket: str | None = None,
+        frame_length: int | None = None,
+    ) -> None:
+        acct = account if isinstance(account, AccountId) else AccountId(account)
+        reg = region if isinstance(region, Region) else Region(region)
+        core = RegistryCore(
+            account=acct,
+            region=reg,
+            kms_for=kms,
+            store=store,
+            metadata=metadata if metadata is not None else RegistryMetadata(),
+            service_key=service_key if service_key is not None else ServiceKey.generate(),
+            audit=audit,
+            # ECR's grantee and retiring principal: "ecr.<region>.amazonaws.com" (CloudTrail sample).
+            ecr_principal=ecr_principal or f"ecr.{reg}.amazonaws.com",
+            # Registry configuration: on AWS the storage side would be an IAM role (issue 5).
+            storage_principal=storage_principal or f"s3.{reg}.amazonaws.com",
+            # ECR's objects live in "<region>-starport-layer-bucket"-style buckets it manages.
+            bucket=bucket or f"{reg}-ecrcrypt-layer-bucket",
+            frame_length=frame_length,
+        )
+        self._caller = caller or f"arn:{reg.partition}:iam::{acct}:root"
+        core.admin = self._caller
+        self._core = core
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        kms: KmsFactory | None = None,
+        account: AccountId | str = DEFAULT_ACCOUNT,
+        region: Region | str = DEFAULT_REGION,
+        audit: AuditTrail | None = None,
+        caller: str | None = None,
+        frame_length: int | None = None,
+    ) -> Registry:
+        """The embedded default: blobs, metadata, service key (and a local KMS) under ``directory``.
+
+        Layout: ``blobs/`` (FilesystemBlobStore), ``registry.sqlite3``, ``service-key``
+        (mode 0600) and, when no ``kms`` factory is given, ``kms.sqlite3`` for a
+        :class:`~ecrcrypt.local_kms.LocalKms` whose audit trail the registry shares.
+        """
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        local: Any = None
+        if kms is None:
+            local = open_local_kms(root, account=str(account), region=str(region))
+            kms = local.client
+            if audit is None:
+                audit = local.audit
+        registry = cls(
+            kms=kms,
+            store=FilesystemBlobStore(root / "blobs"),
+            account=account,
+            region=region,
+            metadata=RegistryMetadata(root / "registry.sqlite3"),
+            service_key=ServiceKey.load_or_create(root / "service-key"),
+            audit=audit,
+            caller=caller,
+            frame_length=frame_length,
+        )
+        if local is not None:
+            registry._core.closers.append(local.close)
+        return registry
+
+    def __repr__(self) -> str:
+        return f"Registry(account={self.account!r}, region={self.region!r}, caller={self._caller!r})"
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def account(self) -> str:
+        return str(self._core.account)
+
+    @property
+    def region(self) -> str:
+        return str(self._core.region)
+
+    @property
+    def registry_id(self) -> str:
+        # ECR: the registry id is the account id.
+        return str(self._core.account)
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    @property
+    def ecr_principal(self) -> str:
+        return self._core.ecr_principal
+
+    @property
+    def storage_principal(self) -> str:
+        return self._core.storage_principal
+
+    @property
+    def store(self) -> BlobStore:
+        return self._core.store
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        return self._core.audit
+
+    def as_caller(self, principal: str) -> Registry:
+        """The same registry, acting for ``principal`` (its KMS client comes from the factory)."""
+        return Registry._from_core(self._core, principal)
+
+    @classmethod
+    def _from_core(cls, core: RegistryCore, caller: str) -> Registry:
+        view = object.__new__(cls)
+        view._core = core
+        view._caller = caller
+        return view
+
+    def kms(self) -> Kms:
+        """The caller's KMS client."""
+        return self._core.client(self._caller)
+
+    def close(self) -> None:
+        """Close the metadata database (and the local KMS :meth:`open` created)."""
+        self._core.metadata.close()
+        for close in self._core.closers:
+            close()
+        self._core.closers.clear()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- CreateRepository --------------------------------------------------------------
+    def create_repository(
+        self,
+        repository_name: str,
+        *,
+        encryption_configuration: EncryptionConfiguration | Mapping[str, Any] | None = None,
+    ) -> RepositoryDescription:
+        """CreateRepository. All or nothing: on any failure no repository and no grant remain.
+
+        Raises ``InvalidParameterError`` for a bad name or configuration,
+        ``RepositoryAlreadyExistsError``, and ``EcrKmsError`` (with ``kms_error``) when the
+        key is missing, in another Region, disabled, pending deletion, or its grant quota
+        is exhausted.
+        """
+        name = _repository_name(repository_name)
+        config = _configuration(encryption_configuration)
+        arn = self._core.repository_arn(name)
+        if self._core.metadata.get_repository(name) is not None:
+            raise RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
+        key_arn: str | None = None
+        grants: tuple[GrantRecord, ...] = ()
+        if config.uses_kms:
+            key_arn = self._resolve_key(config)
+            grants = self._create_grants(key_arn, arn, name)
+        record = RepositoryRecord(
+            name=name,
+            uid=uuid.uuid4().hex,
+            created_at=now(),
+            encryption_type=config.encryption_type.value,
+            kms_key=key_arn,
+            grants=grants,
+        )
+        if not self._core.metadata.insert_repository(record):
+            # Lost a race with another creator of the same name: undo our grants.
+            if key_arn is not None:
+                self._undo_grants(key_arn, grants)
+            raise RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
+        return self._core.description(record)
+
+    def _resolve_key(self, config: EncryptionConfiguration) -> str:
+        ref = AWS_MANAGED_ECR_ALIAS if config.kms_key is None else str(config.kms_key)
+        # ECR calls DescribeKey "to validate and retrieve the ARN of the KMS key" (user guide).
+        try:
+            meta = self.kms().describe_key(key_id=ref)
+        except KmsError as exc:
+            raise EcrKmsError(f"KMS key {ref!r} cannot be used for encryption: {exc}", kms_error=exc.code) from exc
+        _check_usable(meta, ref, self.region)
+        return meta.arn
+
+    def _create_grants(self, key_arn: str, arn: RepositoryArn, name: str) -> tuple[GrantRecord, ...]:
+        kms = self.kms()
+        constraints = GrantConstraints(encryption_context_subset={ECR_ARN_KEY: str(arn)})
+        made: list[GrantRecord] = []
+        for role, grantee, ops in (
+            (ECR_ROLE, self._core.ecr_principal, ECR_GRANT_OPERATIONS),
+            (STORAGE_ROLE, self._core.storage_principal, STORAGE_GRANT_OPERATIONS),
+        ):
+            try:
+                resp = kms.create_grant(
+                    key_id=key_arn,
+                    grantee_principal=grantee,
+                    operations=ops,
+                    # ECR's grants name ecr.<region>.amazonaws.com as the retiring principal.
+                    retiring_principal=self._core.ecr_principal,
+                    constraints=constraints,
+                )
+            except KmsError as exc:
+                self._undo_grants(key_arn, tuple(made))
+                if isinstance(exc, LimitExceededError):
+                    raise EcrKmsError(
+                        f"cannot create repository '{name}': KMS key {key_arn} has reached its grant quota "
+                        f"({exc}); each KMS repository holds two grants on its key (one per grantee), so "
+                        "with 500 grants per grantee a key encrypts at most 500 repositories. Delete a "
+                        "repository on this key or use another key",
+                        kms_error=exc.code,
+                    ) from exc
+                raise EcrKmsError(
+                    f"cannot create repository '{name}': CreateGrant on {key_arn} failed: {exc}", kms_error=exc.code
+                ) from exc
+            made.append(GrantRecord(role=role, grant_id=resp.grant_id, grantee=grantee, grant_token=resp.grant_token))
+        return tuple(made)
+
+    def _undo_grants(self, key_arn: str, grants: tuple[GrantRecord, ...]) -> None:
+        kms = self.kms()
+        for g in grants:
+            try:
+                kms.retire_grant(key_id=key_arn, grant_id=g.grant_id)
+            except KmsError:
+                # The creator may lack retire rights: a key admin's revoke is the fallback.
+                kms.revoke_grant(key_id=key_arn, grant_id=g.grant_id)
+
+    # -- DescribeRepositories ------------------------------------------------------------
+    def describe_repositories(self, repository_names: Sequence[str] | None = None) -> list[RepositoryDescription]:
+        """All repositories, or the named ones (``RepositoryNotFoundError`` if one is missing)."""
+        if repository_names is None:
+            return [self._core.description(r) for r in self._core.metadata.list_repositories()]
+        if isinstance(repository_names, str) or not 1 <= len(repository_names) <= _MAX_DESCRIBE_NAMES:
+            raise InvalidParameterError(f"repositoryNames must be a list of 1 to {_MAX_DESCRIBE_NAMES} names")
+        return [self._core.description(self._record(n)) for n in repository_names]
+
+    def repository(self, repository_name: str) -> Repository:
+        """The repository, bound to this registry view's caller."""
+        return Repository(self._core, self._record(repository_name), self._caller)
+
+    def _record(self, repository_name: str) -> RepositoryRecord:
+        name = _repository_name(repository_name)
+        rec = self._core.metadata.get_repository(name)
+        if rec is None:
+            raise RepositoryNotFoundError(
+                f"The repository with name '{name}' does not exist in the registry with id '{self.registry_id}'"
+            )
+        return rec
+
+    # -- DeleteRepository ----------------------------------------------------------------
+    def delete_repository(self, repository_name: str, *, force: bool = False) -> RepositoryDescription:
+        """DeleteRepository: objects (with ``force``), metadata, then both grants retired.
+
+        Raises ``RepositoryNotEmptyError`` for a repository with images or layers
+        unless ``force``. Retirement uses the *caller's* KMS client (ECR: "the IAM
+        principal that deletes the repository must have the kms:RetireGrant
+        permission"); when it fails the repository is still deleted and
+        :class:`GrantsNotRetiredError` is raised with ECR's exact message.
+        """
+        rec = self._record(repository_name)
+        if self._core.metadata.count_objects(rec.name) and not force:
+            raise RepositoryNotEmptyError(
+                f"The repository with name '{rec.name}' in registry with id '{self.registry_id}' cannot be "
+                "deleted because it still contains images"
+            )
+        description = self._core.description(rec)
+        blobs = [o.blob_key for kind in ("layer", "manifest") for o in self._core.metadata.list_objects(rec.name, kind)]
+        self._core.metadata.delete_repository(rec.name)
+        for key in blobs:
+            self._core.store.delete(key)
+        if rec.kms_key is not None and rec.grants:
+            failed: list[str] = []
+            code: str | None = None
+            kms = self.kms()
+            for g in rec.grants:
+                try:
+                    kms.retire_grant(key_id=rec.kms_key, grant_id=g.grant_id)
+                except KmsError as exc:
+                    failed.append(g.grant_id)
+                    code = code or exc.code
+            if failed:
+                raise GrantsNotRetiredError(
+                    repository_name=rec.name, kms_key=rec.kms_key, grant_ids=tuple(failed), kms_error=code
+                )
+        return description
+
+    def list_repository_grants(self, repository_name: str) -> list[GrantListEntry]:
+        """The grants on the repository's key constrained to it (ListGrants, caller's client)."""
+        rec = self._record(repository_name)
+        if rec.kms_key is None:
+            return []
+        return find_repository_grants(self.kms(), rec.kms_key, self._core.repository_arn(rec.name))
+
+
+def open_local_kms(root: Path, *, account: str, region: str) -> Any:
+    from ecrcrypt.local_kms import LocalKms
+
+    return LocalKms(path=root / "kms.sqlite3", account=account, region=region)
+
+
+def _repository_name(name: str) -> str:
+    try:
+        return RepositoryName(name).value
+    except ValidationError as exc:
+        # ECR answers a name outside its pattern with InvalidParameterException.
+        raise InvalidParameterError(f"Invalid parameter at 'repositoryName': {exc}") from None
+
+
+def _configuration(value: EncryptionConfiguration | Mapping[str, Any] | None) -> EncryptionConfiguration:
+    if value is None or isinstance(value, EncryptionConfiguration):
+        return value or EncryptionConfiguration()
+    try:
+        return EncryptionConfiguration.from_api(value)
+    except InvalidParameterError:
+        raise
+    except ValidationError as exc:
+        raise InvalidParameterError(f"Invalid parameter at 'encryptionConfiguration': {exc}") from None
+
+
+def _exists_message(name: str, registry_id: str) -> str:
+    return f"The repository with name '{name}' already exists in the registry with id '{registry_id}'"
+
+
+def _check_usable(meta: KeyMetadata, ref: str, region: str) -> None:
+    arn = KeyArn.parse(meta.arn)
+    if str(arn.region) != region:
+        # ECR: "The key must exist in the same Region as the repository." ECR's regional KMS
+        # client cannot see a key of another Region, so KMS answers NotFoundException.
+        raise EcrKmsError(
+            f"KMS key {meta.arn} is in Region {arn.region}; a repository in {region} needs a key in {region}",
+            kms_error="NotFoundException",
+        )
+    if meta.key_state is KeyState.DISABLED:
+        # KMS key-state table: CreateGrant on a Disabled key fails with DisabledException.
+        raise EcrKmsError(f"KMS key {meta.arn} is disabled.", kms_error="DisabledException")
+    if meta.key_state is KeyState.PENDING_DELETION:
+        # KMS: "KMSInvalidStateException: ... is pending deletion" (ecrcrypt's pick, kms.py).
+        raise EcrKmsError(f"KMS key {meta.arn} is pending deletion.", kms_error="KMSInvalidStateException")
+    if meta.key_state is not KeyState.ENABLED:
+        raise EcrKmsError(f"KMS key {meta.arn} is {meta.key_state.value}.", kms_error="KMSInvalidStateException")

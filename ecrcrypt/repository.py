@@ -1,0 +1,534 @@
+"""One ECR repository: encrypted push and pull of layers and images.
+
+A :class:`Repository` is obtained from :meth:`ecrcrypt.registry.Registry.repository`
+and is bound to the caller who asked for it (the ``userIdentity`` of the audit
+events it records). Every layer and manifest is one ESDK message (two for
+``KMS_DSSE``) with a fresh data key bound to ECR's two-key encryption context; the
+plaintext digest is computed while streaming and checked against the declared one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from ecrcrypt._registry_codec import (
+    COPY_CHUNK,
+    BlobRangeSource,
+    BodyFirstUpload,
+    DecryptedRangeSource,
+    VerifyingReader,
+    Written,
+    encrypt_stream,
+    inner_context,
+    open_decrypting,
+)
+from ecrcrypt._registry_store import ObjectRecord, RepositoryRecord, now
+from ecrcrypt.arns import RepositoryArn
+from ecrcrypt.config import EncryptionConfiguration, EncryptionType
+from ecrcrypt.context import EncryptionContext
+from ecrcrypt.digest import Digest
+from ecrcrypt.errors import (
+    BlobNotFoundError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    InvalidParameterError,
+    LayersNotFoundError,
+    StreamClosedError,
+    ValidationError,
+)
+from ecrcrypt.keyprovider import KeyProvider
+
+if TYPE_CHECKING:
+    from ecrcrypt._registry_core import RegistryCore
+    from ecrcrypt.registry import Registry
+
+__all__ = [
+    "MANIFEST_MEDIA_TYPE",
+    "Image",
+    "ImageId",
+    "LayerPush",
+    "LayerUpload",
+    "Repository",
+    "RepositoryDescription",
+    "build_manifest",
+]
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+# OCI distribution spec: tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR uses the same bound.
+_TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+class SupportsRead(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class SupportsWrite(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
+@attrs.frozen(kw_only=True)
+class RepositoryDescription:
+    """DescribeRepositories' ``repository`` structure."""
+
+    registry_id: str
+    repository_name: str
+    repository_arn: str
+    repository_uri: str
+    created_at: float
+    encryption_configuration: EncryptionConfiguration
+    image_tag_mutability: str = "MUTABLE"
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "repositoryArn": self.repository_arn,
+            "registryId": self.registry_id,
+            "repositoryName": self.repository_name,
+            "repositoryUri": self.repository_uri,
+            "createdAt": self.created_at,
+            "imageTagMutability": self.image_tag_mutability,
+            "encryptionConfiguration": self.encryption_configuration.to_api(),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class LayerPush:
+    """What a layer push stored: ``already_existed`` means nothing was re-encrypted."""
+
+    digest: Digest
+    size: int
+    stored_size: int
+    already_existed: bool
+
+
+@attrs.frozen(kw_only=True)
+class ImageId:
+    digest: Digest
+    tag: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Image:
+    digest: Digest
+    manifest: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    tags: tuple[str, ...]
+
+    @property
+    def layer_digests(self) -> tuple[Digest, ...]:
+        return _layer_digests(self.manifest)
+
+
+def build_manifest(layers: Sequence[LayerPush], *, config: LayerPush | None = None) -> bytes:
+    """A minimal OCI image manifest listing ``layers`` (and ``config`` when given), canonical JSON."""
+    doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE}
+    if config is not None:
+        doc["config"] = {"mediaType": CONFIG_MEDIA_TYPE, "digest": str(config.digest), "size": config.size}
+    doc["layers"] = [{"mediaType": LAYER_MEDIA_TYPE, "digest": str(lp.digest), "size": lp.size} for lp in layers]
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _layer_digests(manifest: bytes) -> tuple[Digest, ...]:
+    try:
+        doc = json.loads(manifest)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameterError("the image manifest is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
+        raise InvalidParameterError("the image manifest must be a JSON object with schemaVersion 2")
+    refs: list[Any] = list(doc.get("layers", []))
+    if "config" in doc:
+        refs.insert(0, doc["config"])
+    out = []
+    for ref in refs:
+        if not isinstance(ref, dict) or not isinstance(ref.get("digest"), str):
+            raise InvalidParameterError("every layer of the image manifest needs a digest")
+        try:
+            out.append(Digest.parse(ref["digest"]))
+        except ValidationError as exc:
+            raise InvalidParameterError(f"image manifest: {exc}") from None
+    return tuple(out)
+
+
+def _as_digest(value: Digest | str) -> Digest:
+    return value if isinstance(value, Digest) else Digest.parse(value)
+
+
+def _check_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not 1 <= len(tag) <= 128 or tag[0] in ".-" or not set(tag) <= _TAG_CHARS:
+        raise InvalidParameterError(f"image tag {tag!r} is invalid: 1-128 of [a-zA-Z0-9_.-], not starting with . or -")
+    return tag
+
+
+def _reader(source: SupportsRead | bytes | bytearray | memoryview) -> Callable[[], bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source).cast("B")
+        pos = 0
+
+        def chunk() -> bytes:
+            nonlocal pos
+            data = bytes(view[pos : pos + COPY_CHUNK])
+            pos += len(data)
+            return data
+
+        return chunk
+    return lambda: source.read(COPY_CHUNK)
+
+
+class Repository:
+    """A repository of a :class:`~ecrcrypt.registry.Registry`, bound to one caller.
+
+    Layers (and the image config) are stored by the storage principal under the
+    repository's storage grant, manifests by the ECR service principal under the
+    ECR grant (AES256 repositories use the registry's service-managed key for both).
+    Revoking either grant therefore stops pushing and pulling images at once: an
+    image push stores layers and a manifest, an image pull reads both.
+    """
+
+    def __init__(self, core: RegistryCore, record: RepositoryRecord, caller: str) -> None:
+        self._core = core
+        self._record = record
+        self._caller = caller
+        self._arn = core.repository_arn(record.name)
+        self._type = EncryptionType(record.encryption_type)
+
+    def __repr__(self) -> str:
+        return f"Repository({str(self._arn)!r}, {self._type.value}, caller={self._caller!r})"
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def arn(self) -> RepositoryArn:
+        return self._arn
+
+    @property
+    def encryption_type(self) -> EncryptionType:
+        return self._type
+
+    @property
+    def kms_key(self) -> str | None:
+        """The key ARN recorded at creation (``None`` for AES256)."""
+        return self._record.kms_key
+
+    @property
+    def grant_ids(self) -> tuple[str, ...]:
+        return tuple(g.grant_id for g in self._record.grants)
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    def describe(self) -> RepositoryDescription:
+        return self._core.description(self._record)
+
+    def registry(self) -> Registry:
+        """The registry this repository belongs to, bound to the same caller."""
+        from ecrcrypt.registry import Registry
+
+        return Registry._from_core(self._core, self._caller)
+
+    # -- internals ------------------------------------------------------------------------
+    def _prefix(self, kind: str) -> str:
+        return f"{self._core.account}/{self._record.uid}/{kind}s"
+
+    def _blob_key(self, kind: str, digest: Digest) -> str:
+        return f"{self._prefix(kind)}/{digest}"
+
+    def _context(self, kind: str, digest: Digest) -> EncryptionContext:
+        return EncryptionContext.for_ecr_object(
+            bucket=self._core.bucket, prefix=self._prefix(kind), digest=digest, repository=self._arn
+        )
+
+    def _inner(self) -> EncryptionContext | None:
+        return inner_context(str(self._arn)) if self._type is EncryptionType.KMS_DSSE else None
+
+    def _provider(self, kind: str) -> KeyProvider:
+        return self._core.provider_for(self._record, "storage" if kind == "layer" else "ecr")
+
+    def _guard(self, kind: str) -> Any:
+        return self._core.kms_errors(self._record, "storage" if kind == "layer" else "ecr")
+
+    def _require_live(self) -> None:
+        # A Repository handle outlives nothing: once deleted (or re-created) it refuses to work.
+        current = self._core.metadata.get_repository(self._record.name)
+        if current is None or current.uid != self._record.uid:
+            from ecrcrypt.errors import RepositoryNotFoundError
+
+            raise RepositoryNotFoundError(
+                f"The repository with name '{self._record.name}' does not exist in the registry with id "
+                f"'{self._core.account}'"
+            )
+
+    def _store(
+        self, kind: str, source: SupportsRead | bytes | bytearray | memoryview, declared: Digest
+    ) -> tuple[Written, ObjectRecord]:
+        key = self._blob_key(kind, declared)
+        with self._guard(kind), self._core.store.open_write(key) as sink:
+            written = encrypt_stream(
+                sink,
+                _reader(source),
+                provider=self._provider(kind),
+                context=self._context(kind, declared),
+                inner=self._inner(),
+                frame_length=self._core.frame_length,
+            )
+            if written.sha256 != declared:
+                sink.abort()
+                raise DigestMismatchError(f"content has digest {written.sha256}, not the declared {declared}")
+            sink.commit()
+        return written, self._record_object(kind, declared, written, key)
+
+    def _record_object(self, kind: str, digest: Digest, written: Written, blob_key: str) -> ObjectRecord:
+        rec = ObjectRecord(
+            kind=kind,
+            digest=str(digest),
+            size=written.size,
+            stored_size=written.stored_size,
+            inner_size=written.inner_size,
+            pushed_at=now(),
+            blob_key=blob_key,
+        )
+        self._core.metadata.put_object(self._record.name, rec)
+        return rec
+
+    def _object(self, kind: str, digest: Digest) -> ObjectRecord:
+        rec = self._core.metadata.get_object(self._record.name, kind, str(digest))
+        if rec is None:
+            if kind == "manifest":
+                raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
+            raise LayersNotFoundError(f"The layer {digest} does not exist in the repository '{self.name}'")
+        return rec
+
+    def _open(self, kind: str, digest: Digest) -> VerifyingReader:
+        rec = self._object(kind, digest)
+        try:
+            source = self._core.store.open_read(rec.blob_key)
+        except BlobNotFoundError:
+            raise LayersNotFoundError(f"the stored object for {digest} is missing from the blob store") from None
+        with self._guard(kind):
+            return open_decrypting(
+                source,
+                provider=self._provider(kind),
+                context=self._context(kind, digest),
+                inner=self._inner(),
+                expected=digest,
+            )
+
+    # -- layers -------------------------------------------------------------------------
+    def has_layer(self, digest: Digest | str) -> bool:
+        return self._core.metadata.get_object(self._record.name, "layer", str(_as_digest(digest))) is not None
+
+    def push_layer(self, source: SupportsRead | bytes | bytearray | memoryview, *, digest: Digest | str) -> LayerPush:
+        """Encrypt and store a layer whose digest the client declared up front (header first).
+
+        Content-addressed: a layer already in the repository is not read nor re-encrypted.
+        On a digest mismatch nothing is stored and :class:`DigestMismatchError` is raised.
+        """
+        self._require_live()
+        declared = _as_digest(digest)
+        existing = self._core.metadata.get_object(self._record.name, "layer", str(declared))
+        if existing is not None and self._core.store.exists(existing.blob_key):
+            return LayerPush(
+                digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
+            )
+        written, _ = self._store("layer", source, declared)
+        self._core.audit_event(self._caller, "CompleteLayerUpload", self, layerDigests=[str(declared)])
+        return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
+
+    def start_upload(self) -> LayerUpload:
+        """A chunked upload whose digest is declared only at :meth:`LayerUpload.complete` (body first)."""
+        self._require_live()
+        return LayerUpload(self)
+
+    def open_layer(self, digest: Digest | str) -> VerifyingReader:
+        """A readable of the layer's plaintext; the digest is verified when EOF is reached."""
+        self._require_live()
+        d = _as_digest(digest)
+        reader = self._open("layer", d)
+        self._core.audit_event(self._caller, "GetDownloadUrlForLayer", self, layerDigest=str(d))
+        return reader
+
+    def pull_layer(self, digest: Digest | str, destination: SupportsWrite) -> int:
+        """Stream the layer's plaintext into ``destination``; returns the byte count."""
+        total = 0
+        with self.open_layer(digest) as reader, self._guard("layer"):
+            while True:
+                data = reader.read(COPY_CHUNK)
+                if not data:
+                    break
+                destination.write(data)
+                total += len(data)
+        return total
+
+    def read_layer(self, digest: Digest | str) -> bytes:
+        """The whole plaintext of a (small) layer."""
+        parts: list[bytes] = []
+
+        class _Sink:
+            def write(self, data: bytes) -> int:
+                parts.append(data)
+                return len(data)
+
+        self.pull_layer(digest, _Sink())
+        return b"".join(parts)
+
+    def read_layer_range(self, digest: Digest | str, offset: int, length: int) -> bytes:
+        """Plaintext bytes ``[offset, offset+length)`` of a layer, decrypting only the frames they span."""
+        from ecrcrypt.ranges import decrypt_range
+
+        self._require_live()
+        d = _as_digest(digest)
+        rec = self._object("layer", d)
+        source = BlobRangeSource(self._core.store, rec.blob_key)
+        provider = self._provider("layer")
+        context = self._context("layer", d)
+        with self._guard("layer"):
+            if self._type is EncryptionType.KMS_DSSE:
+                assert rec.inner_size is not None
+                inner_source = DecryptedRangeSource(source, provider, context, rec.inner_size)
+                inner = self._inner()
+                assert inner is not None
+                data = decrypt_range(inner_source, offset, length, provider=provider, context=inner)
+            else:
+                data = decrypt_range(source, offset, length, provider=provider, context=context)
+        self._core.audit_event(self._caller, "GetDownloadUrlForLayer", self, layerDigest=str(d))
+        return data
+
+    def list_layers(self) -> list[Digest]:
+        return [Digest.parse(r.digest) for r in self._core.metadata.list_objects(self._record.name, "layer")]
+
+    # -- images -------------------------------------------------------------------------
+    def put_image(self, manifest: bytes | Mapping[str, Any], *, tag: str | None = None) -> ImageId:
+        """Store an image manifest (every layer it lists must be in the repository) and tag it."""
+        self._require_live()
+        if isinstance(manifest, Mapping):
+            manifest = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        if not isinstance(manifest, bytes):
+            raise InvalidParameterError("imageManifest must be bytes or a JSON mapping")
+        if tag is not None:
+            _check_tag(tag)
+        missing = [str(d) for d in _layer_digests(manifest) if not self.has_layer(d)]
+        if missing:
+            raise LayersNotFoundError(f"The image references layers not in the repository: {', '.join(missing)}")
+        digest = Digest.of(manifest)
+        if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
+            self._store("manifest", manifest, digest)
+        if tag is not None:
+            self._core.metadata.put_tag(self._record.name, tag, str(digest))
+        params: dict[str, Any] = {"imageDigest": str(digest)}
+        if tag is not None:
+            params["imageTag"] = tag
+        self._core.audit_event(self._caller, "PutImage", self, **params)
+        return ImageId(digest=digest, tag=tag)
+
+    def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:
+        if (tag is None) == (digest is None):
+            raise InvalidParameterError("give exactly one of imageTag and imageDigest")
+        if tag is not None:
+            found = self._core.metadata.get_tag(self._record.name, tag)
+            if found is None:
+                raise ImageNotFoundError(f"The image with tag '{tag}' does not exist in '{self.name}'")
+            return Digest.parse(found)
+        return _as_digest(digest)  # type: ignore[arg-type]
+
+    def get_image(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Image:
+        """Decrypt and return an image's manifest (BatchGetImage)."""
+        self._require_live()
+        d = self.resolve(tag=tag, digest=digest)
+        with self._open("manifest", d) as reader, self._guard("manifest"):
+            manifest = reader.read()
+            reader.read()  # EOF: verifies the digest
+        self._core.audit_event(self._caller, "BatchGetImage", self, imageDigest=str(d), imageTag=tag)
+        return Image(digest=d, manifest=manifest, tags=tuple(self._core.metadata.tags_of(self._record.name, str(d))))
+
+    def list_images(self) -> list[ImageId]:
+        out: list[ImageId] = []
+        for rec in self._core.metadata.list_objects(self._record.name, "manifest"):
+            tags = self._core.metadata.tags_of(self._record.name, rec.digest)
+            d = Digest.parse(rec.digest)
+            out.extend([ImageId(digest=d, tag=t) for t in tags] or [ImageId(digest=d)])
+        return out
+
+    def iter_image_layers(self, image: Image) -> Iterator[Digest]:
+        yield from image.layer_digests
+
+
+class LayerUpload:
+    """A chunked layer upload (InitiateLayerUpload → UploadLayerPart … → CompleteLayerUpload).
+
+    The data is encrypted as it arrives, body first; the header with the final
+    context is written at :meth:`complete`. Leaving a ``with`` block without
+    completing aborts: nothing becomes visible.
+    """
+
+    def __init__(self, repository: Repository) -> None:
+        self._repo = repository
+        # The blob is named by the upload, not by the digest that is not known yet; the
+        # metadata maps the digest to it (the context still names the layer's content address).
+        self._key = f"{repository._prefix('upload')}/{_upload_id()}"
+        with repository._guard("layer"):
+            self._upload: BodyFirstUpload | None = BodyFirstUpload(
+                repository._core.store,
+                self._key,
+                provider=repository._provider("layer"),
+                context_for=lambda d: repository._context("layer", d),
+                inner=repository._inner(),
+                frame_length=repository._core.frame_length,
+            )
+        self._written = 0
+
+    def __repr__(self) -> str:
+        return f"LayerUpload({self._repo.name!r}, written={self._written})"
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._upload is None:
+            raise StreamClosedError("write to a completed or aborted upload")
+        n = self._upload.write(data)
+        self._written += n
+        return n
+
+    def abort(self) -> None:
+        if self._upload is not None:
+            self._upload.abort()
+            self._upload = None
+
+    def complete(self, digest: Digest | str) -> LayerPush:
+        """Declare the digest; on a mismatch nothing is stored and :class:`DigestMismatchError` is raised.
+
+        A layer the repository already holds is discarded (its bytes were already
+        encrypted: the digest was not known while they arrived).
+        """
+        if self._upload is None:
+            raise StreamClosedError("upload already completed or aborted")
+        repo = self._repo
+        declared = _as_digest(digest)
+        upload, self._upload = self._upload, None
+        existing = repo._core.metadata.get_object(repo.name, "layer", str(declared))
+        with repo._guard("layer"):
+            written = upload.finish(declared, keep=lambda: existing is None)
+        if written is None:
+            assert existing is not None
+            return LayerPush(
+                digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
+            )
+        repo._record_object("layer", declared, written, self._key)
+        repo._core.audit_event(repo._caller, "CompleteLayerUpload", repo, layerDigests=[str(declared)])
+        return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
+
+    def __enter__(self) -> LayerUpload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+
+def _upload_id() -> str:
+    import secrets
+
+    return secrets.token_hex(16)

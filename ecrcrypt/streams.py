@@ -1,0 +1,743 @@
+"""Streaming ESDK messages: writer, reader, iterators, and the body-first writer.
+
+Hot path design (why it is shaped like this): every stream owns one output
+buffer of one frame and reuses it; frames are sealed with
+``AESGCM.encrypt_into``/``decrypt_into`` straight from the caller's memory into
+that buffer (or, when decrypting into a large enough caller buffer, straight into
+it); the frame AAD and IV are packed in place with one ``struct.pack_into``. No
+pending plaintext is concatenated or re-sliced: a write's bytes are sealed where
+they lie, and at most one partial frame is copied aside.
+
+Plaintext that is an exact multiple of the frame length ends with a *full* final
+frame (the spec's SHOULD). The writer cannot know a frame is the last until more
+data or ``close()`` arrives, so a write that ends exactly on a frame boundary
+seals that frame as a regular one and holds it; ``close()`` opens it again and
+reseals it as the final frame. This costs two frame operations once per message
+and keeps every ``write`` copy-free whatever the caller's buffer type.
+
+SHA-256 (``compute_sha256=True``): ``hashlib`` releases the GIL on large updates
+while cryptography's AES-GCM keeps it, so the hash runs on a helper thread while
+this thread encrypts; with the digest on, SHA-256 (≈1.65 GB/s) rather than AES is
+the limit, and the encryption hides behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+
+from ecrcrypt._frames import FINAL_FRAME_OVERHEAD, FINAL_MARKER, REGULAR_FRAME_OVERHEAD, FrameAad
+from ecrcrypt._header import header_length_v2
+from ecrcrypt.context import EncryptionContext
+from ecrcrypt.digest import Digest
+from ecrcrypt.errors import AuthenticationError, MessageLimitError, StreamClosedError
+from ecrcrypt.keyprovider import EncryptedDataKey, KeyProvider
+from ecrcrypt.message import (
+    DEFAULT_FRAME_LENGTH,
+    MAX_NON_FRAMED,
+    DecryptPolicy,
+    Opened,
+    Sealer,
+    check_frame_length,
+    decrypt_body,
+    encryption_context,
+    open_header,
+    start_message,
+)
+
+__all__ = [
+    "BodyFirstWriter",
+    "DecryptingReader",
+    "EncryptingWriter",
+    "SupportsRead",
+    "SupportsWrite",
+    "header_length",
+    "iter_decrypt",
+    "iter_encrypt",
+]
+
+_REGULAR_PREFIX = struct.Struct(">IQI")  # SeqNum ‖ IV = 8 zero bytes ‖ SeqNum
+_FINAL_PREFIX = struct.Struct(">IIQII")  # FFFFFFFF ‖ SeqNum ‖ IV(0^8 ‖ SeqNum) ‖ length
+_U32 = struct.Struct(">I")
+# Below this many bytes a hand-off to the hashing thread costs more than it saves.
+_ASYNC_HASH_MIN = 256 * 1024
+
+
+class SupportsWrite(Protocol):
+    """A destination. It receives memoryviews valid only for the duration of the call
+    (as with any file's ``write``); it must copy what it keeps."""
+
+    def write(self, data: memoryview, /) -> object: ...
+
+
+class SupportsRead(Protocol):
+    """A source: ``read(n)`` returns up to ``n`` bytes, ``b""`` only at EOF.
+    ``readinto`` is used when present."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+# ------------------------------------------------------------------------------ hashing
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ecrcrypt-sha256")
+        return _pool
+
+
+class _Hasher:
+    """SHA-256 over a sequence of buffers, at most one update in flight on the pool.
+
+    The caller must not change a buffer handed to :meth:`update` before the next
+    :meth:`update` or :meth:`wait` returns.
+    """
+
+    __slots__ = ("_future", "_sha")
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._future: Future[None] | None = None
+
+    def update(self, view: memoryview) -> None:
+        self.wait()
+        if len(view) < _ASYNC_HASH_MIN:
+            self._sha.update(view)
+            return
+        started = threading.Event()
+        sha = self._sha
+
+        def job() -> None:
+            started.set()
+            sha.update(view)  # releases the GIL for the whole buffer
+
+        self._future = _hash_pool().submit(job)
+        # Wait until the worker is inside update() (GIL released) before this thread
+        # starts an AES call that keeps the GIL: otherwise the two would not overlap.
+        started.wait()
+
+    def wait(self) -> None:
+        future, self._future = self._future, None
+        if future is not None:
+            future.result()
+
+    def digest(self) -> Digest:
+        self.wait()
+        return Digest(self._sha.hexdigest())
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+class _FrameSealer:
+    """Seals plaintext into frames of one message and writes them to the destination."""
+
+    def __init__(self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool) -> None:
+        f = sealer.frame_length
+        self._dest = destination
+        self._f = f
+        self._aad = FrameAad(sealer.message_id)
+        self._encrypt_into = sealer.aead.encrypt_into
+        self._decrypt_into = sealer.aead.decrypt_into
+        self._out = bytearray(f + FINAL_FRAME_OVERHEAD)
+        out = memoryview(self._out)
+        self._regular_iv = out[4:16]
+        self._regular_body = out[16 : f + REGULAR_FRAME_OVERHEAD]
+        self._regular_frame = out[: f + REGULAR_FRAME_OVERHEAD]
+        self._outv = out
+        self._pend = memoryview(bytearray(f))
+        self._pend_len = 0
+        self._held = False
+        self._seq = 0
+        self._hasher = _Hasher() if compute_sha256 else None
+        self.plaintext_length = 0
+        self.body_length = 0
+
+    def _seal_regular(self, plaintext: memoryview) -> None:
+        self._seq += 1
+        seq = self._seq
+        _REGULAR_PREFIX.pack_into(self._out, 0, seq, 0, seq)
+        self._encrypt_into(self._regular_iv, plaintext, self._aad.regular(seq, self._f), self._regular_body)
+
+    def _emit_regular(self) -> None:
+        self._dest.write(self._regular_frame)
+        self.body_length += self._f + REGULAR_FRAME_OVERHEAD
+
+    def write(self, view: memoryview) -> None:
+        n = len(view)
+        hasher = self._hasher
+        if hasher is not None:
+            hasher.update(view)
+        try:
+            f = self._f
+            if self._held:
+                self._held = False
+                self._emit_regular()
+            pos = 0
+            if self._pend_len:
+                take = min(f - self._pend_len, n)
+                self._pend[self._pend_len : self._pend_len + take] = view[:take]
+                self._pend_len += take
+                if take == n:
+                    return  # possibly a full frame: it may still be the final one
+                self._seal_regular(self._pend)
+                self._emit_regular()
+                self._pend_len = 0
+                pos = take
+            while n - pos > f:
+                self._seal_regular(view[pos : pos + f])
+                self._emit_regular()
+                pos += f
+            rest = n - pos
+            if rest == f:
+                self._seal_regular(view[pos:])
+                self._held = True
+            elif rest:
+                self._pend[:rest] = view[pos:]
+                self._pend_len = rest
+        finally:
+            self.plaintext_length += n
+            if hasher is not None:
+                hasher.wait()  # the caller may reuse its buffer once write() returns
+
+    def finish(self) -> Digest | None:
+        f = self._f
+        if self._held:
+            # Reopen the held frame and reseal it as the final one (see module docstring).
+            self._held = False
+            self._decrypt_into(self._regular_iv, self._regular_body, self._aad.regular(self._seq, f), self._pend)
+            self._pend_len = f
+            self._seq -= 1
+        n = self._pend_len
+        self._seq += 1
+        seq = self._seq
+        _FINAL_PREFIX.pack_into(self._out, 0, FINAL_MARKER, seq, 0, seq, n)
+        self._encrypt_into(self._outv[8:20], self._pend[:n], self._aad.final(seq, n), self._outv[24 : 40 + n])
+        self._dest.write(self._outv[: n + FINAL_FRAME_OVERHEAD])
+        self.body_length += n + FINAL_FRAME_OVERHEAD
+        self._pend_len = 0
+        return None if self._hasher is None else self._hasher.digest()
+
+
+class _WriterBase:
+    """Write/close/sticky-error plumbing shared by the two writers."""
+
+    _frames: _FrameSealer
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._failed: BaseException | None = None
+        self.sha256: Digest | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def plaintext_length(self) -> int:
+        return self._frames.plaintext_length
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        """Nothing to flush: every complete frame is written when it is sealed."""
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise StreamClosedError("the stream failed earlier and cannot be used") from self._failed
+        if self._closed:
+            raise StreamClosedError("write to a closed encrypting stream")
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Encrypt ``data``; complete frames go to the destination at once. Returns ``len(data)``."""
+        self._check_usable()
+        view = memoryview(data).cast("B")
+        if not view:
+            return 0
+        try:
+            self._frames.write(view)
+        except BaseException as exc:
+            self._failed = exc
+            raise
+        return len(view)
+
+    def close(self) -> None:
+        """Write the final frame. Does NOT close the destination (the caller owns it).
+
+        Closing twice is a no-op; after close every ``write`` raises
+        :class:`StreamClosedError`.
+        """
+        if self._closed:
+            return
+        self._check_usable()
+        try:
+            self.sha256 = self._frames.finish()
+        except BaseException as exc:
+            self._failed = exc
+            raise
+        self._closed = True
+
+    def abandon(self) -> None:
+        """Stop without writing the final frame: what was written is not a valid message."""
+        self._closed = True
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
+
+
+class EncryptingWriter(_WriterBase):
+    """A file-like writer producing one ESDK v2 message (0x0478, framed) on ``destination``.
+
+    The header goes out at construction (the provider is called then); each complete
+    frame goes out as soon as it is known not to be the last; ``close()`` writes the
+    final frame and does **not** close ``destination``. Leaving a ``with`` block by
+    an exception writes no final frame, so the partial output never decrypts.
+    ``sha256`` (when ``compute_sha256``) is the plaintext's digest after close.
+    """
+
+    def __init__(
+        self,
+        destination: SupportsWrite,
+        *,
+        provider: KeyProvider,
+        context: Mapping[str, str],
+        frame_length: int = DEFAULT_FRAME_LENGTH,
+        compute_sha256: bool = False,
+    ) -> None:
+        super().__init__()
+        sealer, header, ctx = start_message(provider, context, frame_length)
+        self.context: EncryptionContext = ctx
+        self.frame_length = frame_length
+        self._header_length = len(header)
+        self._frames = _FrameSealer(destination, sealer, compute_sha256)
+        destination.write(memoryview(header))
+
+    @property
+    def ciphertext_length(self) -> int:
+        return self._header_length + self._frames.body_length
+
+    def __enter__(self) -> EncryptingWriter:
+        return self
+
+
+class BodyFirstWriter(_WriterBase):
+    """Writes only the body (frames) of a message whose header is made afterwards.
+
+    For one-pass layer uploads where the encryption context contains the digest of
+    the very content being written: frames are sealed with ``data_key`` and a fresh
+    message id now; :meth:`header` serializes the header (commit key, context, EDKs,
+    header tag) once the context is known, and ``header ‖ body`` is an ordinary
+    message. :func:`header_length` says how many bytes to reserve in front.
+    ``close()`` does not close ``destination``.
+    """
+
+    def __init__(
+        self,
+        destination: SupportsWrite,
+        *,
+        data_key: bytes,
+        frame_length: int = DEFAULT_FRAME_LENGTH,
+        compute_sha256: bool = False,
+    ) -> None:
+        super().__init__()
+        check_frame_length(frame_length)
+        self._sealer = Sealer.for_data_key(data_key, frame_length)
+        self.frame_length = frame_length
+        self._frames = _FrameSealer(destination, self._sealer, compute_sha256)
+
+    @property
+    def body_length(self) -> int:
+        return self._frames.body_length
+
+    def header(self, *, context: Mapping[str, str], encrypted_data_keys: Sequence[EncryptedDataKey]) -> bytes:
+        """The serialized v2 header for this body; its length is :func:`header_length` of the same inputs."""
+        if not self._closed:
+            raise StreamClosedError("the header is available only after close()")
+        return self._sealer.header(encryption_context(context), tuple(encrypted_data_keys))
+
+    def __enter__(self) -> BodyFirstWriter:
+        return self
+
+
+def header_length(
+    *,
+    context: Mapping[str, str],
+    encrypted_data_keys: Sequence[EncryptedDataKey],
+    frame_length: int = DEFAULT_FRAME_LENGTH,
+) -> int:
+    """Bytes of the v2 (0x0478, framed) header, tag included, for these inputs."""
+    check_frame_length(frame_length)
+    return header_length_v2(encryption_context(context), tuple(encrypted_data_keys))
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _reader_of(source: SupportsRead) -> Callable[[memoryview], int]:
+    """``fill(view) -> bytes read``: reads until ``view`` is full or EOF."""
+    readinto = getattr(source, "readinto", None)
+
+    if readinto is not None:
+
+        def fill(view: memoryview) -> int:
+            got = 0
+            size = len(view)
+            while got < size:
+                n = readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            return got
+
+        return fill
+
+    def fill_by_read(view: memoryview) -> int:
+        got = 0
+        size = len(view)
+        while got < size:
+            data = source.read(size - got)
+            if not data:
+                break
+            view[got : got + len(data)] = data
+            got += len(data)
+        return got
+
+    return fill_by_read
+
+
+class DecryptingReader(io.RawIOBase):
+    """A file-like reader of the plaintext of one ESDK message read from ``source``.
+
+    The header is read, checked against ``context`` and authenticated at
+    construction. No byte of a frame is returned before that frame's tag verified;
+    truncation, trailing bytes, reordered/dropped/duplicated frames raise
+    :class:`AuthenticationError` and the stream then refuses every later call
+    (:class:`StreamClosedError`). Framed unsigned messages stream in constant
+    memory; signed and non-framed ones are buffered whole (bounded by
+    ``policy.max_body_size`` when set) and released only after verification.
+    ``sha256`` is the plaintext digest once EOF was reached (``compute_sha256``).
+    ``close()`` does not close ``source``.
+    """
+
+    def __init__(
+        self,
+        source: SupportsRead,
+        *,
+        provider: KeyProvider,
+        context: Mapping[str, str] | None,
+        policy: DecryptPolicy = DecryptPolicy(),  # noqa: B008 - immutable
+        compute_sha256: bool = False,
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._fill = _reader_of(source)
+        self._policy = policy
+        self._failed: BaseException | None = None
+        self._opened: Opened = open_header(self._read_source, provider=provider, context=context, policy=policy)
+        header = self._opened.header
+        self.context: EncryptionContext = self._opened.context
+        self.sha256: Digest | None = None
+        self._hasher = _Hasher() if compute_sha256 else None
+        self._avail = memoryview(b"")
+        self._eof = False
+        self._done = False
+        self._seq = 0
+        self._body = 0
+        self._f = header.frame_length
+        self._streaming = header.framed and header.suite.signature is None
+        self._in_memory = type(source) is io.BytesIO and self._streaming
+        self._memory = memoryview(source.getvalue()) if self._in_memory else memoryview(b"")  # type: ignore[attr-defined]
+        self._consumed = 0
+        if self._streaming:
+            f = self._f
+            self._aad = FrameAad(header.message_id)
+            self._decrypt_into = self._opened.aead.decrypt_into
+            self._in = memoryview(bytearray(0 if self._in_memory else f + FINAL_FRAME_OVERHEAD))
+            self._plain: list[memoryview] = []  # allocated on first use
+            self._plain_next = 0
+        else:
+            self._avail = memoryview(self._decrypt_buffered())
+            self._eof = True
+            if self._hasher is not None:
+                self._hasher.update(self._avail)
+
+    def _read_source(self, n: int) -> bytes:
+        return self._source.read(n)
+
+    # -- buffered (signed / non-framed) ---------------------------------------------
+    def _decrypt_buffered(self) -> bytes:
+        header = self._opened.header
+        limit = self._policy.max_body_size
+        if limit is None:
+            cap = MAX_NON_FRAMED + 1024
+        elif header.framed:
+            frames = limit // header.frame_length + 1
+            cap = limit + frames * REGULAR_FRAME_OVERHEAD + FINAL_FRAME_OVERHEAD + 2 + 1024
+        else:
+            cap = limit + 36 + 2 + 1024
+        raw = self._opened.raw_header
+        parts = [raw]
+        total = 0
+        while True:
+            chunk = self._source.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > cap:
+                raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
+            parts.append(bytes(chunk))
+        return decrypt_body(memoryview(b"".join(parts)), len(raw), self._opened, self._policy)
+
+    # -- streaming -------------------------------------------------------------------
+    def _open_frame(self, target: memoryview) -> memoryview:
+        """Read, check and open the next frame into ``target``; returns the plaintext view."""
+        if not self._in_memory:
+            return self._open_from(self._in, self._fill(self._in[: self._f + REGULAR_FRAME_OVERHEAD]), None, target)
+        # An io.BytesIO source is read in place: getvalue() hands out its internal bytes
+        # object without copying (CPython bytesio.c), so frames are opened where they lie.
+        source: io.BytesIO = self._source  # type: ignore[assignment]
+        start = source.tell()
+        inv = self._memory[start:]
+        out = self._open_from(inv, min(len(inv), self._f + REGULAR_FRAME_OVERHEAD), len(inv), target)
+        source.seek(start + self._consumed)
+        return out
+
+    def _open_from(self, inv: memoryview, got: int, avail: int | None, target: memoryview) -> memoryview:
+        """Frame logic over ``inv`` (``got`` bytes present; ``avail`` = all there is, when known)."""
+        f = self._f
+        if got < 4:
+            raise AuthenticationError("message is truncated (no final frame)")
+        expected = self._seq + 1
+        (marker,) = _U32.unpack_from(inv, 0)
+        if marker != FINAL_MARKER:
+            if got < f + REGULAR_FRAME_OVERHEAD:
+                raise AuthenticationError("message is truncated (no final frame)")
+            if marker != expected:
+                raise AuthenticationError("message authentication failed (frame out of sequence)")
+            self._count(f)
+            out = target[:f]
+            self._decrypt(inv[4:16], inv[16 : f + REGULAR_FRAME_OVERHEAD], self._aad.regular(expected, f), out)
+            self._seq = expected
+            self._consumed = f + REGULAR_FRAME_OVERHEAD
+            return out
+        if got < 24:
+            raise AuthenticationError("message is truncated in the final frame")
+        (seq,) = _U32.unpack_from(inv, 4)
+        (n,) = _U32.unpack_from(inv, 20)
+        if seq != expected or n > f:
+            raise AuthenticationError("message authentication failed (final frame)")
+        end = n + FINAL_FRAME_OVERHEAD
+        if avail is None:
+            if got < end:
+                got += self._fill(inv[got:end])
+            trailing = got > end or (got == end and self._fill(memoryview(bytearray(1))) > 0)
+        else:
+            got = min(avail, end)
+            trailing = avail > end
+        if got < end:
+            raise AuthenticationError("message is truncated in the final frame")
+        if trailing:
+            raise AuthenticationError("message has trailing bytes after its final frame")
+        self._count(n)
+        out = target[:n]
+        self._decrypt(inv[8:20], inv[24:end], self._aad.final(seq, n), out)
+        self._seq = seq
+        self._eof = True
+        self._consumed = end
+        return out
+
+    def _count(self, n: int) -> None:
+        self._body += n
+        limit = self._policy.max_body_size
+        if limit is not None and self._body > limit:
+            raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
+
+    def _decrypt(self, iv: memoryview, ct: memoryview, aad: bytearray, out: memoryview) -> None:
+        try:
+            self._decrypt_into(iv, ct, aad, out)
+        except InvalidTag:
+            # decrypt_into has written unverified plaintext: wipe it before anyone sees it.
+            out[:] = bytes(len(out))
+            raise AuthenticationError("message authentication failed") from None
+
+    def _plain_buffer(self) -> memoryview:
+        if not self._plain:
+            # With hashing, two buffers: one may still be hashed on the worker while the other fills.
+            self._plain = [memoryview(bytearray(self._f)) for _ in range(1 if self._hasher is None else 2)]
+        self._plain_next = (self._plain_next + 1) % len(self._plain)
+        return self._plain[self._plain_next]
+
+    # -- file-like API ---------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise StreamClosedError("the stream failed earlier and cannot be used") from self._failed
+        if self.closed:
+            raise StreamClosedError("read from a closed decrypting stream")
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` with verified plaintext; 0 only at the end of the message."""
+        self._check_usable()
+        view = memoryview(buffer).cast("B")
+        try:
+            return self._readinto(view)
+        except BaseException as exc:
+            self._failed = exc
+            raise
+
+    def _readinto(self, view: memoryview) -> int:
+        size = len(view)
+        if size == 0:
+            return 0
+        while not self._avail:
+            if self._eof:
+                self._finish()
+                return 0
+            if self._hasher is None and size >= self._f:
+                n = len(self._open_frame(view))  # straight into the caller's buffer
+                if n:
+                    return n
+                continue
+            plain = self._open_frame(self._plain_buffer())
+            if self._hasher is not None:
+                self._hasher.update(plain)
+            self._avail = plain
+        n = min(size, len(self._avail))
+        view[:n] = self._avail[:n]
+        self._avail = self._avail[n:]
+        return n
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._done = True
+            if self._hasher is not None:
+                self.sha256 = self._hasher.digest()
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all remaining when negative); ``b""`` only at the end."""
+        if size is None or size < 0:
+            return self.readall()
+        buf = bytearray(size)
+        view = memoryview(buf)
+        got = 0
+        while got < size:
+            n = self.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        del view
+        del buf[got:]
+        return bytes(buf)
+
+    def readall(self) -> bytes:
+        parts: list[bytes] = []
+        chunk = max(self._f, 1 << 16) if self._f else 1 << 20
+        while True:
+            data = self.read(chunk)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    def close(self) -> None:
+        """Stop reading. Does NOT close ``source``."""
+        if not self.closed and self._hasher is not None:
+            self._hasher.wait()
+        super().close()
+
+    def __enter__(self) -> DecryptingReader:
+        return self
+
+
+# ------------------------------------------------------------------------------ iterators
+
+
+class _Collect:
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: memoryview) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+def iter_encrypt(
+    chunks: Iterable[bytes | bytearray | memoryview],
+    *,
+    provider: KeyProvider,
+    context: Mapping[str, str],
+    frame_length: int = DEFAULT_FRAME_LENGTH,
+) -> Iterator[bytes]:
+    """Encrypt an iterable of plaintext chunks; yields ciphertext pieces the consumer owns."""
+    sink = _Collect()
+    writer = EncryptingWriter(sink, provider=provider, context=context, frame_length=frame_length)
+    for chunk in chunks:
+        writer.write(chunk)
+        if sink.parts:
+            yield from sink.parts
+            sink.parts.clear()
+    writer.close()
+    yield from sink.parts
+
+
+class _IterSource:
+    """A readinto-able view over an iterable of byte chunks (no joining)."""
+
+    def __init__(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        self._it = iter(chunks)
+        self._cur = memoryview(b"")
+
+    def read(self, size: int) -> bytes:
+        buf = bytearray(size)
+        n = self.readinto(memoryview(buf))
+        return bytes(buf[:n])
+
+    def readinto(self, view: memoryview) -> int:
+        while not self._cur:
+            nxt = next(self._it, None)
+            if nxt is None:
+                return 0
+            self._cur = memoryview(nxt).cast("B")
+        n = min(len(view), len(self._cur))
+        view[:n] = self._cur[:n]
+        self._cur = self._cur[n:]
+        return n
+
+
+def iter_decrypt(
+    chunks: Iterable[bytes | bytearray | memoryview],
+    *,
+    provider: KeyProvider,
+    context: Mapping[str, str] | None,
+    policy: DecryptPolicy = DecryptPolicy(),  # noqa: B008 - immutable
+) -> Iterator[bytes]:
+    """Decrypt a message given as an iterable of chunks; yields verified plaintext pieces."""
+    reader = DecryptingReader(_IterSource(chunks), provider=provider, context=context, policy=policy)
+    size = max(reader._f, 1 << 16)
+    while True:
+        piece = reader.read(size)
+        if not piece:
+            return
+        yield piece
