@@ -49,8 +49,8 @@ class Config:
         if quick:
             return cls(
                 quick=True,
-                layer_size=32 * MiB,
-                reps=3,
+                layer_size=64 * MiB,
+                reps=5,
                 big_size=int((gib or 0.25) * GiB),
                 frame_length=frame_length,
                 sweep=(),

@@ -68,4 +68,5 @@ def client(service: str, endpoint: str) -> Any:
         aws_access_key_id=DUMMY["aws_access_key_id"],
         aws_secret_access_key=DUMMY["aws_secret_access_key"],
     )
-    return session.client(service, endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
+    cfg = Config(s3={"addressing_style": "path"})
+    return session.client(service, endpoint_url=endpoint, config=cfg)  # type: ignore[call-overload]

@@ -31,8 +31,6 @@ from ecrcrypt._kms_store import GrantRecord, KeyRecord
 from ecrcrypt.errors import AccessDeniedError, ValidationError
 from ecrcrypt.kms import GrantConstraints, GrantOperation, KeyManager
 
-# CreateGrant GranteePrincipal / RetiringPrincipal: ^[\w+=,.@:/-]+$, 1-256 (botocore).
-PRINCIPAL_PATTERN = re.compile(r"[\w+=,.@:/-]{1,256}")
 _IAM = re.compile(r"arn:aws[a-z-]*:(iam|sts)::([0-9]{12}):(root|user/.+|role/.+|assumed-role/.+)")
 _SERVICE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?")
 _ACCOUNT = re.compile(r"[0-9]{12}")
@@ -125,18 +123,73 @@ def policy_allows(caller: Caller, key: KeyRecord, operation: str) -> bool:
     return operation in AWS_MANAGED_ACCOUNT_OPERATIONS
 
 
-def matching_grant(
-    caller: Caller,
-    grants: Sequence[GrantRecord],
-    operation: GrantOperation,
-    context: Mapping[str, str] | None,
-) -> GrantRecord | None:
-    for grant in grants:
-        if grant.grantee != caller.principal or operation not in grant.operations:
-            continue
-        if operation in _UNCONSTRAINED or grant.constraints is None or grant.constraints.allows(context):
-            return grant
-    return None
+def fold_pairs(context: Mapping[str, str] | None) -> frozenset[tuple[str, str]]:
+    """A context's pairs as grant constraints compare them: keys lower-cased, values kept
+    (folded exactly as ``GrantConstraints.allows`` folds them)."""
+    return frozenset({k.lower(): v for k, v in (context or {}).items()}.items())
+
+
+class GrantIndex:
+    """The live grants of one key, indexed so that a grant check does not scan them.
+
+    A key may hold 50,000 grants, most for one grantee (ECR's service principal,
+    two per repository, each constrained to its repository). Subset-constrained
+    grants are filed under each of their (folded) pairs, so a request looks up only
+    the few pairs of its own context; Equals-constrained grants under their whole set.
+    """
+
+    def __init__(self, grants: Sequence[GrantRecord]) -> None:
+        self.all = tuple(grants)
+        self._free: dict[str, list[GrantRecord]] = {}
+        self._subset: dict[tuple[str, tuple[str, str]], list[tuple[frozenset[tuple[str, str]], GrantRecord]]] = {}
+        self._equals: dict[tuple[str, frozenset[tuple[str, str]]], list[GrantRecord]] = {}
+        self._by_grantee: dict[str, list[GrantRecord]] = {}
+        for g in self.all:
+            self._by_grantee.setdefault(g.grantee, []).append(g)
+            c = g.constraints
+            if c is not None and c.encryption_context_equals is not None:
+                self._equals.setdefault((g.grantee, fold_pairs(c.encryption_context_equals)), []).append(g)
+                continue
+            pairs = fold_pairs(c.encryption_context_subset) if c is not None else frozenset()
+            if not pairs:  # no constraint, or an empty subset: any context satisfies it
+                self._free.setdefault(g.grantee, []).append(g)
+                continue
+            for pair in pairs:
+                self._subset.setdefault((g.grantee, pair), []).append((pairs, g))
+
+    def of(self, grantee: str) -> Sequence[GrantRecord]:
+        return self._by_grantee.get(grantee, ())
+
+    def find(
+        self,
+        grantee: str,
+        operation: GrantOperation,
+        context: Mapping[str, str] | None,
+        pairs: frozenset[tuple[str, str]] | None = None,
+    ) -> GrantRecord | None:
+        """A grant letting ``grantee`` call ``operation`` with ``context``, if any
+        (``pairs``: ``fold_pairs(context)``, when the caller has it at hand)."""
+        mine = self._by_grantee.get(grantee)
+        if not mine:
+            return None
+        if operation in _UNCONSTRAINED:
+            return next((g for g in mine if operation in g.operations), None)
+        for g in self._free.get(grantee, ()):
+            if operation in g.operations:
+                return g
+        if pairs is None:
+            pairs = fold_pairs(context)
+        for g in self._equals.get((grantee, pairs), ()):
+            if operation in g.operations:
+                return g
+        for pair in pairs:
+            for wanted, g in self._subset.get((grantee, pair), ()):
+                if operation in g.operations and wanted <= pairs:
+                    return g
+        return None
+
+
+EMPTY_GRANTS = GrantIndex(())
 
 
 def authorize(
@@ -144,8 +197,9 @@ def authorize(
     key: KeyRecord,
     operation: str,
     *,
-    grants: Sequence[GrantRecord] = (),
+    grants: GrantIndex = EMPTY_GRANTS,
     context: Mapping[str, str] | None = None,
+    pairs: frozenset[tuple[str, str]] | None = None,
 ) -> None:
     """Raise ``AccessDeniedError`` unless the caller may call ``operation`` on ``key``."""
     check_denied(caller, operation, key.arn)
@@ -155,7 +209,7 @@ def authorize(
         grant_op = GrantOperation(operation)
     except ValueError:
         grant_op = None
-    if grant_op is not None and matching_grant(caller, grants, grant_op, context) is not None:
+    if grant_op is not None and grants.find(caller.principal, grant_op, context, pairs) is not None:
         return
     raise access_denied(caller, operation, key.arn)
 

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,12 @@ def _grant(row: Sequence[Any]) -> GrantRecord:
     )
 
 
+def resources_column(arns: Iterable[str]) -> str:
+    """The audit ``resources`` column: space-delimited and space-padded ARNs (ARNs have
+    no spaces), so "has resource X" is one ``instr()`` in SQL."""
+    return " " + " ".join(arns) + " "
+
+
 def constraints_json(constraints: GrantConstraints | None) -> str | None:
     return None if constraints is None else json.dumps(constraints.to_api(), sort_keys=True)
 
@@ -198,8 +204,9 @@ def operations_json(operations: frozenset[GrantOperation]) -> str:
 class Tx:
     """The statements of one transaction (reads and writes on one connection)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor | None = None) -> None:
         self.conn = conn
+        self._cursor = cursor or conn.cursor()
 
     # -- keys
     def key(self, key_id: str) -> KeyRecord | None:
@@ -278,6 +285,13 @@ class Tx:
         rows = self.conn.execute(f"SELECT {_GRANT_COLS} FROM grants WHERE key_id = ? ORDER BY seq", (key_id,))  # noqa: S608 (constant column lists)
         return [_grant(r) for r in rows.fetchall()]
 
+    def grants_named(self, key_id: str, name: str) -> list[GrantRecord]:
+        rows = self.conn.execute(
+            f"SELECT {_GRANT_COLS} FROM grants WHERE key_id = ? AND name = ? ORDER BY seq",  # noqa: S608 (constant column lists)
+            (key_id, name),
+        )
+        return [_grant(r) for r in rows.fetchall()]
+
     def grant(self, grant_id: str) -> GrantRecord | None:
         row = self.conn.execute(f"SELECT {_GRANT_COLS} FROM grants WHERE grant_id = ?", (grant_id,)).fetchone()  # noqa: S608 (constant column lists)
         return None if row is None else _grant(row)
@@ -332,7 +346,7 @@ class Tx:
     def append_audit(
         self, *, event_time: float, source: str, name: str, principal: str | None, resources: str, body: str
     ) -> None:
-        self.conn.execute(
+        self._cursor.execute(
             "INSERT INTO audit (event_time, event_source, event_name, principal, resources, body) VALUES (?,?,?,?,?,?)",
             (event_time, source, name, principal, resources, body),
         )
@@ -355,6 +369,8 @@ class KmsStore:
             check_same_thread=False,
         )
         self._closed = False
+        self._cursor = self.conn.cursor()  # reused: the hot path's statements skip cursor creation
+        self._tx = Tx(self.conn, self._cursor)
         with self.lock:
             if self.path is not None:
                 self.conn.execute("PRAGMA journal_mode=WAL")
@@ -393,7 +409,7 @@ class KmsStore:
             return tx.conn.execute("SELECT v FROM meta WHERE k = ?", (k,)).fetchone()[0]
 
     def data_version(self) -> int:
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        return int(self._cursor.execute("PRAGMA data_version").fetchone()[0])
 
     def generation(self) -> int:
         return int(self.conn.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0])
@@ -425,4 +441,4 @@ class KmsStore:
 
     def autocommit(self) -> Tx:
         """Statements outside an explicit transaction (each its own); caller holds ``lock``."""
-        return Tx(self.conn)
+        return self._tx

@@ -28,8 +28,10 @@ from ecrcrypt.keyprovider import KeyProvider
 __all__ = [
     "COPY_CHUNK",
     "DSSE_INNER_KEY",
+    "BlobRangeSource",
     "BodyFirstUpload",
     "DecryptedRangeSource",
+    "VerifyingReader",
     "Written",
     "encrypt_stream",
     "inner_context",

@@ -15,6 +15,7 @@ from ecrcrypt.errors import (
     AccessDeniedError,
     DataKeyDecryptionError,
     DisabledError,
+    EcrCryptError,
     EcrKmsError,
     KmsError,
     KmsInvalidStateError,
@@ -25,7 +26,7 @@ from ecrcrypt.kms import Kms
 
 if TYPE_CHECKING:
     from ecrcrypt.audit import AuditTrail
-    from ecrcrypt.repository import Repository, RepositoryDescription
+    from ecrcrypt.repository import RepositoryDescription
 
 __all__ = ["ECR_ROLE", "STORAGE_ROLE", "KmsFactory", "RegistryCore"]
 
@@ -179,12 +180,20 @@ class RegistryCore:
     admin: str = ""
 
     # -- audit ---------------------------------------------------------------------------
-    def audit_event(self, caller: str, event_name: str, repository: Repository, **params: Any) -> None:
+    def audit_event(
+        self,
+        caller: str,
+        event_name: str,
+        repository_name: str,
+        *,
+        error: EcrCryptError | None = None,
+        **params: Any,
+    ) -> None:
         if self.audit is None:
             return
         from ecrcrypt._registry_audit import record_ecr_event
 
-        request = {"repositoryName": repository.name, "registryId": str(self.account)}
+        request = {"repositoryName": repository_name, "registryId": str(self.account)}
         request.update({k: v for k, v in params.items() if v is not None})
         record_ecr_event(
             self.audit,
@@ -193,7 +202,9 @@ class RegistryCore:
             region=str(self.region),
             account=str(self.account),
             request_parameters=request,
-            resource_arn=str(repository.arn),
+            resource_arn=str(self.repository_arn(repository_name)),
+            error_code=None if error is None else error.code,
+            error_message=None if error is None else str(error),
         )
 
 

@@ -20,14 +20,14 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
 import attrs
 
-from ecrcrypt._kms_store import KmsStore
+from ecrcrypt._kms_store import KmsStore, resources_column
 from ecrcrypt.errors import ValidationError
 
 __all__ = ["KMS_EVENT_SOURCE", "AuditEvent", "AuditTrail"]
@@ -38,6 +38,14 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # CloudTrail's eventTime format
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return None if value is None else dict(value)
+
+
+def _identity(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(value)
+
+
+def _resources(value: Iterable[Mapping[str, str]]) -> tuple[Mapping[str, str], ...]:
+    return tuple(dict(r) for r in value)
 
 
 @attrs.frozen(kw_only=True)
@@ -51,13 +59,13 @@ class AuditEvent:
     event_source: str = KMS_EVENT_SOURCE
     event_time: datetime = attrs.field(factory=lambda: datetime.now(UTC))
     aws_region: str | None = None
-    user_identity: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    user_identity: Mapping[str, Any] = attrs.field(factory=dict, converter=_identity)
     request_parameters: Mapping[str, Any] | None = attrs.field(default=None, converter=_frozen_mapping)
     response_elements: Mapping[str, Any] | None = attrs.field(default=None, converter=_frozen_mapping)
     additional_event_data: Mapping[str, Any] | None = attrs.field(default=None, converter=_frozen_mapping)
     error_code: str | None = None
     error_message: str | None = None
-    resources: tuple[Mapping[str, str], ...] = attrs.field(default=(), converter=tuple)
+    resources: tuple[Mapping[str, str], ...] = attrs.field(default=(), converter=_resources)
     read_only: bool = False
     event_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
     event_type: str = "AwsApiCall"
@@ -134,12 +142,6 @@ class AuditEvent:
         )
 
 
-def _resources_column(arns: Iterator[str] | tuple[str, ...]) -> str:
-    # Space-delimited, space-padded: ARNs contain no spaces, so membership is one
-    # instr() in SQL.
-    return " " + " ".join(arns) + " "
-
-
 class _EventIds:
     """Unique event ids without a uuid4 per event: random per process, then a counter."""
 
@@ -185,7 +187,7 @@ class AuditTrail:
                 source=event.event_source,
                 name=event.event_name,
                 principal=event.principal,
-                resources=_resources_column(event.resource_arns),
+                resources=resources_column(event.resource_arns),
                 body=body,
             )
 

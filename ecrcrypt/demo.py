@@ -43,6 +43,9 @@ class _Out:
                 from rich.console import Console
 
                 self._console = Console(highlight=False)
+                if not self._console.is_terminal:
+                    # Piped or captured output: wide enough for ARNs and grant ids.
+                    self._console.width = max(self._console.width, 140)
             except ImportError:  # pragma: no cover - rich is optional
                 self._console = None
 
@@ -76,10 +79,15 @@ class _Out:
             print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
+def _esc(text: object) -> str:
+    """Escape text that may contain brackets (ECR's messages do) from rich markup."""
+    return str(text).replace("[", r"\[")
+
+
 def _strip_markup(text: str) -> str:
     import re
 
-    return re.sub(r"\[/?[a-z ]+\]", "", text)
+    return re.sub(r"(?<!\\)\[/?[a-z ]+\]", "", text).replace("\\[", "[")
 
 
 def generated(size: int, seed: int) -> Iterator[bytes]:
@@ -213,7 +221,7 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
     rng = dev_custom.read_layer_range(layers[2].digest, big_layer // 2, 16)
     if rng != generated_at(2, big_layer // 2, 16):
         raise SystemExit("the range read returned the wrong bytes")
-    out.say(f"byte range [{big_layer // 2}, +16) of the big layer, decrypting only its frame: {rng.hex()} (matches)")
+    out.say(f"byte range \\[{big_layer // 2}, +16) of the big layer, decrypting only its frame: {rng.hex()} (matches)")
 
     out.step("Revoke one grant: that repository stops, the others keep working")
     registry.create_repository("demo/revoked", encryption_configuration={"encryptionType": "KMS", "kmsKey": key.arn})
@@ -228,7 +236,7 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
     try:
         victim.read_layer(small.digest)
     except EcrKmsError as exc:
-        out.say(f"[red]pull of demo/revoked failed:[/red] KmsException (kmsError={exc.kms_error}): {exc}")
+        out.say(f"[red]pull of demo/revoked failed:[/red] KmsException (kmsError={exc.kms_error}): {_esc(exc)}")
     else:  # pragma: no cover - the story needs the failure
         raise SystemExit("expected the pull to fail after revocation")
     dev_custom.get_image(tag="v1")
@@ -242,7 +250,7 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
             out.say(f"DeleteRepository {name}: deleted, grants retired")
         except GrantsNotRetiredError as exc:
             # The revoked grant no longer exists, so it cannot be retired: ECR reports exactly this.
-            out.say(f"DeleteRepository {name}: [yellow]{exc}[/yellow] (kmsError={exc.kms_error})")
+            out.say(f"DeleteRepository {name}: [yellow]{_esc(exc)}[/yellow] (kmsError={exc.kms_error})")
     remaining = list(admin.list_grants(key_id=key.arn, limit=100).grants)
     default_key = admin.describe_key(key_id=AWS_MANAGED_ECR_ALIAS).arn
     remaining += list(admin.list_grants(key_id=default_key, limit=100).grants)

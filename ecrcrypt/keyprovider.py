@@ -8,7 +8,7 @@ never see message bodies, and the message layer never sees wrapping keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -48,12 +48,16 @@ class EncryptedDataKey:
             raise ValidationError("EncryptedDataKey.provider_id must be a non-empty str of at most 65535 bytes")
 
 
+def _edk_tuple(value: Iterable[EncryptedDataKey]) -> tuple[EncryptedDataKey, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class DataKey:
     """A plaintext data key and its encrypted copies. The plaintext never reaches a repr."""
 
     plaintext: bytes = attrs.field(repr=False)
-    encrypted_data_keys: tuple[EncryptedDataKey, ...] = attrs.field(converter=tuple)
+    encrypted_data_keys: tuple[EncryptedDataKey, ...] = attrs.field(converter=_edk_tuple)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.plaintext, bytes):

@@ -61,7 +61,7 @@ class KmsKeyProvider:
         )
         edks: tuple[EncryptedDataKey, ...] = (self._edk(resp.key_id, resp.ciphertext_blob),)
         # type-ignore: keyprovider.DataKey uses converter=tuple, which mypy cannot type (reported).
-        return DataKey(plaintext=resp.plaintext, encrypted_data_keys=edks)  # type: ignore[arg-type]
+        return DataKey(plaintext=resp.plaintext, encrypted_data_keys=edks)
 
     def encrypt_data_key(self, plaintext_key: bytes, context: EncryptionContext) -> tuple[EncryptedDataKey, ...]:
         resp = self._kms.encrypt(

@@ -15,35 +15,51 @@ GenerateDataKey or Decrypt is then one AES-GCM call and one audit INSERT.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import json
 import os
-import re
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+import attrs
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ecrcrypt import _kms_blob as blob
+from ecrcrypt._kms_params import (
+    GRANT_ID,
+    GRANT_NAME,
+    MAX_PLAINTEXT,
+    as_context,
+    check_limit,
+    check_operations,
+    check_principal,
+    check_tokens,
+    data_key_length,
+    decode_marker,
+    dumps,
+    encode_marker,
+    json_scalar,
+    json_text,
+    new_token,
+    parse_ref,
+    token_grant_id,
+)
 from ecrcrypt._kms_policy import (
-    PRINCIPAL_PATTERN,
     Caller,
+    GrantIndex,
     access_denied,
     authorize,
     check_denied,
     child_grant_allowed,
+    fold_pairs,
     policy_allows,
 )
-from ecrcrypt._kms_store import AliasRecord, GrantRecord, KeyRecord, KmsStore, Tx
-from ecrcrypt.arns import AccountId, AliasArn, AliasName, KeyArn, KeyId, Region, parse_key_reference
-from ecrcrypt.audit import KMS_EVENT_SOURCE, AuditTrail, _resources_column
+from ecrcrypt._kms_store import AliasRecord, GrantRecord, KeyRecord, KmsStore, Tx, resources_column
+from ecrcrypt.arns import AccountId, AliasArn, AliasName, KeyArn, KeyId, Region
+from ecrcrypt.audit import KMS_EVENT_SOURCE, AuditTrail
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import (
     AlreadyExistsError,
@@ -51,7 +67,6 @@ from ecrcrypt.errors import (
     EcrCryptError,
     IncorrectKeyError,
     InvalidAliasNameError,
-    InvalidArnError,
     InvalidCiphertextError,
     InvalidGrantIdError,
     InvalidGrantTokenError,
@@ -63,7 +78,6 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.kms import (
     SYMMETRIC_DEFAULT,
-    SYMMETRIC_GRANT_OPERATIONS,
     AliasListEntry,
     CancelKeyDeletionResponse,
     CreateGrantResponse,
@@ -101,18 +115,8 @@ MIN_ROTATION_PERIOD, MAX_ROTATION_PERIOD, DEFAULT_ROTATION_PERIOD = 90, 2560, 36
 # KMS quotas [LIVE resource-limits]: 25 on-demand rotations per key, 50 aliases per key.
 MAX_ON_DEMAND_ROTATIONS = 25
 MAX_ALIASES_PER_KEY = 50
-# KMS: PlaintextType 1-4096 bytes; NumberOfBytes 1-1024; GrantTokens at most 10.
-MAX_PLAINTEXT = 4096
-MAX_DATA_KEY_BYTES = 1024
-MAX_GRANT_TOKENS = 10
-# KMS ListGrants / ListAliases: "Limit ... between 1 and 100, inclusive. The default value is 50."
-MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT = 100, 50
 # KMS CreateKey Description: 0-8192 characters.
 MAX_DESCRIPTION = 8192
-# KMS CreateGrant Name: ^[a-zA-Z0-9:/_-]+$, 1-256.
-_GRANT_NAME = re.compile(r"[a-zA-Z0-9:/_-]{1,256}")
-_GRANT_ID = re.compile(r"[0-9a-f]{64}")
-_TOKEN_PREFIX = b"\x01ecrcrypt-grant"
 # The predefined aliases of AWS managed keys that DescribeKey creates on first use
 # (KMS: "AWS services use DescribeKey to create AWS managed keys from a predefined
 # AWS alias with no key ID").
@@ -142,83 +146,6 @@ class ManualClock:
 
 def _utc(t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, UTC)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_ref(text: str) -> KeyId | KeyArn | AliasName | AliasArn:
-    try:
-        return parse_key_reference(text)
-    except InvalidArnError:
-        raise
-    except ValidationError:
-        # KMS answers an unparseable KeyId with NotFoundException ("Invalid keyId").
-        raise NotFoundError(f"Invalid keyId '{text}'") from None
-
-
-def _context(value: Mapping[str, str] | None) -> EncryptionContext:
-    if isinstance(value, EncryptionContext):
-        return value
-    if value is None:
-        return _EMPTY
-    if not isinstance(value, Mapping):
-        raise ValidationError(f"EncryptionContext must be a mapping, not {type(value).__name__}")
-    return EncryptionContext(value)
-
-
-_EMPTY = EncryptionContext()
-
-
-def _check_tokens(tokens: Sequence[str]) -> None:
-    if isinstance(tokens, str):
-        raise ValidationError("GrantTokens is a list of grant tokens, not a str")
-    if len(tokens) > MAX_GRANT_TOKENS:
-        raise ValidationError(f"GrantTokens holds at most {MAX_GRANT_TOKENS} tokens")
-    for token in tokens:
-        _token_grant_id(token)
-
-
-def _new_token(grant_id: str) -> str:
-    raw = _TOKEN_PREFIX + bytes.fromhex(grant_id) + os.urandom(16)
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _token_grant_id(token: object) -> str:
-    """The grant a token names; ``InvalidGrantTokenError`` if it is not one of ours."""
-    if not isinstance(token, str) or not 0 < len(token) <= 8192:
-        raise InvalidGrantTokenError("The grant token is invalid.")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidGrantTokenError("The grant token is invalid.") from None
-    if len(raw) != len(_TOKEN_PREFIX) + 48 or not raw.startswith(_TOKEN_PREFIX):
-        raise InvalidGrantTokenError("The grant token is invalid.")
-    return raw[len(_TOKEN_PREFIX) : len(_TOKEN_PREFIX) + 32].hex()
-
-
-def _encode_marker(kind: str, value: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
-
-
-def _decode_marker(kind: str, marker: str | None) -> str | None:
-    if marker is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(marker.encode()).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        text = ""
-    if not text.startswith(f"{kind}:"):
-        # KMS: InvalidMarkerException, "the marker that specifies where pagination
-        # should next begin is not valid".
-        raise ValidationError(f"The marker {marker!r} is not valid")
-    return text[len(kind) + 1 :]
-
-
-def _limit(limit: int | None) -> int:
-    if limit is None:
-        return DEFAULT_LIST_LIMIT
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise ValidationError(f"Limit must be between 1 and {MAX_LIST_LIMIT}")
-    return limit
 
 
 def _load_root_key(path: Path | None, root_key: bytes | None, root_key_file: str | os.PathLike[str] | None) -> bytes:
@@ -289,10 +216,10 @@ class LocalKms:
         self._gen = -1
         self._keys: dict[str, KeyRecord | None] = {}
         self._aliases: dict[str, str | None] = {}
-        self._grants: dict[str, tuple[GrantRecord, ...]] = {}
+        self._grants: dict[str, GrantIndex] = {}
         self._aeads: dict[tuple[str, int], AESGCM] = {}
-        self._resources_json: dict[tuple[str, ...], str] = {}
-        self._ctx_json: dict[bytes, str] = {}
+        self._resources_json: dict[tuple[str, ...], tuple[str, str]] = {}
+        self._ctx_info: dict[bytes, tuple[str, frozenset[tuple[str, str]]]] = {}
         self._direct: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -375,11 +302,11 @@ class LocalKms:
             self._aliases[name] = target
             return target
 
-    def _grants_of(self, key_id: str) -> tuple[GrantRecord, ...]:
+    def _grants_of(self, key_id: str) -> GrantIndex:
         try:
             return self._grants[key_id]
         except KeyError:
-            grants = tuple(self._store.autocommit().grants_for_key(key_id))
+            grants = GrantIndex(self._store.autocommit().grants_for_key(key_id))
             self._grants[key_id] = grants
             return grants
 
@@ -400,7 +327,7 @@ class LocalKms:
         key_id = self._direct.get(text)
         if key_id is not None:
             return self._check_key(key_id)
-        parsed = _parse_ref(text)
+        parsed = parse_ref(text)
         if isinstance(parsed, KeyId):
             key_id = parsed.value
             if len(self._direct) < 4096:
@@ -447,6 +374,25 @@ class LocalKms:
                 self._aeads = {k: v for k, v in self._aeads.items() if k[0] != key.key_id}
                 raise self._not_found(key_id)
         return key
+
+    def _sweep(self) -> None:
+        """Delete every key of this account and Region whose waiting period has elapsed."""
+        now = self._now()
+        rows = self._store.conn.execute(
+            "SELECT key_id FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ? "
+            "AND account = ? AND region = ?",
+            (now, self.account, self.region),
+        ).fetchall()
+        if not rows:
+            return
+        with self._store.write() as tx:
+            for (key_id,) in rows:
+                current = tx.key(key_id)
+                if current is not None and current.deletion_date is not None and current.deletion_date <= now:
+                    tx.purge_key(current, now)
+            self._after_write(tx)
+        gone = {key_id for (key_id,) in rows}
+        self._aeads = {k: v for k, v in self._aeads.items() if k[0] not in gone}
 
     def _create_aws_managed(self, alias: str) -> str:
         with self._store.write() as tx:
@@ -535,12 +481,16 @@ class LocalKms:
         t = self._now()
         params = call.params
         arns = call.arns
-        resources = self._resources_json.get(arns)
-        if resources is None:
-            resources = _dumps([{"accountId": self.account, "type": "AWS::KMS::Key", "ARN": a} for a in arns])
+        cached = self._resources_json.get(arns)
+        if cached is None:
+            cached = (
+                dumps([{"accountId": self.account, "type": "AWS::KMS::Key", "ARN": a} for a in arns]),
+                resources_column(arns),
+            )
             if len(self._resources_json) > 4096:
                 self._resources_json.clear()
-            self._resources_json[arns] = resources
+            self._resources_json[arns] = cached
+        resources, column = cached
         parts = [
             '{"eventVersion":"1.08","userIdentity":',
             caller.identity_json,
@@ -551,9 +501,9 @@ class LocalKms:
             '","awsRegion":"',
             self.region,
             '","requestParameters":',
-            params if isinstance(params, str) else _dumps(params),
+            params if isinstance(params, str) else dumps(params),
             ',"responseElements":',
-            "null" if call.response is None else _dumps(call.response),
+            "null" if call.response is None else dumps(call.response),
             ',"readOnly":',
             "true" if call.read_only else "false",
             ',"resources":',
@@ -565,32 +515,36 @@ class LocalKms:
             '"',
         ]
         if call.extra is not None:
-            parts += (',"additionalEventData":', _dumps(call.extra))
+            parts += (',"additionalEventData":', dumps(call.extra))
         if error is not None:
-            parts += (',"errorCode":', _dumps(error.code), ',"errorMessage":', _dumps(error.message))
+            parts += (',"errorCode":', dumps(error.code), ',"errorMessage":', dumps(error.message))
         parts.append("}")
         (tx or self._store.autocommit()).append_audit(
             event_time=t,
             source=KMS_EVENT_SOURCE,
             name=call.name,
             principal=caller.principal,
-            resources=_resources_column(arns),
+            resources=column,
             body="".join(parts),
         )
         call.recorded = True
 
-    def _context_json(self, ctx: EncryptionContext) -> str:
+    def _context_info(self, ctx: EncryptionContext) -> tuple[str, frozenset[tuple[str, str]]]:
+        """The context's audit JSON and its pairs folded for grant checks, cached by its bytes."""
         key = ctx.serialize()
-        text = self._ctx_json.get(key)
-        if text is None:
-            text = _dumps(dict(ctx.items()))
-            if len(self._ctx_json) > 4096:
-                self._ctx_json.clear()
-            self._ctx_json[key] = text
-        return text
+        info = self._ctx_info.get(key)
+        if info is None:
+            items = dict(ctx.items())
+            info = (dumps(items), fold_pairs(items))
+            if len(self._ctx_info) > 4096:
+                self._ctx_info.clear()
+            self._ctx_info[key] = info
+        return info
 
 
-_dumps = functools.partial(json.dumps, separators=(",", ":"))
+# Calls that list or name aliases or grants without resolving a key first: they
+# sweep keys whose deletion waiting period has elapsed before they look.
+_SWEEPING = frozenset({"ListAliases", "ListRetirableGrants"})
 
 
 class _Call:
@@ -609,8 +563,6 @@ class _Call:
 
 
 def _evolve(rec: KeyRecord, **changes: Any) -> KeyRecord:
-    import attrs
-
     return attrs.evolve(rec, **changes)
 
 
@@ -638,45 +590,6 @@ def _require_not_pending(key: KeyRecord) -> None:
         raise KmsInvalidStateError(f"{key.arn} is pending deletion.")
 
 
-def _data_key_length(number_of_bytes: int | None, key_spec: DataKeySpec | str | None) -> int:
-    # KMS: "You must specify either the KeySpec or the NumberOfBytes parameter (but not both)".
-    if (number_of_bytes is None) == (key_spec is None):
-        raise ValidationError("Specify either KeySpec or NumberOfBytes, but not both")
-    if key_spec is not None:
-        try:
-            return DataKeySpec(key_spec).number_of_bytes
-        except ValueError:
-            raise ValidationError(f"KeySpec must be AES_256 or AES_128, not {key_spec!r}") from None
-    assert number_of_bytes is not None
-    if not isinstance(number_of_bytes, int) or isinstance(number_of_bytes, bool):
-        raise ValidationError("NumberOfBytes must be an int")
-    if not 1 <= number_of_bytes <= MAX_DATA_KEY_BYTES:
-        raise ValidationError(f"NumberOfBytes must be between 1 and {MAX_DATA_KEY_BYTES}")
-    return number_of_bytes
-
-
-def _principal(value: object, field: str) -> str:
-    if not isinstance(value, str) or PRINCIPAL_PATTERN.fullmatch(value) is None:
-        raise ValidationError(f"{field} must match ^[\\w+=,.@:/-]+$ and be 1 to 256 characters")
-    return value
-
-
-def _operations(values: Sequence[GrantOperation | str]) -> frozenset[GrantOperation]:
-    if isinstance(values, str) or not values:
-        raise ValidationError("Operations must be a non-empty list of grant operations")
-    ops: set[GrantOperation] = set()
-    for v in values:
-        try:
-            op = GrantOperation(v)
-        except ValueError:
-            raise ValidationError(f"{v!r} is not a grant operation") from None
-        if op not in SYMMETRIC_GRANT_OPERATIONS:
-            # KMS: an operation the key does not support gives ValidationException.
-            raise ValidationError(f"The grant operation {op.value} is not valid for a symmetric encryption key")
-        ops.add(op)
-    return frozenset(ops)
-
-
 class LocalKmsClient(Kms):
     """The KMS API of a :class:`LocalKms`, acting as one caller. See :class:`ecrcrypt.kms.Kms`."""
 
@@ -696,6 +609,8 @@ class LocalKmsClient(Kms):
         with kms._store.lock:
             try:
                 kms._refresh()
+                if not call.read_only or call.name in _SWEEPING:
+                    kms._sweep()
                 result = fn(call)
             except EcrCryptError as exc:
                 if kms._store.conn.in_transaction:  # pragma: no cover - write() rolls back first
@@ -705,6 +620,12 @@ class LocalKmsClient(Kms):
             if not call.recorded:
                 kms._record(self._caller, call)
             return result
+
+    def _reject(self, call: _Call, error: EcrCryptError) -> NoReturn:
+        """Audit and raise a request refused before it reaches the service logic."""
+        with self._kms._store.lock:
+            self._kms._record(self._caller, call, error=error)
+        raise error
 
     # -- keys ---------------------------------------------------------------------------
     def create_key(self, *, description: str = "", key_spec: str = SYMMETRIC_DEFAULT) -> KeyMetadata:
@@ -735,7 +656,7 @@ class LocalKmsClient(Kms):
         call = _Call("DescribeKey", {"keyId": str(key_id)}, read_only=True)
 
         def run(call: _Call) -> KeyMetadata:
-            _check_tokens(grant_tokens)
+            check_tokens(grant_tokens)
             key = self._kms._resolve(key_id, create_aws=self._caller.account == self._kms.account)
             call.arns = (key.arn,)
             authorize(self._caller, key, "DescribeKey", grants=self._kms._grants_of(key.key_id))
@@ -787,12 +708,12 @@ class LocalKmsClient(Kms):
         days = pending_window_in_days
         call = _Call("ScheduleKeyDeletion", {"keyId": str(key_id), "pendingWindowInDays": days}, read_only=False)
         if not isinstance(days, int) or isinstance(days, bool) or not MIN_PENDING_WINDOW <= days <= MAX_PENDING_WINDOW:
-            err = ValidationError(
-                f"PendingWindowInDays must be between {MIN_PENDING_WINDOW} and {MAX_PENDING_WINDOW}, inclusive"
+            self._reject(
+                call,
+                ValidationError(
+                    f"PendingWindowInDays must be between {MIN_PENDING_WINDOW} and {MAX_PENDING_WINDOW}, inclusive"
+                ),
             )
-            with self._kms._store.lock:
-                self._kms._record(self._caller, call, error=err)
-            raise err
         kms = self._kms
 
         def change(key: KeyRecord) -> KeyRecord:
@@ -829,16 +750,20 @@ class LocalKmsClient(Kms):
     # -- rotation -----------------------------------------------------------------------
     def enable_key_rotation(self, *, key_id: KeyIdentifier, rotation_period_in_days: int | None = None) -> None:
         period = DEFAULT_ROTATION_PERIOD if rotation_period_in_days is None else rotation_period_in_days
+        call = _Call("EnableKeyRotation", {"keyId": str(key_id), "rotationPeriodInDays": period}, read_only=False)
         if not isinstance(period, int) or not MIN_ROTATION_PERIOD <= period <= MAX_ROTATION_PERIOD:
-            raise ValidationError(
-                f"RotationPeriodInDays must be between {MIN_ROTATION_PERIOD} and {MAX_ROTATION_PERIOD}"
+            self._reject(
+                call,
+                ValidationError(
+                    f"RotationPeriodInDays must be between {MIN_ROTATION_PERIOD} and {MAX_ROTATION_PERIOD}"
+                ),
             )
 
         def change(key: KeyRecord) -> KeyRecord:
             _require_usable(key)
             return _evolve(key, rotation_enabled=True, rotation_period=period)
 
-        self._change_key("EnableKeyRotation", key_id, change)
+        self._change_key("EnableKeyRotation", key_id, change, call)
 
     def disable_key_rotation(self, *, key_id: KeyIdentifier) -> None:
         def change(key: KeyRecord) -> KeyRecord:
@@ -980,8 +905,8 @@ class LocalKmsClient(Kms):
         kms = self._kms
 
         def run(call: _Call) -> ListAliasesResponse:
-            n = _limit(limit)
-            after = _decode_marker("alias", marker)
+            n = check_limit(limit)
+            after = decode_marker("alias", marker)
             check_denied(self._caller, "ListAliases", "*")
             if self._caller.account != kms.account:
                 raise access_denied(self._caller, "ListAliases", "*")
@@ -1006,7 +931,7 @@ class LocalKmsClient(Kms):
             truncated = len(entries) > n
             return ListAliasesResponse(
                 aliases=tuple(page),
-                next_marker=_encode_marker("alias", page[-1].alias_name) if truncated else None,
+                next_marker=encode_marker("alias", page[-1].alias_name) if truncated else None,
                 truncated=truncated,
             )
 
@@ -1019,7 +944,8 @@ class LocalKmsClient(Kms):
         call.arns = (key.arn,)
         caller = self._caller
         if caller.denies or not policy_allows(caller, key, op.value):
-            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx)
+            pairs = kms._context_info(ctx)[1]
+            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx, pairs=pairs)
         _require_usable(key)
         return key
 
@@ -1033,25 +959,25 @@ class LocalKmsClient(Kms):
         key_spec: DataKeySpec | str | None,
         grant_tokens: Sequence[str],
     ) -> tuple[bytes, bytes, str]:
-        ctx = _context(encryption_context)
+        ctx = as_context(encryption_context)
         kms = self._kms
         params = "".join(
             (
                 '{"keyId":',
-                _dumps(key_id if isinstance(key_id, str) else str(key_id)),
+                json_text(key_id if isinstance(key_id, str) else str(key_id)),
                 ',"encryptionContext":',
-                kms._context_json(ctx),
-                "" if key_spec is None else f',"keySpec":{_dumps(str(key_spec))}',
-                "" if number_of_bytes is None else f',"numberOfBytes":{_dumps(number_of_bytes)}',
+                kms._context_info(ctx)[0],
+                "" if key_spec is None else f',"keySpec":{json_text(str(key_spec))}',
+                "" if number_of_bytes is None else f',"numberOfBytes":{json_scalar(number_of_bytes)}',
                 "}",
             )
         )
         call = _Call(name, params, read_only=True)
 
         def run(call: _Call) -> tuple[bytes, bytes, str]:
-            n = _data_key_length(number_of_bytes, key_spec)
+            n = data_key_length(number_of_bytes, key_spec)
             if grant_tokens:
-                _check_tokens(grant_tokens)
+                check_tokens(grant_tokens)
             key = self._use(key_id, op, ctx, call)
             plaintext = os.urandom(n)
             version = key.current_version
@@ -1115,7 +1041,7 @@ class LocalKmsClient(Kms):
         encryption_context: Mapping[str, str] | None = None,
         grant_tokens: Sequence[str] = (),
     ) -> EncryptResponse:
-        ctx = _context(encryption_context)
+        ctx = as_context(encryption_context)
         call = _Call(
             "Encrypt",
             {"keyId": str(key_id), "encryptionContext": ctx.to_dict(), "encryptionAlgorithm": SYMMETRIC_DEFAULT},
@@ -1126,7 +1052,7 @@ class LocalKmsClient(Kms):
         def run(call: _Call) -> EncryptResponse:
             if not isinstance(plaintext, bytes) or not 1 <= len(plaintext) <= MAX_PLAINTEXT:
                 raise ValidationError(f"Plaintext must be 1 to {MAX_PLAINTEXT} bytes")
-            _check_tokens(grant_tokens)
+            check_tokens(grant_tokens)
             key = self._use(key_id, GrantOperation.ENCRYPT, ctx, call)
             version = key.current_version
             sealed = blob.seal(
@@ -1171,7 +1097,8 @@ class LocalKmsClient(Kms):
         call.arns = (key.arn,)
         caller = self._caller
         if caller.denies or not policy_allows(caller, key, op.value):
-            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx)
+            pairs = kms._context_info(ctx)[1]
+            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx, pairs=pairs)
         if op is GrantOperation.RE_ENCRYPT_FROM and key.state is KeyState.PENDING_DELETION:
             pass  # KMS key-state table, footnote 10: ReEncrypt from a key pending deletion succeeds
         else:
@@ -1189,12 +1116,12 @@ class LocalKmsClient(Kms):
         key_id: KeyIdentifier | None = None,
         grant_tokens: Sequence[str] = (),
     ) -> DecryptResponse:
-        ctx = _context(encryption_context)
+        ctx = as_context(encryption_context)
         params = "".join(
             (
                 '{"encryptionAlgorithm":"SYMMETRIC_DEFAULT","encryptionContext":',
-                self._kms._context_json(ctx),
-                "" if key_id is None else f',"keyId":{_dumps(str(key_id))}',
+                self._kms._context_info(ctx)[0],
+                "" if key_id is None else f',"keyId":{json_text(str(key_id))}',
                 "}",
             )
         )
@@ -1202,7 +1129,7 @@ class LocalKmsClient(Kms):
 
         def run(call: _Call) -> DecryptResponse:
             if grant_tokens:
-                _check_tokens(grant_tokens)
+                check_tokens(grant_tokens)
             key, plaintext = self._open(ciphertext_blob, ctx, key_id, GrantOperation.DECRYPT, call)
             return DecryptResponse(key_id=key.arn, plaintext=plaintext)
 
@@ -1218,8 +1145,8 @@ class LocalKmsClient(Kms):
         source_key_id: KeyIdentifier | None = None,
         grant_tokens: Sequence[str] = (),
     ) -> ReEncryptResponse:
-        src_ctx = _context(source_encryption_context)
-        dst_ctx = _context(destination_encryption_context)
+        src_ctx = as_context(source_encryption_context)
+        dst_ctx = as_context(destination_encryption_context)
         call = _Call(
             "ReEncrypt",
             {
@@ -1233,7 +1160,7 @@ class LocalKmsClient(Kms):
         kms = self._kms
 
         def run(call: _Call) -> ReEncryptResponse:
-            _check_tokens(grant_tokens)
+            check_tokens(grant_tokens)
             source, plaintext = self._open(
                 ciphertext_blob, src_ctx, source_key_id, GrantOperation.RE_ENCRYPT_FROM, call
             )
@@ -1282,22 +1209,22 @@ class LocalKmsClient(Kms):
         caller = self._caller
 
         def run(call: _Call) -> CreateGrantResponse:
-            grantee = _principal(grantee_principal, "GranteePrincipal")
-            retiring = None if retiring_principal is None else _principal(retiring_principal, "RetiringPrincipal")
-            ops = _operations(operations)
+            grantee = check_principal(grantee_principal, "GranteePrincipal")
+            retiring = None if retiring_principal is None else check_principal(retiring_principal, "RetiringPrincipal")
+            ops = check_operations(operations)
             if constraints is not None and not isinstance(constraints, GrantConstraints):
                 raise ValidationError("Constraints must be a GrantConstraints")
-            if name is not None and (not isinstance(name, str) or _GRANT_NAME.fullmatch(name) is None):
+            if name is not None and (not isinstance(name, str) or GRANT_NAME.fullmatch(name) is None):
                 raise ValidationError("Name must match ^[a-zA-Z0-9:/_-]+$ and be 1 to 256 characters")
-            _check_tokens(grant_tokens)
+            check_tokens(grant_tokens)
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
             check_denied(caller, "CreateGrant", key.arn)
             if not policy_allows(caller, key, "CreateGrant"):
                 parents = [
                     g
-                    for g in kms._grants_of(key.key_id)
-                    if g.grantee == caller.principal and GrantOperation.CREATE_GRANT in g.operations
+                    for g in kms._grants_of(key.key_id).of(caller.principal)
+                    if GrantOperation.CREATE_GRANT in g.operations
                 ]
                 if not any(child_grant_allowed(p, ops, constraints) for p in parents):
                     raise access_denied(caller, "CreateGrant", key.arn)
@@ -1307,11 +1234,10 @@ class LocalKmsClient(Kms):
                 if current is None:
                     raise kms._not_found(key.key_id)
                 _require_usable(current)
-                existing = tx.grants_for_key(key.key_id)
                 if name is not None:
                     # KMS: a retry with identical parameters, Name included, returns the
                     # original GrantId and creates no new grant (each call: a new token).
-                    for g in existing:
+                    for g in tx.grants_named(key.key_id, name):
                         if (
                             g.name == name
                             and g.grantee == grantee
@@ -1322,18 +1248,18 @@ class LocalKmsClient(Kms):
                             call.response = {"grantId": g.grant_id, "keyId": key.arn}
                             kms._record(caller, call, tx)
                             kms._after_write(tx)
-                            return CreateGrantResponse(grant_id=g.grant_id, grant_token=_new_token(g.grant_id))
+                            return CreateGrantResponse(grant_id=g.grant_id, grant_token=new_token(g.grant_id))
                 if current.manager is KeyManager.CUSTOMER:
                     # The quotas apply to customer managed keys only (KMS: "This quota does
                     # not apply to AWS managed keys"). See docs/kms-model.md for the 500.
                     per_grantee = kms.quotas.grants_per_grantee_per_key
-                    if per_grantee is not None and sum(g.grantee == grantee for g in existing) >= per_grantee:
+                    if per_grantee is not None and tx.count_grants(key.key_id, grantee) >= per_grantee:
                         raise LimitExceededError(
                             f"The grant quota of {per_grantee} grants for grantee principal {grantee} "
                             f"on {key.arn} has been reached."
                         )
                     per_key = kms.quotas.grants_per_key
-                    if per_key is not None and len(existing) >= per_key:
+                    if per_key is not None and tx.count_grants(key.key_id) >= per_key:
                         raise LimitExceededError(f"The grant quota of {per_key} grants on {key.arn} has been reached.")
                 grant_id = secrets.token_hex(32)
                 tx.insert_grant(
@@ -1350,7 +1276,7 @@ class LocalKmsClient(Kms):
                 call.response = {"grantId": grant_id, "keyId": key.arn}
                 kms._record(caller, call, tx)
                 kms._after_write(tx)
-            return CreateGrantResponse(grant_id=grant_id, grant_token=_new_token(grant_id))
+            return CreateGrantResponse(grant_id=grant_id, grant_token=new_token(grant_id))
 
         return self._run(call, run)
 
@@ -1371,8 +1297,8 @@ class LocalKmsClient(Kms):
         kms = self._kms
 
         def run(call: _Call) -> ListGrantsResponse:
-            n = _limit(limit)
-            after = _decode_marker("grant", marker)
+            n = check_limit(limit)
+            after = decode_marker("grant", marker)
             after_seq = int(after) if after is not None and after.isdigit() else -1
             if after is not None and after_seq < 0:
                 raise ValidationError(f"The marker {marker!r} is not valid")
@@ -1382,7 +1308,7 @@ class LocalKmsClient(Kms):
             authorize(self._caller, key, "ListGrants")
             matches = [
                 g
-                for g in kms._grants_of(key.key_id)
+                for g in kms._grants_of(key.key_id).all
                 if g.seq > after_seq
                 and (grant_id is None or g.grant_id == grant_id)
                 and (grantee_principal is None or g.grantee == grantee_principal)
@@ -1391,7 +1317,7 @@ class LocalKmsClient(Kms):
             truncated = len(matches) > n
             return ListGrantsResponse(
                 grants=tuple(kms._grant_entry(g) for g in page),
-                next_marker=_encode_marker("grant", str(page[-1].seq)) if truncated else None,
+                next_marker=encode_marker("grant", str(page[-1].seq)) if truncated else None,
                 truncated=truncated,
             )
 
@@ -1405,9 +1331,9 @@ class LocalKmsClient(Kms):
         caller = self._caller
 
         def run(call: _Call) -> ListGrantsResponse:
-            principal = _principal(retiring_principal, "RetiringPrincipal")
-            n = _limit(limit)
-            after = _decode_marker("grant", marker)
+            principal = check_principal(retiring_principal, "RetiringPrincipal")
+            n = check_limit(limit)
+            after = decode_marker("grant", marker)
             after_seq = int(after) if after is not None and after.isdigit() else -1
             if after is not None and after_seq < 0:
                 raise ValidationError(f"The marker {marker!r} is not valid")
@@ -1429,7 +1355,7 @@ class LocalKmsClient(Kms):
             truncated = len(found) > n
             return ListGrantsResponse(
                 grants=tuple(kms._grant_entry(g) for g in page),
-                next_marker=_encode_marker("grant", str(page[-1].seq)) if truncated else None,
+                next_marker=encode_marker("grant", str(page[-1].seq)) if truncated else None,
                 truncated=truncated,
             )
 
@@ -1446,7 +1372,7 @@ class LocalKmsClient(Kms):
             if grant_token is not None:
                 if key_id is not None or grant_id is not None:
                     raise ValidationError("Identify the grant by GrantToken, or by KeyId and GrantId, not both")
-                gid = _token_grant_id(grant_token)
+                gid = token_grant_id(grant_token)
                 with kms._store.write() as tx:
                     grant = tx.grant(gid)
                     if grant is None:
@@ -1455,7 +1381,7 @@ class LocalKmsClient(Kms):
                 return
             if key_id is None or grant_id is None:
                 raise ValidationError("RetireGrant needs a GrantToken, or a KeyId and a GrantId")
-            if not isinstance(grant_id, str) or _GRANT_ID.fullmatch(grant_id) is None:
+            if not isinstance(grant_id, str) or GRANT_ID.fullmatch(grant_id) is None:
                 raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
@@ -1493,7 +1419,7 @@ class LocalKmsClient(Kms):
         kms = self._kms
 
         def run(call: _Call) -> None:
-            if not isinstance(grant_id, str) or _GRANT_ID.fullmatch(grant_id) is None:
+            if not isinstance(grant_id, str) or GRANT_ID.fullmatch(grant_id) is None:
                 raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)

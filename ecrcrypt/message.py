@@ -209,6 +209,7 @@ class Opened:
     header: Header
     aead: AESGCM
     context: EncryptionContext  # stored + required pairs: what the provider saw
+    content_key: bytes = attrs.field(repr=False)  # for incremental GCM over split frames
 
     @property
     def raw_header(self) -> bytes:
@@ -266,7 +267,7 @@ def open_header(
         aead.decrypt(header.auth_iv, header.auth_tag, header.body + required.serialize())
     except InvalidTag:
         raise AuthenticationError("message authentication failed (header)") from None
-    return Opened(header=header, aead=aead, context=full)
+    return Opened(header=header, aead=aead, context=full, content_key=enc)
 
 
 def decrypt(

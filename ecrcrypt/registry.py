@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from ecrcrypt.blobstore import BlobStore, FilesystemBlobStore
 from ecrcrypt.config import EncryptionConfiguration
 from ecrcrypt.context import ECR_ARN_KEY
 from ecrcrypt.errors import (
+    EcrCryptError,
     EcrKmsError,
     GrantsNotRetiredError,
     InvalidParameterError,
@@ -74,6 +76,7 @@ ECR_GRANT_OPERATIONS = (GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT
 # generates the data keys of the layers it stores.
 STORAGE_GRANT_OPERATIONS = (GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT, GrantOperation.ENCRYPT)
 _MAX_DESCRIBE_NAMES = 100  # ECR DescribeRepositories: repositoryNames 1-100
+_DEFAULT_PAGE, _MAX_PAGE = 100, 1000  # ECR DescribeRepositories: maxResults 1-1000, default 100
 
 
 def find_repository_grants(kms: Kms, key_id: str, repository_arn: str | RepositoryArn) -> list[GrantListEntry]:
@@ -228,6 +231,15 @@ class Registry:
         view._caller = caller
         return view
 
+    @contextmanager
+    def _audited(self, event_name: str, repository_name: str, **params: Any) -> Iterator[None]:
+        try:
+            yield
+        except EcrCryptError as exc:
+            self._core.audit_event(self._caller, event_name, repository_name, error=exc, **params)
+            raise
+        self._core.audit_event(self._caller, event_name, repository_name, **params)
+
     def kms(self) -> Kms:
         """The caller's KMS client."""
         return self._core.client(self._caller)
@@ -261,6 +273,10 @@ class Registry:
         """
         name = _repository_name(repository_name)
         config = _configuration(encryption_configuration)
+        with self._audited("CreateRepository", name, encryptionConfiguration=config.to_api()):
+            return self._create(name, config)
+
+    def _create(self, name: str, config: EncryptionConfiguration) -> RepositoryDescription:
         arn = self._core.repository_arn(name)
         if self._core.metadata.get_repository(name) is not None:
             raise RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
@@ -345,6 +361,27 @@ class Registry:
             raise InvalidParameterError(f"repositoryNames must be a list of 1 to {_MAX_DESCRIBE_NAMES} names")
         return [self._core.description(self._record(n)) for n in repository_names]
 
+    def describe_repositories_page(
+        self, *, max_results: int = _DEFAULT_PAGE, next_token: str | None = None
+    ) -> tuple[list[RepositoryDescription], str | None]:
+        """DescribeRepositories with ``maxResults`` (1-1000, default 100) and ``nextToken``.
+
+        The token is opaque to callers (it is the last name of the previous page); an
+        unknown token is an ``InvalidParameterError``.
+        """
+        if not isinstance(max_results, int) or not 1 <= max_results <= _MAX_PAGE:
+            raise InvalidParameterError(f"maxResults must be between 1 and {_MAX_PAGE}")
+        records = self._core.metadata.list_repositories()
+        start = 0
+        if next_token is not None:
+            names = [r.name for r in records]
+            if next_token not in names:
+                raise InvalidParameterError("Invalid parameter at 'nextToken': not a token from a previous call")
+            start = names.index(next_token) + 1
+        page = records[start : start + max_results]
+        token = page[-1].name if page and start + max_results < len(records) else None
+        return [self._core.description(r) for r in page], token
+
     def repository(self, repository_name: str) -> Repository:
         """The repository, bound to this registry view's caller."""
         return Repository(self._core, self._record(repository_name), self._caller)
@@ -368,6 +405,11 @@ class Registry:
         permission"); when it fails the repository is still deleted and
         :class:`GrantsNotRetiredError` is raised with ECR's exact message.
         """
+        name = _repository_name(repository_name)
+        with self._audited("DeleteRepository", name, force=force):
+            return self._delete(name, force=force)
+
+    def _delete(self, repository_name: str, *, force: bool) -> RepositoryDescription:
         rec = self._record(repository_name)
         if self._core.metadata.count_objects(rec.name) and not force:
             raise RepositoryNotEmptyError(
@@ -375,9 +417,12 @@ class Registry:
                 "deleted because it still contains images"
             )
         description = self._core.description(rec)
-        blobs = [o.blob_key for kind in ("layer", "manifest") for o in self._core.metadata.list_objects(rec.name, kind)]
+        blobs = {o.blob_key for kind in ("layer", "manifest") for o in self._core.metadata.list_objects(rec.name, kind)}
         self._core.metadata.delete_repository(rec.name)
-        for key in blobs:
+        # Everything under the repository's prefix goes, including a blob committed by a process
+        # that died before recording it (the metadata row is written after the blob).
+        blobs.update(self._core.store.list(f"{self._core.account}/{rec.uid}/"))
+        for key in sorted(blobs):
             self._core.store.delete(key)
         if rec.kms_key is not None and rec.grants:
             failed: list[str] = []

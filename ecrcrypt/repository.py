@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -34,6 +35,7 @@ from ecrcrypt.digest import Digest
 from ecrcrypt.errors import (
     BlobNotFoundError,
     DigestMismatchError,
+    EcrCryptError,
     ImageNotFoundError,
     InvalidParameterError,
     LayersNotFoundError,
@@ -254,6 +256,17 @@ class Repository:
     def _guard(self, kind: str) -> Any:
         return self._core.kms_errors(self._record, "storage" if kind == "layer" else "ecr")
 
+    @contextmanager
+    def _audited(self, event_name: str, **params: Any) -> Iterator[None]:
+        """Record the ECR event for this call; a failed call is recorded with its error code, as
+        CloudTrail records failed API calls (so "who tried to pull" is answerable too)."""
+        try:
+            yield
+        except EcrCryptError as exc:
+            self._core.audit_event(self._caller, event_name, self.name, error=exc, **params)
+            raise
+        self._core.audit_event(self._caller, event_name, self.name, **params)
+
     def _require_live(self) -> None:
         # A Repository handle outlives nothing: once deleted (or re-created) it refuses to work.
         current = self._core.metadata.get_repository(self._record.name)
@@ -285,6 +298,13 @@ class Repository:
         return written, self._record_object(kind, declared, written, key)
 
     def _record_object(self, kind: str, digest: Digest, written: Written, blob_key: str) -> ObjectRecord:
+        try:
+            # Deleted (or deleted and re-created) while this push was streaming: the blob is
+            # under the old repository's prefix and must not be attached to a new one.
+            self._require_live()
+        except LookupError:
+            self._core.store.delete(blob_key)
+            raise
         rec = ObjectRecord(
             kind=kind,
             digest=str(digest),
@@ -337,8 +357,8 @@ class Repository:
             return LayerPush(
                 digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
             )
-        written, _ = self._store("layer", source, declared)
-        self._core.audit_event(self._caller, "CompleteLayerUpload", self, layerDigests=[str(declared)])
+        with self._audited("CompleteLayerUpload", layerDigests=[str(declared)]):
+            written, _ = self._store("layer", source, declared)
         return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
 
     def start_upload(self) -> LayerUpload:
@@ -350,14 +370,19 @@ class Repository:
         """A readable of the layer's plaintext; the digest is verified when EOF is reached."""
         self._require_live()
         d = _as_digest(digest)
-        reader = self._open("layer", d)
-        self._core.audit_event(self._caller, "GetDownloadUrlForLayer", self, layerDigest=str(d))
-        return reader
+        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)):
+            return self._open("layer", d)
 
     def pull_layer(self, digest: Digest | str, destination: SupportsWrite) -> int:
         """Stream the layer's plaintext into ``destination``; returns the byte count."""
+        self._require_live()
+        d = _as_digest(digest)
         total = 0
-        with self.open_layer(digest) as reader, self._guard("layer"):
+        with (
+            self._audited("GetDownloadUrlForLayer", layerDigest=str(d)),
+            self._open("layer", d) as reader,
+            self._guard("layer"),
+        ):
             while True:
                 data = reader.read(COPY_CHUNK)
                 if not data:
@@ -388,7 +413,7 @@ class Repository:
         source = BlobRangeSource(self._core.store, rec.blob_key)
         provider = self._provider("layer")
         context = self._context("layer", d)
-        with self._guard("layer"):
+        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard("layer"):
             if self._type is EncryptionType.KMS_DSSE:
                 assert rec.inner_size is not None
                 inner_source = DecryptedRangeSource(source, provider, context, rec.inner_size)
@@ -397,7 +422,6 @@ class Repository:
                 data = decrypt_range(inner_source, offset, length, provider=provider, context=inner)
             else:
                 data = decrypt_range(source, offset, length, provider=provider, context=context)
-        self._core.audit_event(self._caller, "GetDownloadUrlForLayer", self, layerDigest=str(d))
         return data
 
     def list_layers(self) -> list[Digest]:
@@ -417,14 +441,11 @@ class Repository:
         if missing:
             raise LayersNotFoundError(f"The image references layers not in the repository: {', '.join(missing)}")
         digest = Digest.of(manifest)
-        if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
-            self._store("manifest", manifest, digest)
-        if tag is not None:
-            self._core.metadata.put_tag(self._record.name, tag, str(digest))
-        params: dict[str, Any] = {"imageDigest": str(digest)}
-        if tag is not None:
-            params["imageTag"] = tag
-        self._core.audit_event(self._caller, "PutImage", self, **params)
+        with self._audited("PutImage", imageDigest=str(digest), imageTag=tag):
+            if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
+                self._store("manifest", manifest, digest)
+            if tag is not None:
+                self._core.metadata.put_tag(self._record.name, tag, str(digest))
         return ImageId(digest=digest, tag=tag)
 
     def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:
@@ -441,10 +462,13 @@ class Repository:
         """Decrypt and return an image's manifest (BatchGetImage)."""
         self._require_live()
         d = self.resolve(tag=tag, digest=digest)
-        with self._open("manifest", d) as reader, self._guard("manifest"):
+        with (
+            self._audited("BatchGetImage", imageDigest=str(d), imageTag=tag),
+            self._open("manifest", d) as reader,
+            self._guard("manifest"),
+        ):
             manifest = reader.read()
             reader.read()  # EOF: verifies the digest
-        self._core.audit_event(self._caller, "BatchGetImage", self, imageDigest=str(d), imageTag=tag)
         return Image(digest=d, manifest=manifest, tags=tuple(self._core.metadata.tags_of(self._record.name, str(d))))
 
     def list_images(self) -> list[ImageId]:
@@ -454,9 +478,6 @@ class Repository:
             d = Digest.parse(rec.digest)
             out.extend([ImageId(digest=d, tag=t) for t in tags] or [ImageId(digest=d)])
         return out
-
-    def iter_image_layers(self, image: Image) -> Iterator[Digest]:
-        yield from image.layer_digests
 
 
 class LayerUpload:
@@ -510,7 +531,7 @@ class LayerUpload:
         declared = _as_digest(digest)
         upload, self._upload = self._upload, None
         existing = repo._core.metadata.get_object(repo.name, "layer", str(declared))
-        with repo._guard("layer"):
+        with repo._audited("CompleteLayerUpload", layerDigests=[str(declared)]), repo._guard("layer"):
             written = upload.finish(declared, keep=lambda: existing is None)
         if written is None:
             assert existing is not None
@@ -518,7 +539,6 @@ class LayerUpload:
                 digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
             )
         repo._record_object("layer", declared, written, self._key)
-        repo._core.audit_event(repo._caller, "CompleteLayerUpload", repo, layerDigests=[str(declared)])
         return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
 
     def __enter__(self) -> LayerUpload:

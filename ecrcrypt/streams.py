@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ecrcrypt._frames import FINAL_FRAME_OVERHEAD, FINAL_MARKER, REGULAR_FRAME_OVERHEAD, FrameAad
 from ecrcrypt._header import header_length_v2
@@ -52,6 +53,7 @@ from ecrcrypt.message import (
     open_header,
     start_message,
 )
+from ecrcrypt.suites import TAG_LENGTH
 
 __all__ = [
     "BodyFirstWriter",
@@ -69,13 +71,15 @@ _FINAL_PREFIX = struct.Struct(">IIQII")  # FFFFFFFF ‖ SeqNum ‖ IV(0^8 ‖ Se
 _U32 = struct.Struct(">I")
 # Below this many bytes a hand-off to the hashing thread costs more than it saves.
 _ASYNC_HASH_MIN = 256 * 1024
+_HASH_BATCH = 2 * 1024 * 1024
+_DEFER_MIN = 64 * 1024
 
 
 class SupportsWrite(Protocol):
     """A destination. It receives memoryviews valid only for the duration of the call
     (as with any file's ``write``); it must copy what it keeps."""
 
-    def write(self, data: memoryview, /) -> object: ...
+    def write(self, data: bytes | memoryview, /) -> object: ...
 
 
 class SupportsRead(Protocol):
@@ -100,39 +104,69 @@ def _hash_pool() -> ThreadPoolExecutor:
 
 
 class _Hasher:
-    """SHA-256 over a sequence of buffers, at most one update in flight on the pool.
+    """SHA-256 over a sequence of buffers, hashed in batches on the pool, in order.
 
-    The caller must not change a buffer handed to :meth:`update` before the next
-    :meth:`update` or :meth:`wait` returns.
+    Batching matters: each hand-off to the worker costs a few thread wake-ups, so
+    buffers are grouped until :data:`_HASH_BATCH` bytes are pending. A buffer handed
+    to :meth:`defer` must stay unchanged until :meth:`wait` returns or two more
+    batches were submitted; :meth:`update` submits at once (then only until
+    :meth:`wait`).
     """
 
-    __slots__ = ("_future", "_sha")
+    __slots__ = ("_future", "_pending", "_pending_bytes", "_sha")
 
     def __init__(self) -> None:
         self._sha = hashlib.sha256()
         self._future: Future[None] | None = None
+        self._pending: list[memoryview] = []
+        self._pending_bytes = 0
 
-    def update(self, view: memoryview) -> None:
-        self.wait()
-        if len(view) < _ASYNC_HASH_MIN:
+    def defer(self, view: memoryview) -> None:
+        if len(view) < _DEFER_MIN:
+            # Small buffers: hashing inline is cheaper than queueing them (and bounded).
+            self.wait()
             self._sha.update(view)
             return
-        started = threading.Event()
+        self._pending.append(view)
+        self._pending_bytes += len(view)
+        if self._pending_bytes >= _HASH_BATCH:
+            self._submit()
+
+    def update(self, view: memoryview) -> None:
+        self.defer(view)
+        self._submit()  # no-op when defer() hashed inline
+
+    def _submit(self) -> None:
+        views, size = self._pending, self._pending_bytes
+        if not views:
+            return
+        self._pending, self._pending_bytes = [], 0
+        self._wait_in_flight()
         sha = self._sha
+        if size < _ASYNC_HASH_MIN:
+            for v in views:
+                sha.update(v)
+            return
+        started = threading.Event()
 
         def job() -> None:
             started.set()
-            sha.update(view)  # releases the GIL for the whole buffer
+            for v in views:
+                sha.update(v)  # releases the GIL for each large buffer
 
         self._future = _hash_pool().submit(job)
         # Wait until the worker is inside update() (GIL released) before this thread
         # starts an AES call that keeps the GIL: otherwise the two would not overlap.
         started.wait()
 
-    def wait(self) -> None:
+    def _wait_in_flight(self) -> None:
         future, self._future = self._future, None
         if future is not None:
             future.result()
+
+    def wait(self) -> None:
+        self._submit()
+        self._wait_in_flight()
 
     def digest(self) -> Digest:
         self.wait()
@@ -145,14 +179,21 @@ class _Hasher:
 class _FrameSealer:
     """Seals plaintext into frames of one message and writes them to the destination."""
 
-    def __init__(self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool) -> None:
+    def __init__(self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool, owned: bool = False) -> None:
         f = sealer.frame_length
         self._dest = destination
+        # owned: hand the destination fresh bytes objects it may keep (the iterators),
+        # sealed by AESGCM.encrypt straight into them instead of into the reused buffer.
+        self._owned = owned
+        self._encrypt = sealer.aead.encrypt
+        self._decrypt = sealer.aead.decrypt
+        self._held_prefix = b""
+        self._held_ct = b""
         self._f = f
         self._aad = FrameAad(sealer.message_id)
         self._encrypt_into = sealer.aead.encrypt_into
         self._decrypt_into = sealer.aead.decrypt_into
-        self._out = bytearray(f + FINAL_FRAME_OVERHEAD)
+        self._out = bytearray(24 if owned else f + FINAL_FRAME_OVERHEAD)
         out = memoryview(self._out)
         self._regular_iv = out[4:16]
         self._regular_body = out[16 : f + REGULAR_FRAME_OVERHEAD]
@@ -169,18 +210,33 @@ class _FrameSealer:
     def _seal_regular(self, plaintext: memoryview) -> None:
         self._seq += 1
         seq = self._seq
+        if self._owned:
+            prefix = _REGULAR_PREFIX.pack(seq, 0, seq)
+            self._held_prefix = prefix
+            self._held_ct = self._encrypt(prefix[4:], plaintext, self._aad.regular(seq, self._f))
+            return
         _REGULAR_PREFIX.pack_into(self._out, 0, seq, 0, seq)
         self._encrypt_into(self._regular_iv, plaintext, self._aad.regular(seq, self._f), self._regular_body)
 
     def _emit_regular(self) -> None:
-        self._dest.write(self._regular_frame)
+        if self._owned:
+            self._dest.write(self._held_prefix)
+            self._dest.write(self._held_ct)
+            self._held_ct = b""
+        else:
+            self._dest.write(self._regular_frame)
         self.body_length += self._f + REGULAR_FRAME_OVERHEAD
 
     def write(self, view: memoryview) -> None:
         n = len(view)
         hasher = self._hasher
+        # Immutable input (bytes, or views of it) may be hashed after write() returns.
+        deferred = hasher is not None and isinstance(view.obj, bytes)
         if hasher is not None:
-            hasher.update(view)
+            if deferred:
+                hasher.defer(view)
+            else:
+                hasher.update(view)
         try:
             f = self._f
             if self._held:
@@ -210,7 +266,7 @@ class _FrameSealer:
                 self._pend_len = rest
         finally:
             self.plaintext_length += n
-            if hasher is not None:
+            if hasher is not None and not deferred:
                 hasher.wait()  # the caller may reuse its buffer once write() returns
 
     def finish(self) -> Digest | None:
@@ -218,15 +274,23 @@ class _FrameSealer:
         if self._held:
             # Reopen the held frame and reseal it as the final one (see module docstring).
             self._held = False
-            self._decrypt_into(self._regular_iv, self._regular_body, self._aad.regular(self._seq, f), self._pend)
+            aad = self._aad.regular(self._seq, f)
+            if self._owned:
+                self._pend[:] = self._decrypt(self._held_prefix[4:], self._held_ct, aad)
+            else:
+                self._decrypt_into(self._regular_iv, self._regular_body, aad, self._pend)
             self._pend_len = f
             self._seq -= 1
         n = self._pend_len
         self._seq += 1
         seq = self._seq
         _FINAL_PREFIX.pack_into(self._out, 0, FINAL_MARKER, seq, 0, seq, n)
-        self._encrypt_into(self._outv[8:20], self._pend[:n], self._aad.final(seq, n), self._outv[24 : 40 + n])
-        self._dest.write(self._outv[: n + FINAL_FRAME_OVERHEAD])
+        if self._owned:
+            self._dest.write(bytes(self._outv[:24]))
+            self._dest.write(self._encrypt(self._outv[8:20], self._pend[:n], self._aad.final(seq, n)))
+        else:
+            self._encrypt_into(self._outv[8:20], self._pend[:n], self._aad.final(seq, n), self._outv[24 : 40 + n])
+            self._dest.write(self._outv[: n + FINAL_FRAME_OVERHEAD])
         self.body_length += n + FINAL_FRAME_OVERHEAD
         self._pend_len = 0
         return None if self._hasher is None else self._hasher.digest()
@@ -392,6 +456,31 @@ def header_length(
 # ------------------------------------------------------------------------------ reading
 
 
+def _decrypt_buffered(read: Callable[[int], bytes], opened: Opened, policy: DecryptPolicy) -> bytes:
+    """Signed or non-framed bodies: read whole (bounded), verify everything, then release."""
+    header = opened.header
+    limit = policy.max_body_size
+    if limit is None:
+        cap = MAX_NON_FRAMED + 1024
+    elif header.framed:
+        frames = limit // header.frame_length + 1
+        cap = limit + frames * REGULAR_FRAME_OVERHEAD + FINAL_FRAME_OVERHEAD + 2 + 1024
+    else:
+        cap = limit + 36 + 2 + 1024
+    raw = opened.raw_header
+    parts = [raw]
+    total = 0
+    while True:
+        chunk = read(1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > cap:
+            raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
+        parts.append(bytes(chunk))
+    return decrypt_body(memoryview(b"".join(parts)), len(raw), opened, policy)
+
+
 def _reader_of(source: SupportsRead) -> Callable[[memoryview], int]:
     """``fill(view) -> bytes read``: reads until ``view`` is full or EOF."""
     readinto = getattr(source, "readinto", None)
@@ -473,7 +562,7 @@ class DecryptingReader(io.RawIOBase):
             self._decrypt_into = self._opened.aead.decrypt_into
             self._in = memoryview(bytearray(0 if self._in_memory else f + FINAL_FRAME_OVERHEAD))
             self._plain: list[memoryview] = []  # allocated on first use
-            self._plain_next = 0
+            self._plain_next = -1
         else:
             self._avail = memoryview(self._decrypt_buffered())
             self._eof = True
@@ -485,27 +574,7 @@ class DecryptingReader(io.RawIOBase):
 
     # -- buffered (signed / non-framed) ---------------------------------------------
     def _decrypt_buffered(self) -> bytes:
-        header = self._opened.header
-        limit = self._policy.max_body_size
-        if limit is None:
-            cap = MAX_NON_FRAMED + 1024
-        elif header.framed:
-            frames = limit // header.frame_length + 1
-            cap = limit + frames * REGULAR_FRAME_OVERHEAD + FINAL_FRAME_OVERHEAD + 2 + 1024
-        else:
-            cap = limit + 36 + 2 + 1024
-        raw = self._opened.raw_header
-        parts = [raw]
-        total = 0
-        while True:
-            chunk = self._source.read(1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > cap:
-                raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
-            parts.append(bytes(chunk))
-        return decrypt_body(memoryview(b"".join(parts)), len(raw), self._opened, self._policy)
+        return _decrypt_buffered(self._source.read, self._opened, self._policy)
 
     # -- streaming -------------------------------------------------------------------
     def _open_frame(self, target: memoryview) -> memoryview:
@@ -580,10 +649,13 @@ class DecryptingReader(io.RawIOBase):
             raise AuthenticationError("message authentication failed") from None
 
     def _plain_buffer(self) -> memoryview:
-        if not self._plain:
-            # With hashing, two buffers: one may still be hashed on the worker while the other fills.
-            self._plain = [memoryview(bytearray(self._f)) for _ in range(1 if self._hasher is None else 2)]
-        self._plain_next = (self._plain_next + 1) % len(self._plain)
+        """The buffer for the next frame. With hashing of large frames, a ring: up to two
+        hash batches may still refer to earlier frames (see :class:`_Hasher`)."""
+        large = self._hasher is not None and self._f >= _DEFER_MIN
+        ring = 2 * -(-_HASH_BATCH // self._f) + 1 if large else 1
+        self._plain_next = (self._plain_next + 1) % ring
+        if self._plain_next == len(self._plain):
+            self._plain.append(memoryview(bytearray(self._f)))  # grown on demand
         return self._plain[self._plain_next]
 
     # -- file-like API ---------------------------------------------------------------
@@ -615,13 +687,16 @@ class DecryptingReader(io.RawIOBase):
                 self._finish()
                 return 0
             if self._hasher is None and size >= self._f:
-                n = len(self._open_frame(view))  # straight into the caller's buffer
+                # Straight into the caller's buffer, as many whole frames as fit.
+                n = 0
+                while size - n >= self._f and not self._eof:
+                    n += len(self._open_frame(view[n:]))
                 if n:
                     return n
                 continue
             plain = self._open_frame(self._plain_buffer())
             if self._hasher is not None:
-                self._hasher.update(plain)
+                self._hasher.defer(plain)
             self._avail = plain
         n = min(size, len(self._avail))
         view[:n] = self._avail[:n]
@@ -661,8 +736,9 @@ class DecryptingReader(io.RawIOBase):
 
     def close(self) -> None:
         """Stop reading. Does NOT close ``source``."""
-        if not self.closed and self._hasher is not None:
-            self._hasher.wait()
+        hasher = getattr(self, "_hasher", None)  # absent when __init__ failed (IOBase.__del__ closes)
+        if not self.closed and hasher is not None:
+            hasher.wait()
         super().close()
 
     def __enter__(self) -> DecryptingReader:
@@ -678,8 +754,8 @@ class _Collect:
     def __init__(self) -> None:
         self.parts: list[bytes] = []
 
-    def write(self, data: memoryview) -> int:
-        self.parts.append(bytes(data))
+    def write(self, data: bytes | memoryview) -> int:
+        self.parts.append(data if isinstance(data, bytes) else bytes(data))
         return len(data)
 
 
@@ -690,40 +766,100 @@ def iter_encrypt(
     context: Mapping[str, str],
     frame_length: int = DEFAULT_FRAME_LENGTH,
 ) -> Iterator[bytes]:
-    """Encrypt an iterable of plaintext chunks; yields ciphertext pieces the consumer owns."""
+    """Encrypt an iterable of plaintext chunks; yields ciphertext pieces the consumer owns.
+
+    The pieces are whole frames (or their prefixes), sealed directly into new bytes
+    objects, so keeping them costs no copy.
+    """
     sink = _Collect()
-    writer = EncryptingWriter(sink, provider=provider, context=context, frame_length=frame_length)
+    sealer, header, _ = start_message(provider, context, frame_length)
+    frames = _FrameSealer(sink, sealer, compute_sha256=False, owned=True)
+    yield header
     for chunk in chunks:
-        writer.write(chunk)
+        view = memoryview(chunk).cast("B")
+        if view:
+            frames.write(view)
         if sink.parts:
             yield from sink.parts
             sink.parts.clear()
-    writer.close()
+    frames.finish()
     yield from sink.parts
 
 
 class _IterSource:
-    """A readinto-able view over an iterable of byte chunks (no joining)."""
+    """Sequential reads over an iterable of byte chunks, without joining them."""
 
     def __init__(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         self._it = iter(chunks)
         self._cur = memoryview(b"")
 
-    def read(self, size: int) -> bytes:
-        buf = bytearray(size)
-        n = self.readinto(memoryview(buf))
-        return bytes(buf[:n])
-
-    def readinto(self, view: memoryview) -> int:
+    def _current(self) -> memoryview:
         while not self._cur:
             nxt = next(self._it, None)
             if nxt is None:
-                return 0
+                break
             self._cur = memoryview(nxt).cast("B")
-        n = min(len(view), len(self._cur))
-        view[:n] = self._cur[:n]
-        self._cur = self._cur[n:]
-        return n
+        return self._cur
+
+    def read(self, size: int) -> bytes:
+        return b"".join(bytes(v) for v in self.views(size))
+
+    def views(self, size: int) -> list[memoryview]:
+        """Up to ``size`` bytes as views into the chunks (fewer only at the end)."""
+        out: list[memoryview] = []
+        while size > 0:
+            cur = self._current()
+            if not cur:
+                break
+            piece = cur[:size]
+            out.append(piece)
+            self._cur = cur[len(piece) :]
+            size -= len(piece)
+        return out
+
+    def at_end(self) -> bool:
+        return not self._current()
+
+
+def _length(views: list[memoryview]) -> int:
+    return sum(len(v) for v in views)
+
+
+def _open_views(opened: Opened, iv: bytes, views: list[memoryview], aad: bytearray) -> list[bytes]:
+    """Open one frame given as pieces (ciphertext ‖ tag); returns plaintext only if the tag verifies."""
+    try:
+        if len(views) == 1:
+            return [opened.aead.decrypt(iv, views[0], aad)]
+        # A frame split across chunks: incremental GCM over the pieces in place; the
+        # pieces of plaintext are held back until finalize() has checked the tag.
+        tag = b"".join(bytes(v) for v in _tail(views, TAG_LENGTH))
+        decryptor = Cipher(algorithms.AES(opened.content_key), modes.GCM(iv, tag)).decryptor()
+        decryptor.authenticate_additional_data(bytes(aad))
+        out = [decryptor.update(v) for v in _head(views, _length(views) - TAG_LENGTH)]
+        decryptor.finalize()
+        return out
+    except InvalidTag:
+        raise AuthenticationError("message authentication failed") from None
+
+
+def _head(views: list[memoryview], n: int) -> list[memoryview]:
+    out = []
+    for v in views:
+        if n <= 0:
+            break
+        out.append(v[:n])
+        n -= len(v)
+    return out
+
+
+def _tail(views: list[memoryview], n: int) -> list[memoryview]:
+    out: list[memoryview] = []
+    for v in reversed(views):
+        if n <= 0:
+            break
+        out.insert(0, v[max(len(v) - n, 0) :])
+        n -= len(v)
+    return out
 
 
 def iter_decrypt(
@@ -733,11 +869,54 @@ def iter_decrypt(
     context: Mapping[str, str] | None,
     policy: DecryptPolicy = DecryptPolicy(),  # noqa: B008 - immutable
 ) -> Iterator[bytes]:
-    """Decrypt a message given as an iterable of chunks; yields verified plaintext pieces."""
-    reader = DecryptingReader(_IterSource(chunks), provider=provider, context=context, policy=policy)
-    size = max(reader._f, 1 << 16)
+    """Decrypt a message given as an iterable of chunks; yields verified plaintext pieces.
+
+    Same guarantees as :class:`DecryptingReader`: a frame's plaintext is yielded only
+    after its tag verified, and the final frame only once no byte follows it.
+    Frames are opened where they lie in the chunks (no copy of the ciphertext).
+    """
+    source = _IterSource(chunks)
+    opened = open_header(source.read, provider=provider, context=context, policy=policy)
+    header = opened.header
+    if not header.framed or header.suite.signature is not None:
+        yield _decrypt_buffered(source.read, opened, policy)
+        return
+    f = header.frame_length
+    aad = FrameAad(header.message_id)
+    limit = policy.max_body_size
+    seq, total = 1, 0
     while True:
-        piece = reader.read(size)
-        if not piece:
-            return
-        yield piece
+        head = source.read(4)
+        if len(head) < 4:
+            raise AuthenticationError("message is truncated (no final frame)")
+        (marker,) = _U32.unpack(head)
+        if marker != FINAL_MARKER:
+            if marker != seq:
+                raise AuthenticationError("message authentication failed (frame out of sequence)")
+            iv = source.read(12)
+            views = source.views(f + TAG_LENGTH)
+            if len(iv) < 12 or _length(views) < f + TAG_LENGTH:
+                raise AuthenticationError("message is truncated (no final frame)")
+            total += f
+            if limit is not None and total > limit:
+                raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
+            yield from _open_views(opened, iv, views, aad.regular(seq, f))
+            seq += 1
+            continue
+        rest = source.read(20)
+        if len(rest) < 20:
+            raise AuthenticationError("message is truncated in the final frame")
+        (got,) = _U32.unpack_from(rest, 0)
+        (n,) = _U32.unpack_from(rest, 16)
+        if got != seq or n > f:
+            raise AuthenticationError("message authentication failed (final frame)")
+        views = source.views(n + TAG_LENGTH)
+        if _length(views) < n + TAG_LENGTH:
+            raise AuthenticationError("message is truncated in the final frame")
+        if not source.at_end():
+            raise AuthenticationError("message has trailing bytes after its final frame")
+        total += n
+        if limit is not None and total > limit:
+            raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
+        yield from _open_views(opened, rest[4:16], views, aad.final(seq, n))
+        return

@@ -44,7 +44,11 @@ def test_cli_story(tmp_path: Path) -> None:
     assert all(g["Constraints"]["EncryptionContextSubset"] == {"aws:ecr:arn": created["repositoryArn"]} for g in grants)
 
     events = json.loads(_run(runner, root, "audit", "--source", "ecr.amazonaws.com", "--repository", "cli/app"))
-    assert {e["eventName"] for e in events["Events"]} == {"CompleteLayerUpload", "GetDownloadUrlForLayer"}
+    assert {e["eventName"] for e in events["Events"]} == {
+        "CreateRepository",
+        "CompleteLayerUpload",
+        "GetDownloadUrlForLayer",
+    }
 
     err = _run(runner, root, "delete-repository", "cli/app", ok=False)
     assert "RepositoryNotEmptyException" in err

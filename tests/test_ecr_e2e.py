@@ -17,6 +17,7 @@ from ecrcrypt.errors import (
     ImageNotFoundError,
     InvalidParameterError,
     LayersNotFoundError,
+    RepositoryNotFoundError,
     StreamClosedError,
 )
 from ecrcrypt.registry import AWS_MANAGED_ECR_ALIAS
@@ -233,3 +234,19 @@ def range_repos() -> dict[str, Any]:
 def test_range_read_matches_slice(range_repos: dict[str, Any], which: str, offset: int, length: int) -> None:
     got = range_repos[which].read_layer_range(_RANGE_DIGEST, offset, length)
     assert got == _RANGE_DATA[offset : offset + length]
+
+
+def test_push_racing_a_delete_attaches_nothing_to_a_new_repository() -> None:
+    env = make_env()
+    env.registry.create_repository("app")
+    old = env.registry.repository("app")
+    data, digest = layer(3 * FRAME)
+    up = old.start_upload()
+    up.write(data)
+    env.registry.delete_repository("app")
+    env.registry.create_repository("app", encryption_configuration={"encryptionType": "KMS"})
+    with pytest.raises(RepositoryNotFoundError):
+        up.complete(digest)
+    new = env.registry.repository("app")
+    assert not new.has_layer(digest)
+    assert list(env.store.list()) == []

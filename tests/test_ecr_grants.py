@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ecrcrypt.errors import DigestMismatchError, EcrKmsError, GrantsNotRetiredError, RepositoryNotFoundError
+from ecrcrypt.errors import (
+    DigestMismatchError,
+    EcrKmsError,
+    GrantsNotRetiredError,
+    RepositoryAlreadyExistsError,
+    RepositoryNotFoundError,
+)
 from ecrcrypt.kms import GrantConstraints, KmsQuotas
 from ecrcrypt.repository import build_manifest
 from tests.test_ecr_support import BOB, REGION, ROOT, Env, kms_config, layer, make_env
@@ -208,3 +214,26 @@ def test_audit_answers_who_pulled_what() -> None:
     decrypts = env.local.audit.query(event_name="Decrypt", context={"aws:ecr:arn": str(repo.arn)})
     assert {e.principal for e in decrypts} == {env.registry.ecr_principal, env.registry.storage_principal}
     assert all(e.aws_region == REGION for e in pulls)
+    # Failed calls are recorded too, with their error code (CloudTrail records failed API calls).
+    failed = env.local.audit.query(event_name="CompleteLayerUpload", resource=str(repo.arn), errors=True)
+    assert [(e.principal, e.error_code) for e in failed] == [(ROOT, "InvalidLayerException")]
+
+
+def test_repository_lifecycle_events() -> None:
+    env = make_env()
+    key = env.customer_key()
+    env.registry.create_repository("app", encryption_configuration=kms_config(key))
+    with pytest.raises(RepositoryAlreadyExistsError):
+        env.registry.create_repository("app")
+    env.registry.as_caller(BOB).delete_repository("app")
+    events = env.local.audit.query(event_source="ecr.amazonaws.com")
+    assert [(e.event_name, e.principal, e.error_code) for e in events] == [
+        ("CreateRepository", ROOT, None),
+        ("CreateRepository", ROOT, "RepositoryAlreadyExistsException"),
+        ("DeleteRepository", BOB, None),
+    ]
+    assert events[0].request_parameters["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key}
+    # The KMS side of the same story: DescribeKey, two CreateGrant by the creator, two RetireGrant by Bob.
+    kms_events = env.local.audit.query(event_source="kms.amazonaws.com", key_arn=key)
+    names = [(e.event_name, e.principal) for e in kms_events if e.event_name in ("CreateGrant", "RetireGrant")]
+    assert names == [("CreateGrant", ROOT)] * 2 + [("RetireGrant", BOB)] * 2

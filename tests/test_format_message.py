@@ -6,7 +6,7 @@ import io
 import os
 import struct
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from hypothesis import given
@@ -233,7 +233,9 @@ def test_frame_swap_duplicate_drop_and_trailing_bytes_fail() -> None:
         "drop final": head + b"".join(frames),
         "trailing": ct + b"\x00",
         "two finals": ct + final,
-        "splice from another message": head + _split_frames(_msg(os.urandom(3 * F + 5)))[1][0] + ct[len(head) + F + 32 :],
+        "splice from another message": head
+        + _split_frames(_msg(os.urandom(3 * F + 5)))[1][0]
+        + ct[len(head) + F + 32 :],
     }
     for name, bad in cases.items():
         with pytest.raises(AuthenticationError):
@@ -314,7 +316,12 @@ class CountingReader(io.RawIOBase):
 
 
 def _v2_header(
-    *, suite: int = 0x0478, ec: bytes = b"", edk_count: int = 1, edks: bytes | None = None, content: int = 2,
+    *,
+    suite: int = 0x0478,
+    ec: bytes = b"",
+    edk_count: int = 1,
+    edks: bytes | None = None,
+    content: int = 2,
     frame: int = 4096,
 ) -> bytes:
     if edks is None:
@@ -397,3 +404,92 @@ def test_max_body_size_and_edk_policy() -> None:
 def test_policy_is_validated(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValidationError):
         DecryptPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_key_commitment_is_checked_even_when_the_header_tag_verifies() -> None:
+    import attrs
+
+    from ecrcrypt.message import Sealer
+
+    data_key = os.urandom(32)
+    context = EncryptionContext(CTX)
+    edks = PROVIDER.encrypt_data_key(data_key, context)
+    sealer = Sealer.for_data_key(data_key, F)
+    forged = attrs.evolve(sealer, commit_key=os.urandom(32))
+    # The forged header is correctly tagged with the content key; only the commit key is wrong.
+    body = b"\xff\xff\xff\xff" + struct.pack(">I", 1) + bytes(8) + struct.pack(">II", 1, 0)
+    body += sealer.aead.encrypt(bytes(8) + struct.pack(">I", 1), b"", _frames.FrameAad(sealer.message_id).final(1, 0))
+    assert decrypt(sealer.header(context, edks) + body, provider=PROVIDER, context=CTX) == b""
+    with pytest.raises(AuthenticationError):
+        decrypt(forged.header(context, edks) + body, provider=PROVIDER, context=CTX)
+
+
+def _handmade(
+    *, ec_bytes: bytes, iv_of: Callable[[int], bytes], plaintext: bytes, frame_length: int = F
+) -> tuple[bytes, bytes]:
+    """A message built field by field: raw EC bytes as given, frame IVs from ``iv_of(seq)``."""
+    from ecrcrypt.message import Sealer
+
+    data_key = os.urandom(32)
+    context = EncryptionContext.deserialize(ec_bytes)
+    (edk,) = PROVIDER.encrypt_data_key(data_key, context)
+    sealer = Sealer.for_data_key(data_key, frame_length)
+    pid = edk.provider_id.encode()
+    body = b"\x02\x04\x78" + sealer.message_id + struct.pack(">H", len(ec_bytes)) + ec_bytes + b"\x00\x01"
+    for field in (pid, edk.provider_info, edk.ciphertext):
+        body += struct.pack(">H", len(field)) + field
+    body += b"\x02" + struct.pack(">I", frame_length) + sealer.commit_key
+    message = body + sealer.aead.encrypt(bytes(12), b"", body)
+    aad = _frames.FrameAad(sealer.message_id)
+    regular, final = _frames.frame_counts(len(plaintext), frame_length)
+    for seq in range(1, regular + 1):
+        iv = iv_of(seq)
+        chunk = plaintext[(seq - 1) * frame_length : seq * frame_length]
+        message += struct.pack(">I", seq) + iv + sealer.aead.encrypt(iv, chunk, aad.regular(seq, frame_length))
+    seq = regular + 1
+    iv = iv_of(seq)
+    message += b"\xff\xff\xff\xff" + struct.pack(">I", seq) + iv + struct.pack(">I", final)
+    message += sealer.aead.encrypt(iv, plaintext[regular * frame_length :], aad.final(seq, final))
+    return message, ec_bytes
+
+
+def _all_readers(message: bytes, context: dict[str, str]) -> list[bytes]:
+    from ecrcrypt.ranges import decrypt_range
+    from ecrcrypt.streams import DecryptingReader, iter_decrypt
+
+    class Source:
+        def size(self) -> int:
+            return len(message)
+
+        def read_at(self, offset: int, length: int) -> bytes:
+            return message[offset : offset + length]
+
+    return [
+        decrypt(message, provider=PROVIDER, context=context),
+        DecryptingReader(io.BytesIO(message), provider=PROVIDER, context=context).read(),
+        b"".join(iter_decrypt([message[i : i + 50] for i in range(0, len(message), 50)], provider=PROVIDER,
+                              context=context)),
+        decrypt_range(Source(), 0, 10**6, provider=PROVIDER, context=context),
+    ]  # fmt: skip
+
+
+def test_frame_ivs_are_taken_from_the_wire() -> None:
+    # Python's commitment KATs carry ffffffffffffffff || seq as frame IV (digest §1.13 item 1).
+    plaintext = os.urandom(3 * F + 1)
+    message, _ = _handmade(
+        ec_bytes=EncryptionContext(CTX).serialize(),
+        iv_of=lambda seq: b"\xff" * 8 + struct.pack(">I", seq),
+        plaintext=plaintext,
+    )
+    assert all(out == plaintext for out in _all_readers(message, CTX))
+
+
+def test_unsorted_stored_context_is_accepted_and_authenticated_as_received() -> None:
+    # Pairs serialized out of order (digest §1.13 item 2): parse liberally, tag over the raw bytes.
+    pairs = [(b"zeta", b"1"), (b"alpha", b"2")]
+    ec = struct.pack(">H", 2) + b"".join(
+        struct.pack(">H", len(k)) + k + struct.pack(">H", len(v)) + v for k, v in pairs
+    )
+    plaintext = os.urandom(F + 5)
+    message, _ = _handmade(ec_bytes=ec, iv_of=lambda seq: bytes(8) + struct.pack(">I", seq), plaintext=plaintext)
+    assert all(out == plaintext for out in _all_readers(message, {"alpha": "2", "zeta": "1"}))

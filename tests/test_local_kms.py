@@ -174,7 +174,9 @@ def test_alias_lifecycle(admin: Kms) -> None:
         admin.update_alias(alias_name="alias/x", target_key_id=a)
 
 
-@pytest.mark.parametrize("name", ["alias/aws/ecr", "alias/aws/mine", "x/noprefix", "alias/sp ace", "alias/" + "a" * 251])
+@pytest.mark.parametrize(
+    "name", ["alias/aws/ecr", "alias/aws/mine", "x/noprefix", "alias/sp ace", "alias/" + "a" * 251]
+)
 def test_bad_or_reserved_alias_names(admin: Kms, key: str, name: str) -> None:
     """KMS: names match ^[a-zA-Z0-9:/_-]+$, 1-256, start with alias/, never alias/aws/."""
     with pytest.raises(errors.InvalidAliasNameError):
@@ -218,7 +220,11 @@ def test_list_aliases_pages(admin: Kms, key: str) -> None:
 
 
 def test_generate_data_key_and_decrypt_roundtrip(admin: Kms, key: str) -> None:
-    for kwargs, n in (({"key_spec": DataKeySpec.AES_256}, 32), ({"key_spec": "AES_128"}, 16), ({"number_of_bytes": 64}, 64)):
+    for kwargs, n in (
+        ({"key_spec": DataKeySpec.AES_256}, 32),
+        ({"key_spec": "AES_128"}, 16),
+        ({"number_of_bytes": 64}, 64),
+    ):
         dk = admin.generate_data_key(key_id=key, encryption_context=CTX, **kwargs)
         assert len(dk.plaintext) == n and dk.key_id == key
         out = admin.decrypt(ciphertext_blob=dk.ciphertext_blob, encryption_context=dict(reversed(CTX.items())))
@@ -228,8 +234,14 @@ def test_generate_data_key_and_decrypt_roundtrip(admin: Kms, key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"key_spec": "AES_256", "number_of_bytes": 32}, {"number_of_bytes": 0}, {"number_of_bytes": 1025},
-               {"key_spec": "AES_512"}]
+    "kwargs",
+    [
+        {},
+        {"key_spec": "AES_256", "number_of_bytes": 32},
+        {"number_of_bytes": 0},
+        {"number_of_bytes": 1025},
+        {"key_spec": "AES_512"},
+    ],
 )
 def test_generate_data_key_needs_exactly_one_valid_size(admin: Kms, key: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(errors.ValidationError):
@@ -306,7 +318,9 @@ def test_re_encrypt_changes_key_and_context(admin: Kms, key: str) -> None:
     assert out.source_key_id == key and out.key_id == dest
     assert admin.decrypt(ciphertext_blob=out.ciphertext_blob, encryption_context={"new": "ctx"}).plaintext == b"pt"
     with pytest.raises(errors.IncorrectKeyError):
-        admin.re_encrypt(ciphertext_blob=blob, source_encryption_context=CTX, source_key_id=dest, destination_key_id=dest)
+        admin.re_encrypt(
+            ciphertext_blob=blob, source_encryption_context=CTX, source_key_id=dest, destination_key_id=dest
+        )
     with pytest.raises(errors.InvalidCiphertextError):
         admin.re_encrypt(ciphertext_blob=blob, destination_key_id=dest)
 
@@ -681,7 +695,9 @@ def test_who_may_retire(kms: LocalKms, admin: Kms, key: str) -> None:
     """KMS: the retiring principal, the grantee if the grant allows RetireGrant, or the key's account."""
 
     def grant(ops: list[str], retiring: str | None = None) -> str:
-        return admin.create_grant(key_id=key, grantee_principal=ECR, operations=ops, retiring_principal=retiring).grant_id
+        return admin.create_grant(
+            key_id=key, grantee_principal=ECR, operations=ops, retiring_principal=retiring
+        ).grant_id
 
     stranger = kms.client(OTHER_ACCOUNT)
     ecr = kms.client(ECR)
@@ -751,7 +767,9 @@ def test_child_grants_are_at_most_as_permissive(kms: LocalKms, admin: Kms, key: 
 
 
 def test_small_quotas_per_grantee_and_per_key_change_nothing_when_exceeded(clock: ManualClock) -> None:
-    kms = LocalKms(account=ACCOUNT, region=REGION, clock=clock, quotas=KmsQuotas(grants_per_grantee_per_key=2, grants_per_key=3))
+    kms = LocalKms(
+        account=ACCOUNT, region=REGION, clock=clock, quotas=KmsQuotas(grants_per_grantee_per_key=2, grants_per_key=3)
+    )
     admin = kms.client(ROOT)
     key = admin.create_key().arn
     other_key = admin.create_key().arn
@@ -775,7 +793,9 @@ def test_quota_reached_still_returns_an_idempotent_retry(clock: ManualClock) -> 
     admin = kms.client(ROOT)
     key = admin.create_key().arn
     g = admin.create_grant(key_id=key, grantee_principal=ECR, operations=["Decrypt"], name="n")
-    assert admin.create_grant(key_id=key, grantee_principal=ECR, operations=["Decrypt"], name="n").grant_id == g.grant_id
+    assert (
+        admin.create_grant(key_id=key, grantee_principal=ECR, operations=["Decrypt"], name="n").grant_id == g.grant_id
+    )
 
 
 def test_the_500th_grant_for_one_grantee_succeeds_and_the_501st_fails_leaving_nothing(clock: ManualClock) -> None:
@@ -843,12 +863,17 @@ def test_store_survives_reopen_and_wraps_material_under_the_root_key(tmp_path: A
 def test_caller_supplied_root_key(tmp_path: Any) -> None:
     root = os.urandom(32)
     kms = LocalKms(tmp_path / "k.db", root_key=root)
-    blob = kms.client(ROOT.replace(ACCOUNT, "111122223333")).encrypt(
-        key_id=kms.client("111122223333").create_key().arn, plaintext=b"z"
-    ).ciphertext_blob
+    blob = (
+        kms.client(ROOT.replace(ACCOUNT, "111122223333"))
+        .encrypt(key_id=kms.client("111122223333").create_key().arn, plaintext=b"z")
+        .ciphertext_blob
+    )
     kms.close()
     assert not (tmp_path / "k.db.rootkey").exists()
-    assert LocalKms(tmp_path / "k.db", root_key=root).client("111122223333").decrypt(ciphertext_blob=blob).plaintext == b"z"
+    assert (
+        LocalKms(tmp_path / "k.db", root_key=root).client("111122223333").decrypt(ciphertext_blob=blob).plaintext
+        == b"z"
+    )
     with pytest.raises(errors.ValidationError):
         LocalKms(root_key=b"short")
 
@@ -874,3 +899,25 @@ def test_no_key_material_in_reprs_errors_or_audit(kms: LocalKms, admin: Kms, key
 def test_encryption_context_object_and_mapping_are_interchangeable(admin: Kms, key: str) -> None:
     blob = admin.encrypt(key_id=key, plaintext=b"x", encryption_context=EncryptionContext(CTX)).ciphertext_blob
     assert admin.decrypt(ciphertext_blob=blob, encryption_context=CTX).plaintext == b"x"
+
+
+def test_elapsed_deletion_frees_alias_names_without_touching_the_key(admin: Kms, key: str, clock: ManualClock) -> None:
+    admin.create_alias(alias_name="alias/reuse", target_key_id=key)
+    admin.schedule_key_deletion(key_id=key, pending_window_in_days=7)
+    clock.advance(days=8)
+    assert admin.list_aliases().aliases == ()  # swept before listing
+    fresh = admin.create_key().arn
+    admin.create_alias(alias_name="alias/reuse", target_key_id=fresh)
+    assert admin.describe_key(key_id="alias/reuse").arn == fresh
+
+
+def test_parameter_errors_are_audited(kms: LocalKms, admin: Kms, key: str) -> None:
+    with pytest.raises(errors.ValidationError):
+        admin.enable_key_rotation(key_id=key, rotation_period_in_days=10)
+    with pytest.raises(errors.ValidationError):
+        admin.schedule_key_deletion(key_id=key, pending_window_in_days=3)
+    failed = kms.audit.query(errors=True)
+    assert [(e.event_name, e.error_code) for e in failed] == [
+        ("EnableKeyRotation", "ValidationException"),
+        ("ScheduleKeyDeletion", "ValidationException"),
+    ]

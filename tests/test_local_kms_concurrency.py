@@ -163,3 +163,48 @@ def test_changes_by_another_connection_take_effect_at_the_next_call(store: tuple
     # both connections append to one trail: four Decrypts, two of them refused
     decrypts = writer.audit.query(event_name="Decrypt")
     assert [e.error_code for e in decrypts] == ["AccessDeniedException", None, "DisabledException", None]
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_threads_sharing_one_local_kms(tmp_path: Path, where: str) -> None:
+    """One LocalKms (one connection) used by many threads: crypto and grants interleave safely."""
+    kms = LocalKms(
+        None if where == "memory" else tmp_path / "k.db",
+        account=ACCOUNT,
+        quotas=KmsQuotas(grants_per_grantee_per_key=25),
+    )
+    admin = kms.client(ROOT)
+    key = admin.create_key().arn
+    failures: list[BaseException] = []
+    granted: list[str] = []
+    lock = threading.Lock()
+
+    def crypto(n: int) -> None:
+        try:
+            for i in range(50):
+                ctx = {"thread": str(n), "i": str(i)}
+                dk = admin.generate_data_key(key_id=key, encryption_context=ctx, number_of_bytes=32)
+                assert (
+                    admin.decrypt(ciphertext_blob=dk.ciphertext_blob, encryption_context=ctx).plaintext == dk.plaintext
+                )
+        except BaseException as exc:  # collected: asserted empty below
+            failures.append(exc)
+
+    def grants() -> None:
+        for _ in range(10):
+            try:
+                g = admin.create_grant(key_id=key, grantee_principal=ECR, operations=["Decrypt"]).grant_id
+                with lock:
+                    granted.append(g)
+            except errors.LimitExceededError:
+                pass
+
+    threads = [threading.Thread(target=crypto, args=(n,)) for n in range(4)]
+    threads += [threading.Thread(target=grants) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert len(granted) == 25 and sorted(_all_grants(kms, key)) == sorted(granted)
+    assert len(kms.audit.query(event_name="Decrypt", errors=False)) == 200

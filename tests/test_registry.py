@@ -175,6 +175,12 @@ def test_delete_non_empty_needs_force() -> None:
     with pytest.raises(RepositoryNotEmptyError):
         env.registry.delete_repository("app")
     assert len(env.all_grants(key)) == 2
+    # A blob committed by a process that died before recording it is removed too.
+    (stored,) = list(env.store.list())
+    orphan = stored.rsplit("/", 2)[0] + "/uploads/0123abcd"
+    with env.store.open_write(orphan) as w:
+        w.write(b"ciphertext")
+        w.commit()
     env.registry.delete_repository("app", force=True)
     assert env.all_grants(key) == []
     assert list(env.store.list()) == []
@@ -245,3 +251,24 @@ def test_embedded_default_persists_and_keeps_keys_private(tmp_path) -> None:  # 
             assert repo.read_layer(digest) == data
             for text in (repr(repo), repr(reg), repr(repo.start_upload())):
                 assert secret.hex() not in text and repr(secret) not in text
+
+
+def test_describe_repositories_pages() -> None:
+    env = make_env()
+    names = [f"page/r{i}" for i in range(7)]
+    for n in names:
+        env.registry.create_repository(n)
+    seen: list[str] = []
+    token = None
+    while True:
+        page, token = env.registry.describe_repositories_page(max_results=3, next_token=token)
+        seen += [d.repository_name for d in page]
+        assert len(page) <= 3
+        if token is None:
+            break
+    assert seen == names
+    for bad in (0, 1001):
+        with pytest.raises(InvalidParameterError):
+            env.registry.describe_repositories_page(max_results=bad)
+    with pytest.raises(InvalidParameterError):
+        env.registry.describe_repositories_page(next_token="nope")

@@ -64,7 +64,7 @@ def test_repository_names_follow_ecr(name: RepositoryName) -> None:
 def test_repository_names_cover_namespaces_separators_and_length_bounds() -> None:
     seen: set[str] = set()
 
-    @settings(max_examples=300, database=None)
+    @settings(max_examples=300, database=None, derandomize=True)
     @given(es.repository_names())
     def collect(name: RepositoryName) -> None:
         text = str(name)
@@ -150,7 +150,7 @@ def test_encryption_contexts_serialize_and_round_trip(context: EncryptionContext
 def test_encryption_contexts_reach_non_bmp_and_the_size_bound() -> None:
     seen: set[str] = set()
 
-    @settings(max_examples=300, database=None)
+    @settings(max_examples=300, database=None, derandomize=True)
     @given(es.encryption_contexts())
     def collect(context: EncryptionContext) -> None:
         text = "".join(k + v for k, v in context.items())
@@ -214,7 +214,7 @@ def test_data_keys_length(key: bytes) -> None:
 def test_plaintext_lengths_hit_every_boundary(frame: int) -> None:
     seen: set[int] = set()
 
-    @settings(max_examples=400, database=None)
+    @settings(max_examples=400, database=None, derandomize=True)
     @given(es.plaintext_lengths(frame_length=frame, max_frames=3))
     def collect(n: int) -> None:
         assert 0 <= n <= 3 * frame + 1

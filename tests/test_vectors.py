@@ -26,7 +26,8 @@ V1 = DecryptPolicy(allow_v1=True)
 
 
 def _case_id(case: dict[str, Any]) -> str:
-    return case["file"].split("/")[0] + ":" + case["file"].rsplit("/", 1)[1][:40]
+    path: str = case["file"]
+    return path.split("/")[0] + ":" + path.rsplit("/", 1)[1][:40]
 
 
 def _load(case: dict[str, Any]) -> tuple[bytes, RawAesKeyProvider, dict[str, str], bytes, dict[str, Any]]:

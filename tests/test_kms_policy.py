@@ -1,0 +1,88 @@
+"""The grant index answers exactly what a scan of the grants with their constraints would."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ecrcrypt._kms_policy import GrantIndex
+from ecrcrypt._kms_store import GrantRecord
+from ecrcrypt.kms import GrantConstraints, GrantOperation
+
+GRANTEES = ["ecr.us-east-1.amazonaws.com", "arn:aws:iam::444455556666:role/r"]
+OPS = [GrantOperation.DECRYPT, GrantOperation.GENERATE_DATA_KEY, GrantOperation.DESCRIBE_KEY]
+_keys = st.sampled_from(["a", "A", "b", "aws:ecr:arn", "AWS:ECR:ARN"])
+_values = st.sampled_from(["1", "2", "r1", "R1"])
+_contexts = st.dictionaries(_keys, _values, max_size=4)
+
+
+def _constraint(kind: str, pairs: dict[str, str]) -> GrantConstraints | None:
+    folded = {k.lower() for k in pairs}
+    if kind == "none" or len(folded) != len(pairs):
+        return None
+    if kind == "subset":
+        return GrantConstraints(encryption_context_subset=pairs)
+    return GrantConstraints(encryption_context_equals=pairs)
+
+
+_grants = st.lists(
+    st.builds(
+        lambda i, grantee, ops, kind, pairs: GrantRecord(
+            seq=i,
+            grant_id=f"{i:064x}",
+            key_id="k",
+            name=None,
+            grantee=grantee,
+            retiring=None,
+            issuing_account="111122223333",
+            operations=frozenset(ops),
+            constraints=_constraint(kind, pairs),
+            created=0.0,
+        ),
+        st.integers(min_value=0, max_value=10**6),
+        st.sampled_from(GRANTEES),
+        st.sets(st.sampled_from(OPS), min_size=1),
+        st.sampled_from(["none", "subset", "equals"]),
+        st.dictionaries(_keys, _values, max_size=3),
+    ),
+    max_size=12,
+)
+
+
+def _scan(grants: list[GrantRecord], grantee: str, op: GrantOperation, ctx: dict[str, str]) -> bool:
+    return any(
+        g.grantee == grantee
+        and op in g.operations
+        and (op is GrantOperation.DESCRIBE_KEY or g.constraints is None or g.constraints.allows(ctx))
+        for g in grants
+    )
+
+
+@given(grants=_grants, grantee=st.sampled_from([*GRANTEES, "someone.else.amazonaws.com"]), op=st.sampled_from(OPS),
+       ctx=_contexts)  # fmt: skip
+def test_index_agrees_with_a_scan(
+    grants: list[GrantRecord], grantee: str, op: GrantOperation, ctx: dict[str, str]
+) -> None:
+    found = GrantIndex(grants).find(grantee, op, ctx)
+    assert (found is not None) == _scan(grants, grantee, op, ctx)
+    if found is not None:
+        assert found.grantee == grantee and op in found.operations
+
+
+def test_large_contexts() -> None:
+    ctx = {f"k{i}": str(i) for i in range(12)}
+    grant = GrantRecord(
+        seq=1,
+        grant_id="0" * 64,
+        key_id="k",
+        name=None,
+        grantee=GRANTEES[0],
+        retiring=None,
+        issuing_account="111122223333",
+        operations=frozenset({GrantOperation.DECRYPT}),
+        constraints=GrantConstraints(encryption_context_subset={"K11": "11", "k3": "3"}),
+        created=0.0,
+    )
+    index = GrantIndex([grant])
+    assert index.find(GRANTEES[0], GrantOperation.DECRYPT, ctx) is grant
+    assert index.find(GRANTEES[0], GrantOperation.DECRYPT, {**ctx, "k3": "x"}) is None
