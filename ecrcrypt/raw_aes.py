@@ -71,7 +71,7 @@ class RawAesKeyProvider:
             raise ValidationError("data keys are 16, 24 or 32 bytes")
         plaintext = os.urandom(length)
         edks = self.encrypt_data_key(plaintext, context)
-        return DataKey(plaintext=plaintext, encrypted_data_keys=edks)  # type: ignore[arg-type] # attrs converter=tuple
+        return DataKey(plaintext=plaintext, encrypted_data_keys=edks)
 
     def encrypt_data_key(self, plaintext_key: bytes, context: EncryptionContext) -> tuple[EncryptedDataKey, ...]:
         iv = os.urandom(12)
