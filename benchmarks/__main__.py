@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.meta["seconds"] = round(time.perf_counter() - started, 1)
     report.print_table(rep)
     path = report.write_json(rep)
+    # Also per mode, so a quick run does not replace the last full run's figures.
+    report.write_json(rep, report.OUT / f"latest-{rep.meta['mode']}.json")
     print(f"wrote {path} ({rep.meta['seconds']} s)")
     return 0
 

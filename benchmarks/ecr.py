@@ -448,10 +448,14 @@ def rss_scenario(name: str, total: int, chunk: bytes) -> Callable[[], dict[str, 
         return lambda: _push_pull(repo, total, chunk)
     if name == "ecr-push-pull-fs":
         tmp = tempfile.mkdtemp(prefix="ecrcrypt-bench-")
-        reg, enc_type = open_registry(Path(tmp))
-        reg.create_repository("bench", encryption_configuration={"encryptionType": enc_type})
-        repo = reg.repository("bench")
-        _push_pull(repo, 1024, chunk[:1024])
+        try:
+            reg, enc_type = open_registry(Path(tmp))
+            reg.create_repository("bench", encryption_configuration={"encryptionType": enc_type})
+            repo = reg.repository("bench")
+            _push_pull(repo, 1024, chunk[:1024])
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
         def run_registry() -> dict[str, float]:
             try:
