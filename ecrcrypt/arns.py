@@ -8,7 +8,8 @@ identifier is refused where it enters the program instead of deep in a KMS call.
 from __future__ import annotations
 
 import re
-from typing import TypeAlias
+from collections.abc import Callable
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
@@ -43,6 +44,8 @@ _ALIAS_NAME = re.compile(r"alias/[a-zA-Z0-9:/_-]+")
 # S3 general purpose bucket naming rules.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -157,40 +160,50 @@ def _split_arn(text: str, service: str) -> tuple[Partition, Region | None, Accou
         raise InvalidArnError(f"{text!r} is not a valid {service} ARN: {exc}") from None
 
 
-def _require(value: object, cls: type, field: str) -> None:
-    if not isinstance(value, cls):
-        raise ValidationError(f"{field} must be a {cls.__name__}, not {type(value).__name__}")
+def _typed(cls: type) -> Any:
+    """An attrs validator: the field holds a ``cls`` (ARN parts are values, not strings)."""
+
+    def check(instance: object, attribute: Any, value: object) -> None:
+        if not isinstance(value, cls):
+            raise ValidationError(
+                f"{type(instance).__name__}.{attribute.name} must be a {cls.__name__}, not {type(value).__name__}"
+            )
+
+    return check
+
+
+def _regional(text: str, service: str, prefix: str, kind: str) -> tuple[Partition, Region, AccountId, str]:
+    """Split a regional ARN whose resource starts with ``prefix``; returns the rest of the resource."""
+    partition, region, account, resource = _split_arn(text, service)
+    if region is None or account is None or not resource.startswith(prefix):
+        raise InvalidArnError(f"{text!r} is not {kind}")
+    return partition, region, account, resource[len(prefix) :]
+
+
+def _part(text: str, make: Callable[[str], T], value: str) -> T:
+    try:
+        return make(value)
+    except ValidationError as exc:
+        raise InvalidArnError(f"{text!r}: {exc}") from None
 
 
 @attrs.frozen(kw_only=True)
 class RepositoryArn:
     """``arn:<partition>:ecr:<region>:<account>:repository/<name>``."""
 
-    region: Region = attrs.field()
-    account: AccountId = attrs.field()
-    name: RepositoryName = attrs.field()
-    partition: Partition = attrs.field()
+    region: Region = attrs.field(validator=_typed(Region))
+    account: AccountId = attrs.field(validator=_typed(AccountId))
+    name: RepositoryName = attrs.field(validator=_typed(RepositoryName))
+    partition: Partition = attrs.field(validator=_typed(Partition))
 
     @partition.default
     def _partition_default(self) -> Partition:
         return self.region.partition
 
-    def __attrs_post_init__(self) -> None:
-        _require(self.region, Region, "RepositoryArn.region")
-        _require(self.account, AccountId, "RepositoryArn.account")
-        _require(self.name, RepositoryName, "RepositoryArn.name")
-        _require(self.partition, Partition, "RepositoryArn.partition")
-
     @classmethod
     def parse(cls, text: str) -> RepositoryArn:
-        partition, region, account, resource = _split_arn(text, "ecr")
-        if region is None or account is None or not resource.startswith("repository/"):
-            raise InvalidArnError(f"{text!r} is not an ECR repository ARN")
-        try:
-            name = RepositoryName(resource[len("repository/") :])
-        except ValidationError as exc:
-            raise InvalidArnError(f"{text!r}: {exc}") from None
-        return cls(region=region, account=account, name=name, partition=partition)
+        partition, region, account, rest = _regional(text, "ecr", "repository/", "an ECR repository ARN")
+        return cls(region=region, account=account, name=_part(text, RepositoryName, rest), partition=partition)
 
     @property
     def uri(self) -> str:
@@ -205,31 +218,19 @@ class RepositoryArn:
 class KeyArn:
     """``arn:<partition>:kms:<region>:<account>:key/<key id>``."""
 
-    region: Region = attrs.field()
-    account: AccountId = attrs.field()
-    key_id: KeyId = attrs.field()
-    partition: Partition = attrs.field()
+    region: Region = attrs.field(validator=_typed(Region))
+    account: AccountId = attrs.field(validator=_typed(AccountId))
+    key_id: KeyId = attrs.field(validator=_typed(KeyId))
+    partition: Partition = attrs.field(validator=_typed(Partition))
 
     @partition.default
     def _partition_default(self) -> Partition:
         return self.region.partition
 
-    def __attrs_post_init__(self) -> None:
-        _require(self.region, Region, "KeyArn.region")
-        _require(self.account, AccountId, "KeyArn.account")
-        _require(self.key_id, KeyId, "KeyArn.key_id")
-        _require(self.partition, Partition, "KeyArn.partition")
-
     @classmethod
     def parse(cls, text: str) -> KeyArn:
-        partition, region, account, resource = _split_arn(text, "kms")
-        if region is None or account is None or not resource.startswith("key/"):
-            raise InvalidArnError(f"{text!r} is not a KMS key ARN")
-        try:
-            key_id = KeyId(resource[len("key/") :])
-        except ValidationError as exc:
-            raise InvalidArnError(f"{text!r}: {exc}") from None
-        return cls(region=region, account=account, key_id=key_id, partition=partition)
+        partition, region, account, rest = _regional(text, "kms", "key/", "a KMS key ARN")
+        return cls(region=region, account=account, key_id=_part(text, KeyId, rest), partition=partition)
 
     def __str__(self) -> str:
         return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{self.key_id}"
@@ -239,31 +240,19 @@ class KeyArn:
 class AliasArn:
     """``arn:<partition>:kms:<region>:<account>:alias/<name>``."""
 
-    region: Region = attrs.field()
-    account: AccountId = attrs.field()
-    alias: AliasName = attrs.field()
-    partition: Partition = attrs.field()
+    region: Region = attrs.field(validator=_typed(Region))
+    account: AccountId = attrs.field(validator=_typed(AccountId))
+    alias: AliasName = attrs.field(validator=_typed(AliasName))
+    partition: Partition = attrs.field(validator=_typed(Partition))
 
     @partition.default
     def _partition_default(self) -> Partition:
         return self.region.partition
 
-    def __attrs_post_init__(self) -> None:
-        _require(self.region, Region, "AliasArn.region")
-        _require(self.account, AccountId, "AliasArn.account")
-        _require(self.alias, AliasName, "AliasArn.alias")
-        _require(self.partition, Partition, "AliasArn.partition")
-
     @classmethod
     def parse(cls, text: str) -> AliasArn:
-        partition, region, account, resource = _split_arn(text, "kms")
-        if region is None or account is None or not resource.startswith("alias/"):
-            raise InvalidArnError(f"{text!r} is not a KMS alias ARN")
-        try:
-            alias = AliasName(resource)
-        except ValidationError as exc:
-            raise InvalidArnError(f"{text!r}: {exc}") from None
-        return cls(region=region, account=account, alias=alias, partition=partition)
+        partition, region, account, rest = _regional(text, "kms", "alias/", "a KMS alias ARN")
+        return cls(region=region, account=account, alias=_part(text, AliasName, "alias/" + rest), partition=partition)
 
     def __str__(self) -> str:
         return f"arn:{self.partition}:kms:{self.region}:{self.account}:{self.alias}"
@@ -327,13 +316,9 @@ def _check_object_key(instance: object, attribute: object, value: str) -> None:
 class S3ObjectArn:
     """``arn:<partition>:s3:::<bucket>/<key>``."""
 
-    bucket: S3BucketName = attrs.field()
+    bucket: S3BucketName = attrs.field(validator=_typed(S3BucketName))
     key: str = attrs.field(validator=_check_object_key)
-    partition: Partition = attrs.field(factory=lambda: Partition("aws"))
-
-    def __attrs_post_init__(self) -> None:
-        _require(self.bucket, S3BucketName, "S3ObjectArn.bucket")
-        _require(self.partition, Partition, "S3ObjectArn.partition")
+    partition: Partition = attrs.field(factory=lambda: Partition("aws"), validator=_typed(Partition))
 
     @classmethod
     def parse(cls, text: str) -> S3ObjectArn:

@@ -263,3 +263,12 @@ def test_grants_not_retired_message_is_ecrs() -> None:
         "[arn:aws:kms:us-east-1:111122223333:key/k] failed to be retired"
     )
     assert err.code == "KmsException"
+
+
+def test_arn_parts_must_be_values_not_strings() -> None:
+    with pytest.raises(ValidationError, match=r"RepositoryArn\.region must be a Region"):
+        RepositoryArn(region="us-east-1", account=AccountId("123456789012"), name=RepositoryName("ab"))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"KeyArn\.key_id must be a KeyId"):
+        KeyArn(region=Region("us-east-1"), account=AccountId("123456789012"), key_id=KEY_UUID)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"S3ObjectArn\.bucket"):
+        S3ObjectArn(bucket="abc", key="k")  # type: ignore[arg-type]
