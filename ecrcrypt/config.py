@@ -28,12 +28,9 @@ class EncryptionType(enum.StrEnum):
 
 
 def _to_type(value: object) -> EncryptionType:
-    try:
-        return EncryptionType(str(value)) if isinstance(value, str) else EncryptionType(value)  # type: ignore[arg-type]
-    except ValueError:
-        raise InvalidParameterError(
-            f"encryptionType {value!r} is invalid: expected one of AES256, KMS, KMS_DSSE"
-        ) from None
+    if isinstance(value, str) and value in EncryptionType.__members__.values():
+        return EncryptionType(value)
+    raise InvalidParameterError(f"encryptionType {value!r} is invalid: expected one of AES256, KMS, KMS_DSSE")
 
 
 def _to_key(value: object) -> KeyReference | None:
