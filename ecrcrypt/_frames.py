@@ -24,6 +24,7 @@ __all__ = [
     "REGULAR_FRAME_OVERHEAD",
     "FrameAad",
     "body_length",
+    "final_aad",
     "frame_counts",
     "plaintext_length",
 ]
@@ -78,25 +79,42 @@ def split_body(body_len: int, frame_length: int) -> tuple[int, int]:
 
 
 class FrameAad:
-    """The two body-AAD layouts of one message, packed in place per frame."""
+    """The body-AAD layouts of one message, packed in place per frame.
 
-    __slots__ = ("_final", "_off", "_regular", "_single")
+    Each layout's buffer is made on first use: a one-frame message needs only the final one.
+    """
+
+    __slots__ = ("_final", "_id", "_regular", "_single")
 
     def __init__(self, message_id: bytes) -> None:
-        self._off = len(message_id)
-        self._regular = bytearray(message_id + FRAME_STRING + bytes(12))
-        self._final = bytearray(message_id + FINAL_FRAME_STRING + bytes(12))
-        self._single = bytearray(message_id + SINGLE_BLOCK_STRING + bytes(12))
+        self._id = message_id
+        self._regular: bytearray | None = None
+        self._final: bytearray | None = None
+        self._single: bytearray | None = None
 
     def regular(self, seq: int, length: int) -> bytearray:
-        _SEQ_LEN.pack_into(self._regular, self._off + len(FRAME_STRING), seq, length)
-        return self._regular
+        buf = self._regular
+        if buf is None:
+            buf = self._regular = bytearray(self._id + FRAME_STRING + bytes(12))
+        _SEQ_LEN.pack_into(buf, len(buf) - 12, seq, length)
+        return buf
 
     def final(self, seq: int, length: int) -> bytearray:
-        _SEQ_LEN.pack_into(self._final, self._off + len(FINAL_FRAME_STRING), seq, length)
-        return self._final
+        buf = self._final
+        if buf is None:
+            buf = self._final = bytearray(self._id + FINAL_FRAME_STRING + bytes(12))
+        _SEQ_LEN.pack_into(buf, len(buf) - 12, seq, length)
+        return buf
 
     def single_block(self, length: int) -> bytearray:
         # Non-framed bodies use sequence number 1 (spec message-body-aad.md).
-        _SEQ_LEN.pack_into(self._single, self._off + len(SINGLE_BLOCK_STRING), 1, length)
-        return self._single
+        buf = self._single
+        if buf is None:
+            buf = self._single = bytearray(self._id + SINGLE_BLOCK_STRING + bytes(12))
+        _SEQ_LEN.pack_into(buf, len(buf) - 12, 1, length)
+        return buf
+
+
+def final_aad(message_id: bytes, seq: int, length: int) -> bytes:
+    """The final frame's AAD as a new bytes object (one-shot paths that seal one frame)."""
+    return message_id + FINAL_FRAME_STRING + _SEQ_LEN.pack(seq, length)

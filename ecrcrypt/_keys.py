@@ -19,11 +19,14 @@ from ecrcrypt.suites import AlgorithmSuite, Kdf
 
 __all__ = ["check_commitment", "derive_keys"]
 
-_HASHES: dict[Kdf, type[hashes.HashAlgorithm]] = {
-    Kdf.HKDF_SHA256: hashes.SHA256,
-    Kdf.HKDF_SHA384: hashes.SHA384,
-    Kdf.HKDF_SHA512: hashes.SHA512,
+_HASHES: dict[Kdf, hashes.HashAlgorithm] = {
+    # Hash algorithm objects are immutable parameter holders: one instance serves every call.
+    Kdf.HKDF_SHA256: hashes.SHA256(),
+    Kdf.HKDF_SHA384: hashes.SHA384(),
+    Kdf.HKDF_SHA512: hashes.SHA512(),
 }
+_COMMIT_INFO = b"COMMITKEY"
+_EXTRACT = getattr(HKDF, "extract", None)  # cryptography >= 47
 
 
 def derive_keys(suite: AlgorithmSuite, data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
@@ -33,15 +36,15 @@ def derive_keys(suite: AlgorithmSuite, data_key: bytes, message_id: bytes) -> tu
     algorithm = _HASHES[suite.kdf]
     if suite.committing:
         enc_info = suite.id_bytes + b"DERIVEKEY"
-        extract = getattr(HKDF, "extract", None)  # cryptography >= 47
-        if extract is None:
-            enc = HKDF(algorithm(), suite.key_length, salt=message_id, info=enc_info).derive(data_key)
-            return enc, HKDF(algorithm(), 32, salt=message_id, info=b"COMMITKEY").derive(data_key)
-        # One Extract, two Expands: the same keys as two full HKDF calls, at 2/3 of the cost.
-        prk = extract(algorithm(), message_id, data_key)
-        enc = HKDFExpand(algorithm(), suite.key_length, info=enc_info).derive(prk)
-        return enc, HKDFExpand(algorithm(), 32, info=b"COMMITKEY").derive(prk)
-    return HKDF(algorithm(), suite.key_length, salt=None, info=suite.id_bytes + message_id).derive(data_key), b""
+        if _EXTRACT is None:
+            enc = HKDF(algorithm, suite.key_length, salt=message_id, info=enc_info).derive(data_key)
+            return enc, HKDF(algorithm, 32, salt=message_id, info=_COMMIT_INFO).derive(data_key)
+        # One Extract, two Expands: the same keys as two full HKDF calls (RFC 5869: HKDF =
+        # Expand(Extract(salt, IKM), info, L), and both calls share salt and IKM), at 3 HMACs not 4.
+        prk = _EXTRACT(algorithm, message_id, data_key)
+        enc = HKDFExpand(algorithm, suite.key_length, info=enc_info).derive(prk)
+        return enc, HKDFExpand(algorithm, 32, info=_COMMIT_INFO).derive(prk)
+    return HKDF(algorithm, suite.key_length, salt=None, info=suite.id_bytes + message_id).derive(data_key), b""
 
 
 def check_commitment(expected: bytes, stored: bytes) -> None:

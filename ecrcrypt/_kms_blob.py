@@ -30,6 +30,7 @@ from ecrcrypt.errors import InvalidCiphertextError, KmsInternalError
 BLOB_VERSION = 1
 _HEADER = struct.Struct(">B16sI")
 _NONCE = 12
+NONCE_SIZE = _NONCE
 _TAG = 16
 HEADER_SIZE = _HEADER.size
 # Smallest well-formed blob: header, nonce, one plaintext byte, tag.
@@ -51,15 +52,21 @@ class ParsedBlob:
     sealed: bytes = attrs.field(repr=False)
 
 
-def _aad(header: bytes, key_arn: str, context: bytes) -> bytes:
+def aad(header: bytes, key_arn: str, context: bytes) -> bytes:
+    """The AAD of a blob with ``header``: the header, the key ARN, the context bytes."""
     arn = key_arn.encode()
     return b"".join((header, struct.pack(">H", len(arn)), arn, context))
 
 
+def header(key_id: str, version: int) -> bytes:
+    """The blob header naming ``key_id`` (a UUID's text) and its material ``version``."""
+    return _HEADER.pack(BLOB_VERSION, bytes.fromhex(key_id.replace("-", "")), version)
+
+
 def seal(aead: AESGCM, *, key_id: str, version: int, key_arn: str, plaintext: bytes, context: bytes) -> bytes:
-    header = _HEADER.pack(BLOB_VERSION, bytes.fromhex(key_id.replace("-", "")), version)
+    head = header(key_id, version)
     nonce = os.urandom(_NONCE)
-    return b"".join((header, nonce, aead.encrypt(nonce, plaintext, _aad(header, key_arn, context))))
+    return b"".join((head, nonce, aead.encrypt(nonce, plaintext, aad(head, key_arn, context))))
 
 
 def parse(blob: object) -> ParsedBlob:
@@ -85,7 +92,7 @@ def parse(blob: object) -> ParsedBlob:
 
 def open_blob(aead: AESGCM, parsed: ParsedBlob, *, key_arn: str, context: bytes) -> bytes:
     try:
-        return aead.decrypt(parsed.nonce, parsed.sealed, _aad(parsed.header, key_arn, context))
+        return aead.decrypt(parsed.nonce, parsed.sealed, aad(parsed.header, key_arn, context))
     except InvalidTag:
         raise InvalidCiphertextError(_INVALID) from None
 

@@ -14,8 +14,8 @@ the inner one, and the digest of the plaintext is verified on every pull.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import IO, Any, BinaryIO
+from collections.abc import Callable, Sequence
+from typing import IO, Any, BinaryIO, Protocol, runtime_checkable
 
 import attrs
 
@@ -23,7 +23,7 @@ from ecrcrypt.blobstore import BlobStore, BlobWriter
 from ecrcrypt.context import ECR_ARN_KEY, EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.errors import DigestMismatchError, EcrCryptError, StreamClosedError
-from ecrcrypt.keyprovider import KeyProvider
+from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
 
 __all__ = [
     "COPY_CHUNK",
@@ -31,12 +31,15 @@ __all__ = [
     "BlobRangeSource",
     "BodyFirstUpload",
     "DecryptedRangeSource",
+    "OnceKeyProvider",
+    "RebindingKeyProvider",
     "VerifyingReader",
     "Written",
     "encrypt_stream",
     "inner_context",
     "open_decrypting",
     "placeholder_digest",
+    "rebind_data_key",
 ]
 
 #: Plaintext is copied in chunks of this size: memory stays constant whatever the layer size.
@@ -53,6 +56,27 @@ def inner_context(repository_arn: str) -> EncryptionContext:
 def placeholder_digest() -> Digest:
     """A digest-shaped stand-in: every real digest serializes to the same length."""
     return Digest("0" * 64)
+
+
+@runtime_checkable
+class RebindingKeyProvider(KeyProvider, Protocol):
+    """A provider that moves an encrypted data key to another context without exposing it."""
+
+    def rebind_data_key(
+        self, data_key: DataKey, source: EncryptionContext, destination: EncryptionContext
+    ) -> tuple[EncryptedDataKey, ...]:
+        """``data_key``'s encrypted form, made under ``source``, re-bound to ``destination``."""
+        ...
+
+
+def rebind_data_key(
+    provider: KeyProvider, data_key: DataKey, source: EncryptionContext, destination: EncryptionContext
+) -> tuple[EncryptedDataKey, ...]:
+    """Wrap ``data_key`` under ``destination``: a KMS repository re-encrypts (ReEncrypt under the
+    ECR grant), a service-managed key simply wraps the plaintext again."""
+    if isinstance(provider, RebindingKeyProvider):
+        return provider.rebind_data_key(data_key, source, destination)
+    return provider.encrypt_data_key(data_key.plaintext, destination)
 
 
 @attrs.frozen(kw_only=True)
@@ -213,6 +237,36 @@ class DecryptedRangeSource:
         return decrypt_range(self.outer, offset, length, provider=self.provider, context=self.context)
 
 
+class OnceKeyProvider:
+    """Decrypts one message's data key once for the many random reads of one range request.
+
+    A DSSE range read opens the outer message for every inner read (header, final
+    frame, covered frames); without this each would cost the KMS calls of a pull.
+    The plaintext key is held only as long as this object (one request).
+    """
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self._provider = provider
+        self._seen: tuple[tuple[EncryptedDataKey, ...], EncryptionContext] | None = None
+        self._key = b""
+
+    def __repr__(self) -> str:
+        return f"OnceKeyProvider({self._provider!r})"
+
+    def generate_data_key(self, context: EncryptionContext, *, length: int = 32) -> DataKey:
+        return self._provider.generate_data_key(context, length=length)
+
+    def encrypt_data_key(self, plaintext_key: bytes, context: EncryptionContext) -> tuple[EncryptedDataKey, ...]:
+        return self._provider.encrypt_data_key(plaintext_key, context)
+
+    def decrypt_data_key(self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext) -> bytes:
+        wanted = (tuple(encrypted_data_keys), context)
+        if self._seen != wanted:
+            self._key = self._provider.decrypt_data_key(encrypted_data_keys, context)
+            self._seen = wanted
+        return self._key
+
+
 class BodyFirstUpload:
     """One pass of encryption for content whose digest (hence context) comes last.
 
@@ -242,14 +296,14 @@ class BodyFirstUpload:
         self._provider = provider
         self._context_for = context_for
         fk = _frame_kwargs(frame_length)
-        provisional = context_for(placeholder_digest())
-        data_key = provider.generate_data_key(provisional)
-        self._data_key = data_key.plaintext
-        self._reserve = header_length(context=provisional, encrypted_data_keys=data_key.encrypted_data_keys, **fk)
+        self._provisional = context_for(placeholder_digest())
+        data_key = provider.generate_data_key(self._provisional)
+        self._data_key: DataKey | None = data_key
+        self._reserve = header_length(context=self._provisional, encrypted_data_keys=data_key.encrypted_data_keys, **fk)
         self._sink = store.open_write(key, reserve=self._reserve)
         self._closed = False
         try:
-            self._body = BodyFirstWriter(self._sink, data_key=self._data_key, compute_sha256=inner is None, **fk)
+            self._body = BodyFirstWriter(self._sink, data_key=data_key.plaintext, compute_sha256=inner is None, **fk)
             self._inner = (
                 None
                 if inner is None
@@ -275,7 +329,7 @@ class BodyFirstUpload:
     def abort(self) -> None:
         if not self._closed:
             self._closed = True
-            self._data_key = b""
+            self._data_key = None
             self._sink.abort()
 
     def finish(self, declared: Digest, *, keep: Callable[[], bool]) -> Written | None:
@@ -300,7 +354,8 @@ class BodyFirstUpload:
                 self.abort()
                 return None
             context = self._context_for(declared)
-            edks = self._provider.encrypt_data_key(self._data_key, context)
+            assert self._data_key is not None
+            edks = rebind_data_key(self._provider, self._data_key, self._provisional, context)
             header = self._body.header(context=context, encrypted_data_keys=edks)
             if len(header) != self._reserve:
                 raise EcrCryptError(
@@ -310,7 +365,7 @@ class BodyFirstUpload:
             self._sink.write_reserved(header)
             self._sink.commit()
             self._closed = True
-            self._data_key = b""
+            self._data_key = None
             assert actual is not None
             return Written(
                 size=size,

@@ -28,11 +28,13 @@ if TYPE_CHECKING:
     from ecrcrypt.audit import AuditTrail
     from ecrcrypt.repository import RepositoryDescription
 
-__all__ = ["ECR_ROLE", "STORAGE_ROLE", "KmsFactory", "RegistryCore"]
+__all__ = ["ECR_ROLE", "GRANT_LABELS", "STORAGE_ROLE", "KmsFactory", "RegistryCore"]
 
 KmsFactory = Callable[[str], Kms]
 ECR_ROLE = "ecr"
 STORAGE_ROLE = "storage"
+#: how errors name each grant
+GRANT_LABELS = {ECR_ROLE: "ECR", STORAGE_ROLE: "storage"}
 
 
 class RegistryCore:
@@ -101,7 +103,12 @@ class RegistryCore:
         )
 
     # -- key providers ------------------------------------------------------------------
-    def provider_for(self, record: RepositoryRecord, role: str) -> KeyProvider:
+    def provider_for(self, record: RepositoryRecord) -> KeyProvider:
+        """A fresh provider for one object operation (it remembers whose KMS call was refused).
+
+        AES256: the registry's service-managed key. KMS / KMS_DSSE: every data key takes
+        a call under the ECR grant *and* one under the storage grant (``_registry_keys``).
+        """
         if record.encryption_type == EncryptionType.AES256.value:
             from ecrcrypt.raw_aes import RawAesKeyProvider
 
@@ -110,16 +117,21 @@ class RegistryCore:
                 key_name=f"aes256/{self.account}/{self.region}",
                 wrapping_key=self.service_key.material,
             )
-        from ecrcrypt.kms_keyring import KmsKeyProvider
+        from ecrcrypt._registry_keys import GrantedClient, GrantPairKeyProvider
 
-        grant = _grant(record, role)
         assert record.kms_key is not None
-        tokens = (grant.grant_token,) if grant is not None and grant.grant_token else ()
-        return KmsKeyProvider(self.client(self.principal_for(role)), record.kms_key, grant_tokens=tokens)
+        sides = {}
+        for role in (ECR_ROLE, STORAGE_ROLE):
+            grant = _grant(record, role)
+            principal = self.principal_for(role)
+            tokens = (grant.grant_token,) if grant is not None and grant.grant_token else ()
+            sides[role] = GrantedClient(role=role, principal=principal, kms=self.client(principal), grant_tokens=tokens)
+        return GrantPairKeyProvider(key_arn=record.kms_key, ecr=sides[ECR_ROLE], storage=sides[STORAGE_ROLE])
 
     @contextmanager
-    def kms_errors(self, record: RepositoryRecord, role: str, *, caller: str | None = None) -> Iterator[None]:
-        """Turn a KMS failure on a repository's behalf into ECR's ``KmsException`` naming the cause."""
+    def kms_errors(self, record: RepositoryRecord, provider: KeyProvider) -> Iterator[None]:
+        """Turn a KMS failure on a repository's behalf into ECR's ``KmsException`` naming the cause
+        (for a refused call: which grant, from the provider's record of whose call failed)."""
         try:
             yield
         except EcrKmsError:
@@ -127,12 +139,12 @@ class RegistryCore:
         except DataKeyDecryptionError as exc:
             cause = exc.__cause__
             if isinstance(cause, KmsError) and not isinstance(cause, DataKeyDecryptionError):
-                raise self._explain(record, role, cause) from exc
+                raise self._explain(record, _refused(provider), cause) from exc
             raise
         except KmsError as exc:
-            raise self._explain(record, role, exc) from exc
+            raise self._explain(record, _refused(provider), exc) from exc
 
-    def _explain(self, record: RepositoryRecord, role: str, exc: KmsError) -> EcrKmsError:
+    def _explain(self, record: RepositoryRecord, role: str | None, exc: KmsError) -> EcrKmsError:
         key = record.kms_key or "?"
         name = record.name
         if isinstance(exc, DisabledError):
@@ -151,20 +163,25 @@ class RegistryCore:
                 "encrypted under it is unrecoverable"
             )
         elif isinstance(exc, AccessDeniedError):
-            grant = _grant(record, role)
-            state = self._grant_state(record, grant)
-            who = self.principal_for(role)
-            if grant is not None and state == "missing":
-                msg = (
-                    f"the {role} grant {grant.grant_id} (grantee {who}) of repository '{name}' on KMS key "
-                    f"{key} was revoked or retired: the repository can no longer be pushed to or pulled from; "
-                    "delete it (or migrate from a backup) rather than revoking ECR's grants"
-                )
-            else:
-                msg = f"access to KMS key {key} denied for {who} on behalf of repository '{name}': {exc}"
+            msg = self._explain_denied(record, role, exc)
         else:
             msg = f"KMS call for repository '{name}' on key {key} failed: {exc}"
         return EcrKmsError(msg, kms_error=exc.code)
+
+    def _explain_denied(self, record: RepositoryRecord, role: str | None, exc: KmsError) -> str:
+        """Name the revoked grant: the refused principal's grant first, then (role unknown) either."""
+        key = record.kms_key or "?"
+        for r in (role,) if role is not None else (ECR_ROLE, STORAGE_ROLE):
+            grant = _grant(record, r)
+            if grant is not None and self._grant_state(record, grant) == "missing":
+                return (
+                    f"the {GRANT_LABELS[r]} grant {grant.grant_id} (grantee {self.principal_for(r)}) of repository "
+                    f"'{record.name}' on KMS key {key} was revoked or retired: the repository can no longer be "
+                    "pushed to or pulled from; delete it (or migrate from a backup) rather than revoking ECR's grants"
+                )
+        who = self.principal_for(role) if role is not None else "the registry's service principals"
+        label = f" (the {GRANT_LABELS[role]} grant's grantee)" if role is not None else ""
+        return f"access to KMS key {key} denied for {who}{label} on behalf of repository '{record.name}': {exc}"
 
     def _grant_state(self, record: RepositoryRecord, grant: GrantRecord | None) -> str:
         """``"present"``, ``"missing"`` or ``"unknown"`` (ListGrants not allowed)."""
@@ -206,6 +223,11 @@ class RegistryCore:
             error_code=None if error is None else error.code,
             error_message=None if error is None else str(error),
         )
+
+
+def _refused(provider: KeyProvider) -> str | None:
+    refused = getattr(provider, "refused", None)
+    return refused if isinstance(refused, str) else None
 
 
 def _grant(record: RepositoryRecord, role: str) -> GrantRecord | None:

@@ -10,7 +10,7 @@ count; the empty context serializes to zero bytes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -46,10 +46,36 @@ def _encode(field: str, text: object) -> bytes:
 
 
 def _freeze(pairs: Mapping[str, str] | None) -> tuple[tuple[bytes, bytes, str, str], ...]:
-    items = [] if pairs is None else list(pairs.items())
-    encoded = [(_encode("key", k), _encode("value", v), k, v) for k, v in items]
+    if not pairs:
+        return ()
+    # Fast path for the common case (plain str keys and values); anything unusual takes
+    # the checked path below, which names the offending field. Per-field lengths need no
+    # check here: the whole serialization is bounded by 65535 bytes in __attrs_post_init__,
+    # which re-runs the checked path to name the field when that bound fails.
+    encoded = []
+    for k, v in pairs.items():
+        if type(k) is not str or type(v) is not str:
+            return _freeze_checked(pairs)
+        try:
+            encoded.append((k.encode(), v.encode(), k, v))
+        except UnicodeEncodeError:
+            return _freeze_checked(pairs)
+    encoded.sort()  # binary order of the UTF-8 key bytes (keys are distinct: never compares further)
+    return tuple(encoded)
+
+
+def _freeze_checked(pairs: Mapping[str, str]) -> tuple[tuple[bytes, bytes, str, str], ...]:
+    encoded = [(_encode("key", k), _encode("value", v), k, v) for k, v in pairs.items()]
     encoded.sort(key=lambda e: e[0])  # binary order of the UTF-8 key bytes
     return tuple(encoded)
+
+
+def _serialize(entries: tuple[tuple[bytes, bytes, str, str], ...]) -> bytes:
+    pack = _U16.pack
+    parts = [pack(len(entries))]
+    for kb, vb, _, _ in entries:
+        parts += (pack(len(kb)), kb, pack(len(vb)), vb)
+    return b"".join(parts)
 
 
 @attrs.frozen(repr=False, eq=False, hash=False)
@@ -62,23 +88,34 @@ class EncryptionContext(Mapping[str, str]):
 
     _entries: tuple[tuple[bytes, bytes, str, str], ...] = attrs.field(converter=_freeze, alias="pairs", default=None)
     _serialized: bytes = attrs.field(init=False)
+    _map: dict[str, str] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        if not self._entries:
+        entries = self._entries
+        if not entries:
             object.__setattr__(self, "_serialized", b"")
+            object.__setattr__(self, "_map", {})
             return
-        if len(self._entries) > 0xFFFF:
+        if len(entries) > 0xFFFF:
             raise ValidationError("EncryptionContext holds at most 65535 pairs")
-        parts = [_U16.pack(len(self._entries))]
-        for kb, vb, _, _ in self._entries:
-            parts += (_U16.pack(len(kb)), kb, _U16.pack(len(vb)), vb)
-        data = b"".join(parts)
+        data = _serialize(entries)
         if len(data) > MAX_SERIALIZED_CONTEXT:
+            _freeze_checked(dict((k, v) for _, _, k, v in entries))  # names an overlong field, if one is
             raise ValidationError(
                 f"EncryptionContext serializes to {len(data)} bytes; the ESDK format allows at most "
                 f"{MAX_SERIALIZED_CONTEXT}"
             )
         object.__setattr__(self, "_serialized", data)
+        object.__setattr__(self, "_map", {k: v for _, _, k, v in entries})
+
+    @classmethod
+    def _trusted(cls, entries: tuple[tuple[bytes, bytes, str, str], ...], serialized: bytes) -> EncryptionContext:
+        """An instance from entries already validated, sorted and serialized (by :meth:`deserialize`)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "_entries", entries)
+        object.__setattr__(self, "_serialized", serialized)
+        object.__setattr__(self, "_map", {k: v for _, _, k, v in entries})
+        return self
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -114,36 +151,15 @@ class EncryptionContext(Mapping[str, str]):
         duplicate key, a zero count, a short or overlong buffer, or invalid UTF-8 is
         a :class:`MessageFormatError`.
         """
-        view = memoryview(data)
-        if len(view) == 0:
+        buf = data if type(data) is bytes else bytes(data)
+        n = len(buf)
+        if n == 0:
             return cls()
-        if len(view) < 2:
+        if n < 2:
             raise MessageFormatError("encryption context is truncated")
-        (count,) = _U16.unpack_from(view, 0)
-        if count == 0:
-            raise MessageFormatError("encryption context has a pair count of 0 but a non-zero length")
-        pos = 2
-        result: dict[str, str] = {}
-        for _ in range(count):
-            texts = []
-            for _field in ("key", "value"):
-                if pos + 2 > len(view):
-                    raise MessageFormatError("encryption context is truncated")
-                (n,) = _U16.unpack_from(view, pos)
-                pos += 2
-                if pos + n > len(view):
-                    raise MessageFormatError("encryption context is truncated")
-                try:
-                    texts.append(bytes(view[pos : pos + n]).decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise MessageFormatError("encryption context is not valid UTF-8") from None
-                pos += n
-            if texts[0] in result:
-                raise MessageFormatError("encryption context repeats a key")
-            result[texts[0]] = texts[1]
-        if pos != len(view):
-            raise MessageFormatError("encryption context has bytes after its last pair")
-        return cls(result)
+        if n > MAX_SERIALIZED_CONTEXT:
+            return cls(_deserialize_pairs(buf))  # the constructor's error for an overlong context
+        return cls._trusted(*_deserialize_entries(buf))
 
     # -- serialization ---------------------------------------------------------------
     def serialize(self) -> bytes:
@@ -164,10 +180,17 @@ class EncryptionContext(Mapping[str, str]):
 
     # -- Mapping ---------------------------------------------------------------------
     def __getitem__(self, key: str) -> str:
-        for _, _, k, v in self._entries:
-            if k == key:
-                return v
-        raise KeyError(key)
+        return self._map[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._map.get(key, default)
+
+    def items(self) -> ItemsView[str, str]:
+        # The dict was filled in sorted order, so this iterates like the Mapping does.
+        return self._map.items()
 
     def __iter__(self) -> Iterator[str]:
         return (k for _, _, k, _ in self._entries)
@@ -176,8 +199,10 @@ class EncryptionContext(Mapping[str, str]):
         return len(self._entries)
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, EncryptionContext):
+            return self._serialized == other._serialized  # canonical: equal bytes <=> equal mappings
         if isinstance(other, Mapping):
-            return dict(self.items()) == dict(other.items())
+            return self._map == dict(other.items())
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -185,7 +210,52 @@ class EncryptionContext(Mapping[str, str]):
 
     def __repr__(self) -> str:
         # The context is not secret (KMS logs it in CloudTrail), so it may be shown.
-        return f"EncryptionContext({dict(self.items())!r})"
+        return f"EncryptionContext({self._map!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.items())
+        return dict(self._map)
+
+
+def _deserialize_entries(buf: bytes) -> tuple[tuple[tuple[bytes, bytes, str, str], ...], bytes]:
+    """``(sorted entries, canonical bytes)`` of a serialized context; ``buf`` itself when it is canonical."""
+    n = len(buf)
+    unpack = _U16.unpack_from
+    (count,) = unpack(buf, 0)
+    if count == 0:
+        raise MessageFormatError("encryption context has a pair count of 0 but a non-zero length")
+    pos = 2
+    entries: list[tuple[bytes, bytes, str, str]] = []
+    for _ in range(count):
+        if pos + 2 > n:
+            raise MessageFormatError("encryption context is truncated")
+        (klen,) = unpack(buf, pos)
+        kend = pos + 2 + klen
+        if kend + 2 > n:
+            raise MessageFormatError("encryption context is truncated")
+        (vlen,) = unpack(buf, kend)
+        vend = kend + 2 + vlen
+        if vend > n:
+            raise MessageFormatError("encryption context is truncated")
+        kb = buf[pos + 2 : kend]
+        vb = buf[kend + 2 : vend]
+        try:
+            entries.append((kb, vb, kb.decode("utf-8"), vb.decode("utf-8")))
+        except UnicodeDecodeError:
+            raise MessageFormatError("encryption context is not valid UTF-8") from None
+        pos = vend
+    if pos != n:
+        raise MessageFormatError("encryption context has bytes after its last pair")
+    if all(entries[i][0] < entries[i + 1][0] for i in range(count - 1)):
+        # Strictly sorted, hence no duplicate and already canonical: the input bytes ARE the
+        # serialization (same count, same length-prefixed fields in the same order).
+        return tuple(entries), buf
+    if len({e[0] for e in entries}) != count:
+        raise MessageFormatError("encryption context repeats a key")
+    # Liberal on order (other SDKs have written unsorted contexts): re-serialize canonically.
+    entries.sort(key=lambda e: e[0])
+    ordered = tuple(entries)
+    return ordered, _serialize(ordered)
+
+
+def _deserialize_pairs(buf: bytes) -> dict[str, str]:
+    return {k: v for _, _, k, v in _deserialize_entries(buf)[0]}

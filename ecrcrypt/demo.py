@@ -228,17 +228,23 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
     victim = registry.repository("demo/revoked")
     small = victim.push_layer(b"hello", digest=Digest.of(b"hello"))
     victim.put_image(build_manifest([small]), tag="v1")
-    storage_grant = next(
-        g for g in registry.list_repository_grants("demo/revoked") if g.grantee_principal == registry.storage_principal
+    # ECR's own (documented) grant: every object's data key takes a call under it and one under the
+    # storage grant, so even a single layer can no longer be pulled or pushed.
+    ecr_grant = next(
+        g for g in registry.list_repository_grants("demo/revoked") if g.grantee_principal == registry.ecr_principal
     )
-    admin.revoke_grant(key_id=key.arn, grant_id=storage_grant.grant_id)
-    out.say(f"RevokeGrant {storage_grant.grant_id[:16]}… (grantee {registry.storage_principal})")
-    try:
-        victim.read_layer(small.digest)
-    except EcrKmsError as exc:
-        out.say(f"[red]pull of demo/revoked failed:[/red] KmsException (kmsError={exc.kms_error}): {_esc(exc)}")
-    else:  # pragma: no cover - the story needs the failure
-        raise SystemExit("expected the pull to fail after revocation")
+    admin.revoke_grant(key_id=key.arn, grant_id=ecr_grant.grant_id)
+    out.say(f"RevokeGrant {ecr_grant.grant_id[:16]}… (grantee {registry.ecr_principal})")
+    for what, attempt in (
+        ("layer pull", lambda: victim.read_layer(small.digest)),
+        ("layer push", lambda: victim.push_layer(b"hello again", digest=Digest.of(b"hello again"))),
+    ):
+        try:
+            attempt()
+        except EcrKmsError as exc:
+            out.say(f"[red]{what} of demo/revoked failed:[/red] KmsException (kmsError={exc.kms_error}): {_esc(exc)}")
+        else:  # pragma: no cover - the story needs the failure
+            raise SystemExit(f"expected the {what} to fail after revocation")
     dev_custom.get_image(tag="v1")
     dev_custom.read_layer(layers[0].digest)
     out.say("demo/kms-customer, on the same key, still works")

@@ -15,19 +15,22 @@ GenerateDataKey or Decrypt is then one AES-GCM call and one audit INSERT.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import attrs
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ecrcrypt import _kms_blob as blob
+from ecrcrypt import _kms_hot as hot
 from ecrcrypt._kms_params import (
     GRANT_ID,
     GRANT_NAME,
@@ -214,6 +217,7 @@ class LocalKms:
         self.audit = AuditTrail(self._store)
         self._dv = -1
         self._gen = -1
+        self._epoch = 0
         self._keys: dict[str, KeyRecord | None] = {}
         self._aliases: dict[str, str | None] = {}
         self._grants: dict[str, GrantIndex] = {}
@@ -266,6 +270,7 @@ class LocalKms:
                 self._forget()
 
     def _forget(self) -> None:
+        self._epoch += 1  # every hot-path plan decided from the dropped rows is void
         self._keys.clear()
         self._aliases.clear()
         self._grants.clear()
@@ -273,6 +278,10 @@ class LocalKms:
     def _after_write(self, tx: Tx) -> None:
         self._gen = int(tx.conn.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0])
         self._forget()
+
+    def _plan_expiry(self, key: KeyRecord) -> float:
+        """When hot-path plans for ``key`` must go back through the full path."""
+        return math.inf
 
     def _key_arn(self, key_id: str) -> str:
         return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key_id}"
@@ -472,13 +481,18 @@ class LocalKms:
         )
 
     def _record(self, caller: Caller, call: _Call, tx: Tx | None = None, error: EcrCryptError | None = None) -> None:
-        """Append the call's CloudTrail-shaped event (inside ``tx`` when given).
+        """Append the call's CloudTrail-shaped event (inside ``tx`` when given)."""
+        head, column = self._event_head(caller, call, error)
+        self._append_event(head, column, call.name, caller.principal, self._now(), tx)
+        call.recorded = True
+
+    def _event_head(self, caller: Caller, call: _Call, error: EcrCryptError | None = None) -> tuple[str, str]:
+        """The event's JSON up to its two per-event fields (``eventTime``, ``eventID``,
+        written last), and its ``resources`` column.
 
         Built from pre-encoded pieces rather than one ``json.dumps`` of a dict: this
-        runs on every GenerateDataKey and Decrypt.
+        runs on every GenerateDataKey and Decrypt, and the hot path caches the result.
         """
-        trail = self.audit
-        t = self._now()
         params = call.params
         arns = call.arns
         cached = self._resources_json.get(arns)
@@ -494,9 +508,7 @@ class LocalKms:
         parts = [
             '{"eventVersion":"1.08","userIdentity":',
             caller.identity_json,
-            ',"eventTime":"',
-            trail.event_time_text(t),
-            '","eventSource":"kms.amazonaws.com","eventName":"',
+            ',"eventSource":"kms.amazonaws.com","eventName":"',
             call.name,
             '","awsRegion":"',
             self.region,
@@ -508,9 +520,7 @@ class LocalKms:
             "true" if call.read_only else "false",
             ',"resources":',
             resources,
-            ',"eventType":"AwsApiCall","eventID":"',
-            trail.new_event_id(),
-            '","recipientAccountId":"',
+            ',"eventType":"AwsApiCall","recipientAccountId":"',
             self.account,
             '"',
         ]
@@ -518,16 +528,19 @@ class LocalKms:
             parts += (',"additionalEventData":', dumps(call.extra))
         if error is not None:
             parts += (',"errorCode":', dumps(error.code), ',"errorMessage":', dumps(error.message))
-        parts.append("}")
+        parts.append(',"eventTime":"')
+        return "".join(parts), column
+
+    def _append_event(self, head: str, column: str, name: str, principal: str, t: float, tx: Tx | None = None) -> None:
+        trail = self.audit
         (tx or self._store.autocommit()).append_audit(
             event_time=t,
             source=KMS_EVENT_SOURCE,
-            name=call.name,
-            principal=caller.principal,
+            name=name,
+            principal=principal,
             resources=column,
-            body="".join(parts),
+            body=f'{head}{trail.event_time_text(t)}","eventID":"{trail.new_event_id()}"}}',
         )
-        call.recorded = True
 
     def _context_info(self, ctx: EncryptionContext) -> tuple[str, frozenset[tuple[str, str]]]:
         """The context's audit JSON and its pairs folded for grant checks, cached by its bytes."""
@@ -596,6 +609,8 @@ class LocalKmsClient(Kms):
     def __init__(self, kms: LocalKms, caller: Caller) -> None:
         self._kms = kms
         self._caller = caller
+        self._generate_plans: dict[Hashable, hot.GeneratePlan] = {}
+        self._decrypt_plans: dict[Hashable, hot.DecryptPlan] = {}
 
     def __repr__(self) -> str:
         return f"LocalKmsClient(principal={self._caller.principal!r}, kms={self._kms!r})"
@@ -959,6 +974,44 @@ class LocalKmsClient(Kms):
         key_spec: DataKeySpec | str | None,
         grant_tokens: Sequence[str],
     ) -> tuple[bytes, bytes, str]:
+        kms = self._kms
+        plan_key: Hashable = hot.UNCACHEABLE
+        if (
+            type(key_id) is str
+            and (key_spec is None or type(key_spec) is str)
+            and (number_of_bytes is None or type(number_of_bytes) is int)
+        ):
+            ck = hot.context_key(encryption_context)
+            tk = hot.tokens_key(grant_tokens)
+            if ck is not hot.UNCACHEABLE and tk is not hot.UNCACHEABLE:
+                plan_key = (name, key_id, ck, number_of_bytes, key_spec, tk)
+        with kms._store.lock:
+            if plan_key is not hot.UNCACHEABLE:
+                kms._refresh()
+                plan = self._generate_plans.get(plan_key)
+                if plan is not None and plan.epoch == kms._epoch:
+                    t = kms._now()
+                    if t < plan.expires:
+                        plaintext = os.urandom(plan.length)
+                        nonce = os.urandom(blob.NONCE_SIZE)
+                        sealed = plan.header + nonce + plan.aead.encrypt(nonce, plaintext, plan.aad)
+                        kms._append_event(plan.head, plan.column, name, self._caller.principal, t)
+                        return plaintext, sealed, plan.arn
+            return self._generate_slow(
+                name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens, plan_key
+            )
+
+    def _generate_slow(
+        self,
+        name: str,
+        op: GrantOperation,
+        key_id: KeyIdentifier,
+        encryption_context: Mapping[str, str] | None,
+        number_of_bytes: int | None,
+        key_spec: DataKeySpec | str | None,
+        grant_tokens: Sequence[str],
+        plan_key: Hashable,
+    ) -> tuple[bytes, bytes, str]:
         ctx = as_context(encryption_context)
         kms = self._kms
         params = "".join(
@@ -975,20 +1028,34 @@ class LocalKmsClient(Kms):
         call = _Call(name, params, read_only=True)
 
         def run(call: _Call) -> tuple[bytes, bytes, str]:
+            epoch = kms._epoch
             n = data_key_length(number_of_bytes, key_spec)
             if grant_tokens:
                 check_tokens(grant_tokens)
             key = self._use(key_id, op, ctx, call)
             plaintext = os.urandom(n)
             version = key.current_version
-            sealed = blob.seal(
-                kms._aead(key, version),
-                key_id=key.key_id,
-                version=version,
-                key_arn=key.arn,
-                plaintext=plaintext,
-                context=ctx.serialize(),
-            )
+            aead = kms._aead(key, version)
+            header = blob.header(key.key_id, version)
+            aad = blob.aad(header, key.arn, ctx.serialize())
+            nonce = os.urandom(blob.NONCE_SIZE)
+            sealed = header + nonce + aead.encrypt(nonce, plaintext, aad)
+            if plan_key is not hot.UNCACHEABLE and epoch == kms._epoch:
+                head, column = kms._event_head(self._caller, call)
+                plans = self._generate_plans
+                if len(plans) >= hot.MAX_PLANS:
+                    plans.clear()
+                plans[plan_key] = hot.GeneratePlan(
+                    epoch=epoch,
+                    expires=kms._plan_expiry(key),
+                    length=n,
+                    header=header,
+                    aad=aad,
+                    aead=aead,
+                    arn=key.arn,
+                    head=head,
+                    column=column,
+                )
             return plaintext, sealed, key.arn
 
         return self._run(call, run)
@@ -1116,11 +1183,50 @@ class LocalKmsClient(Kms):
         key_id: KeyIdentifier | None = None,
         grant_tokens: Sequence[str] = (),
     ) -> DecryptResponse:
+        kms = self._kms
+        plan_key: Hashable = hot.UNCACHEABLE
+        if (
+            type(ciphertext_blob) is bytes
+            and blob.MIN_BLOB <= len(ciphertext_blob) <= blob.MAX_BLOB
+            and (key_id is None or type(key_id) is str)
+        ):
+            ck = hot.context_key(encryption_context)
+            tk = hot.tokens_key(grant_tokens)
+            if ck is not hot.UNCACHEABLE and tk is not hot.UNCACHEABLE:
+                plan_key = (ciphertext_blob[: blob.HEADER_SIZE], ck, key_id, tk)
+        with kms._store.lock:
+            if plan_key is not hot.UNCACHEABLE:
+                kms._refresh()
+                plan = self._decrypt_plans.get(plan_key)
+                if plan is not None and plan.epoch == kms._epoch:
+                    t = kms._now()
+                    if t < plan.expires:
+                        start = blob.HEADER_SIZE + blob.NONCE_SIZE
+                        try:
+                            plaintext = plan.aead.decrypt(
+                                ciphertext_blob[blob.HEADER_SIZE : start], ciphertext_blob[start:], plan.aad
+                            )
+                        except InvalidTag:
+                            pass  # the full path raises InvalidCiphertextError and audits it
+                        else:
+                            kms._append_event(plan.head, plan.column, "Decrypt", self._caller.principal, t)
+                            return DecryptResponse(key_id=plan.arn, plaintext=plaintext)
+            return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens, plan_key)
+
+    def _decrypt_slow(
+        self,
+        ciphertext_blob: bytes,
+        encryption_context: Mapping[str, str] | None,
+        key_id: KeyIdentifier | None,
+        grant_tokens: Sequence[str],
+        plan_key: Hashable,
+    ) -> DecryptResponse:
         ctx = as_context(encryption_context)
+        kms = self._kms
         params = "".join(
             (
                 '{"encryptionAlgorithm":"SYMMETRIC_DEFAULT","encryptionContext":',
-                self._kms._context_info(ctx)[0],
+                kms._context_info(ctx)[0],
                 "" if key_id is None else f',"keyId":{json_text(str(key_id))}',
                 "}",
             )
@@ -1128,9 +1234,25 @@ class LocalKmsClient(Kms):
         call = _Call("Decrypt", params, read_only=True)
 
         def run(call: _Call) -> DecryptResponse:
+            epoch = kms._epoch
             if grant_tokens:
                 check_tokens(grant_tokens)
             key, plaintext = self._open(ciphertext_blob, ctx, key_id, GrantOperation.DECRYPT, call)
+            if plan_key is not hot.UNCACHEABLE and epoch == kms._epoch:
+                parsed = blob.parse(ciphertext_blob)
+                head, column = kms._event_head(self._caller, call)
+                plans = self._decrypt_plans
+                if len(plans) >= hot.MAX_PLANS:
+                    plans.clear()
+                plans[plan_key] = hot.DecryptPlan(
+                    epoch=epoch,
+                    expires=kms._plan_expiry(key),
+                    aad=blob.aad(parsed.header, key.arn, ctx.serialize()),
+                    aead=kms._aead(key, parsed.version),
+                    arn=key.arn,
+                    head=head,
+                    column=column,
+                )
             return DecryptResponse(key_id=key.arn, plaintext=plaintext)
 
         return self._run(call, run)

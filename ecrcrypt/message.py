@@ -20,6 +20,7 @@ import io
 import os
 import struct
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import attrs
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -32,9 +33,10 @@ from ecrcrypt._frames import (
     FINAL_MARKER,
     REGULAR_FRAME_OVERHEAD,
     FrameAad,
+    final_aad,
     frame_counts,
 )
-from ecrcrypt._header import ZERO_IV, Header, parse_header, serialize_header_body_v2
+from ecrcrypt._header import ZERO_IV, Header, parse_header, parse_header_bytes, serialize_header_body_v2
 from ecrcrypt._keys import check_commitment, derive_keys
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import (
@@ -109,6 +111,16 @@ class DecryptPolicy:
             max_frame_length=self.max_frame_length,
         )
 
+    def parse_header_bytes(self, data: bytes | bytearray | memoryview) -> Header:
+        """The header at the start of ``data``; the body starts at ``header.length``."""
+        return parse_header_bytes(
+            data,
+            allow_v1=self.allow_v1,
+            max_encrypted_data_keys=self.max_encrypted_data_keys,
+            max_header_size=self.max_header_size,
+            max_frame_length=self.max_frame_length,
+        )
+
 
 # ------------------------------------------------------------------------------ writing
 
@@ -126,11 +138,15 @@ def check_frame_length(frame_length: int) -> int:
 def encryption_context(context: Mapping[str, str]) -> EncryptionContext:
     """The context to write, refusing the ESDK's reserved keys."""
     ctx = context if isinstance(context, EncryptionContext) else EncryptionContext(context)
-    for key in ctx:
-        if key.startswith(RESERVED_PREFIX):
-            # Spec client-apis/encrypt.md: encryption MUST fail on a reserved key.
-            raise ValidationError(f"encryption context key {key!r} uses the reserved prefix {RESERVED_PREFIX!r}")
+    if _RESERVED_BYTES in ctx.serialize():  # a C-speed pre-check; the loop below decides
+        for key in ctx:
+            if key.startswith(RESERVED_PREFIX):
+                # Spec client-apis/encrypt.md: encryption MUST fail on a reserved key.
+                raise ValidationError(f"encryption context key {key!r} uses the reserved prefix {RESERVED_PREFIX!r}")
     return ctx
+
+
+_RESERVED_BYTES = RESERVED_PREFIX.encode()
 
 
 @attrs.frozen(kw_only=True)
@@ -184,37 +200,52 @@ def encrypt(
     """Encrypt ``plaintext`` into one ESDK v2 message (suite 0x0478, framed)."""
     sealer, header, _ = start_message(provider, context, frame_length)
     view = memoryview(plaintext).cast("B")
-    aad = FrameAad(sealer.message_id)
-    regular, final = frame_counts(len(view), frame_length)
+    seal = sealer.aead.encrypt
+    message_id = sealer.message_id
+    n = len(view)
+    if n <= frame_length:
+        # One final frame (the small-object case): no per-frame buffers at all.
+        prefix = _FINAL_PREFIX.pack(FINAL_MARKER, 1, 0, 1, n)
+        return b"".join((header, prefix, seal(prefix[8:20], view, final_aad(message_id, 1, n))))
+    aad = FrameAad(message_id)
+    regular, final = frame_counts(n, frame_length)
     parts = [header]
     pos = 0
-    seal = sealer.aead.encrypt
     for seq in range(1, regular + 1):
-        prefix = _U32.pack(seq) + b"\x00" * 8 + _U32.pack(seq)
+        prefix = _REGULAR_PREFIX.pack(seq, 0, seq)
         parts += (prefix, seal(prefix[4:], view[pos : pos + frame_length], aad.regular(seq, frame_length)))
         pos += frame_length
     seq = regular + 1
-    iv = b"\x00" * 8 + _U32.pack(seq)
-    parts += (b"\xff\xff\xff\xff" + _U32.pack(seq) + iv + _U32.pack(final), seal(iv, view[pos:], aad.final(seq, final)))
+    prefix = _FINAL_PREFIX.pack(FINAL_MARKER, seq, 0, seq, final)
+    parts += (prefix, seal(prefix[8:20], view[pos:], aad.final(seq, final)))
     return b"".join(parts)
+
+
+_REGULAR_PREFIX = struct.Struct(">IQI")  # SeqNum ‖ IV = 8 zero bytes ‖ SeqNum
+_FINAL_PREFIX = struct.Struct(">IIQII")  # FFFFFFFF ‖ SeqNum ‖ IV(0^8 ‖ SeqNum) ‖ length
 
 
 # ------------------------------------------------------------------------------ reading
 
 
-@attrs.frozen(kw_only=True)
-class Opened:
+class Opened(NamedTuple):
     """An authenticated header and its content key (private to the format layer)."""
 
     header: Header
     aead: AESGCM
     context: EncryptionContext  # stored + required pairs: what the provider saw
-    content_key: bytes = attrs.field(repr=False)  # for incremental GCM over split frames
+    content_key: bytes  # for incremental GCM over split frames
+
+    def __repr__(self) -> str:
+        return f"Opened(header={self.header!r}, context={self.context!r})"  # never the content key
 
     @property
     def raw_header(self) -> bytes:
         h = self.header
         return h.body + (h.auth_iv if h.version == 1 else b"") + h.auth_tag
+
+
+_EMPTY_CONTEXT = EncryptionContext()
 
 
 def reconcile_context(
@@ -228,16 +259,30 @@ def reconcile_context(
     not stored (spec client-apis/encrypt.md "Construct the header").
     """
     if expected is None:
-        return stored, EncryptionContext()
-    exp = expected if isinstance(expected, EncryptionContext) else EncryptionContext(expected)
+        return stored, _EMPTY_CONTEXT
+    if not isinstance(expected, EncryptionContext):
+        # Fast path, no EncryptionContext built: every stored pair is expected and the
+        # caller expects nothing more. The expected keys are then exactly stored keys with
+        # equal (str) values, so the mapping is valid without re-validating it.
+        matched = 0
+        for key, value in stored.items():
+            if key.startswith(RESERVED_PREFIX) and key not in expected:
+                continue
+            if expected.get(key) != value:
+                break
+            matched += 1
+        else:
+            if matched == len(expected):
+                return stored, _EMPTY_CONTEXT
+        expected = EncryptionContext(expected)  # validates the caller's mapping (ValidationError)
     for key, value in stored.items():
-        if key.startswith(RESERVED_PREFIX) and key not in exp:
+        if key.startswith(RESERVED_PREFIX) and key not in expected:
             continue
-        if exp.get(key) != value:
+        if expected.get(key) != value:
             raise EncryptionContextMismatchError(
                 f"the message's encryption context differs from the expected one at key {key!r}"
             )
-    required = EncryptionContext({k: v for k, v in exp.items() if k not in stored})
+    required = EncryptionContext({k: v for k, v in expected.items() if k not in stored})
     if not required:
         return stored, required
     return stored.union(required), required
@@ -251,23 +296,28 @@ def open_header(
     policy: DecryptPolicy,
 ) -> Opened:
     """Parse and authenticate a header; the provider is called only after the context check."""
-    header = policy.parse_header(read)
+    return open_parsed(policy.parse_header(read), provider=provider, context=context)
+
+
+def open_parsed(header: Header, *, provider: KeyProvider, context: Mapping[str, str] | None) -> Opened:
+    """Authenticate a parsed header; the provider is called only after the context check."""
     full, required = reconcile_context(header.context, context)
-    if header.suite.signature is not None and PUBLIC_KEY_KEY not in header.context:
+    suite = header.suite
+    if suite.signature is not None and PUBLIC_KEY_KEY not in header.context:
         # Spec decrypt.md: the verification key comes from the stored context.
         raise MessageFormatError("signed message without 'aws-crypto-public-key' in its encryption context")
     data_key = provider.decrypt_data_key(header.encrypted_data_keys, full)
-    if len(data_key) != header.suite.key_length:
+    if len(data_key) != suite.key_length:
         raise DataKeyDecryptionError("the decrypted data key has the wrong length for the message's algorithm suite")
-    enc, commit = derive_keys(header.suite, data_key, header.message_id)
-    if header.suite.committing:
+    enc, commit = derive_keys(suite, data_key, header.message_id)
+    if suite.committing:
         check_commitment(commit, header.suite_data)
     aead = AESGCM(enc)
     try:
-        aead.decrypt(header.auth_iv, header.auth_tag, header.body + required.serialize())
+        aead.decrypt(header.auth_iv, header.auth_tag, header.body + required.serialize() if required else header.body)
     except InvalidTag:
         raise AuthenticationError("message authentication failed (header)") from None
-    return Opened(header=header, aead=aead, context=full, content_key=enc)
+    return Opened(header, aead, full, enc)
 
 
 def decrypt(
@@ -282,10 +332,9 @@ def decrypt(
     ``context`` is the encryption context the caller expects (``None`` accepts the
     stored one; only for tools that inspect foreign messages).
     """
-    view = memoryview(ciphertext).cast("B")
-    stream = io.BytesIO(view)
-    opened = open_header(stream.read, provider=provider, context=context, policy=policy)
-    return decrypt_body(view, stream.tell(), opened, policy)
+    header = policy.parse_header_bytes(ciphertext)
+    opened = open_parsed(header, provider=provider, context=context)
+    return decrypt_body(memoryview(ciphertext).cast("B"), header.length, opened, policy)
 
 
 def decrypt_body(view: memoryview, pos: int, opened: Opened, policy: DecryptPolicy) -> bytes:

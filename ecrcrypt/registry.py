@@ -10,8 +10,8 @@ DeleteRepository with ECR's rules (kms-ecr-semantics.md §3):
   key ``alias/aws/ecr``, created by KMS on first use;
 * creating a KMS repository creates two grants on the key, each constrained to the
   repository (``EncryptionContextSubset {"aws:ecr:arn": <repository ARN>}``): one to
-  the ECR service principal (manifests), one to the storage service principal
-  (layers). Creation is all or nothing;
+  the ECR service principal, one to the storage service principal; every object's
+  data key takes a call under each (``_registry_keys``). Creation is all or nothing;
 * deleting retires both grants with the deleting caller's credentials; when that
   fails the repository is deleted anyway and :class:`GrantsNotRetiredError` says so.
 
@@ -69,12 +69,20 @@ DEFAULT_REGION = "us-east-1"
 # ECR: "If no key is specified, the default AWS managed KMS key for Amazon ECR will be used".
 AWS_MANAGED_ECR_ALIAS = "alias/aws/ecr"
 # ECR's documented grant: operations ["GenerateDataKey", "Decrypt"] (CloudTrail sample, kms-ecr-semantics §6).
-# Encrypt is added for the body-first upload, which wraps a data key under the final context at the end.
-ECR_GRANT_OPERATIONS = (GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT, GrantOperation.ENCRYPT)
-# The second grant is undocumented; the storage service receives decrypted data keys (seed:
-# "AWS KMS decrypts the encrypted data key and sends the decrypted data key to Amazon S3") and
-# generates the data keys of the layers it stores.
-STORAGE_GRANT_OPERATIONS = (GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT, GrantOperation.ENCRYPT)
+# ECR makes every object's data-key call under it: GenerateDataKeyWithoutPlaintext on push (the page
+# ECR's guide links: ECR itself never holds the plaintext), Decrypt on pull, and ReEncrypt (From + To)
+# to re-bind a body-first upload's key to the final context. GenerateDataKey stays as documented.
+ECR_GRANT_OPERATIONS = (
+    GrantOperation.GENERATE_DATA_KEY,
+    GrantOperation.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT,
+    GrantOperation.DECRYPT,
+    GrantOperation.RE_ENCRYPT_FROM,
+    GrantOperation.RE_ENCRYPT_TO,
+)
+# The second grant is undocumented. The storage service only *receives* decrypted data keys (seed:
+# "AWS KMS decrypts the encrypted data key and sends the decrypted data key to Amazon S3"), modelled as
+# its own Decrypt of the encrypted data key ECR made: Decrypt is all it needs.
+STORAGE_GRANT_OPERATIONS = (GrantOperation.DECRYPT,)
 _MAX_DESCRIBE_NAMES = 100  # ECR DescribeRepositories: repositoryNames 1-100
 _DEFAULT_PAGE, _MAX_PAGE = 100, 1000  # ECR DescribeRepositories: maxResults 1-1000, default 100
 

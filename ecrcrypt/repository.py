@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -21,6 +21,7 @@ from ecrcrypt._registry_codec import (
     BlobRangeSource,
     BodyFirstUpload,
     DecryptedRangeSource,
+    OnceKeyProvider,
     VerifyingReader,
     Written,
     encrypt_stream,
@@ -183,11 +184,12 @@ def _reader(source: SupportsRead | bytes | bytearray | memoryview) -> Callable[[
 class Repository:
     """A repository of a :class:`~ecrcrypt.registry.Registry`, bound to one caller.
 
-    Layers (and the image config) are stored by the storage principal under the
-    repository's storage grant, manifests by the ECR service principal under the
-    ECR grant (AES256 repositories use the registry's service-managed key for both).
-    Revoking either grant therefore stops pushing and pulling images at once: an
-    image push stores layers and a manifest, an image pull reads both.
+    For a KMS repository every object's data key takes one call under the ECR grant
+    (the ECR service principal's GenerateDataKeyWithoutPlaintext / Decrypt / ReEncrypt)
+    and one under the storage grant (the storage principal's Decrypt, how it receives
+    the plaintext key), so revoking either grant stops every push and pull of the
+    repository -- each layer, upload and manifest -- and the error names the grant.
+    AES256 repositories use the registry's service-managed key.
     """
 
     def __init__(self, core: RegistryCore, record: RepositoryRecord, caller: str) -> None:
@@ -250,11 +252,12 @@ class Repository:
     def _inner(self) -> EncryptionContext | None:
         return inner_context(str(self._arn)) if self._type is EncryptionType.KMS_DSSE else None
 
-    def _provider(self, kind: str) -> KeyProvider:
-        return self._core.provider_for(self._record, "storage" if kind == "layer" else "ecr")
+    def _provider(self) -> KeyProvider:
+        # One provider per object operation: it records whose KMS call (ECR's or storage's) was refused.
+        return self._core.provider_for(self._record)
 
-    def _guard(self, kind: str) -> Any:
-        return self._core.kms_errors(self._record, "storage" if kind == "layer" else "ecr")
+    def _guard(self, provider: KeyProvider) -> AbstractContextManager[None]:
+        return self._core.kms_errors(self._record, provider)
 
     @contextmanager
     def _audited(self, event_name: str, **params: Any) -> Iterator[None]:
@@ -282,11 +285,12 @@ class Repository:
         self, kind: str, source: SupportsRead | bytes | bytearray | memoryview, declared: Digest
     ) -> tuple[Written, ObjectRecord]:
         key = self._blob_key(kind, declared)
-        with self._guard(kind), self._core.store.open_write(key) as sink:
+        provider = self._provider()
+        with self._guard(provider), self._core.store.open_write(key) as sink:
             written = encrypt_stream(
                 sink,
                 _reader(source),
-                provider=self._provider(kind),
+                provider=provider,
                 context=self._context(kind, declared),
                 inner=self._inner(),
                 frame_length=self._core.frame_length,
@@ -325,20 +329,20 @@ class Repository:
             raise LayersNotFoundError(f"The layer {digest} does not exist in the repository '{self.name}'")
         return rec
 
-    def _open(self, kind: str, digest: Digest) -> VerifyingReader:
+    def _open(self, kind: str, digest: Digest, provider: KeyProvider) -> VerifyingReader:
+        """Open a verifying reader; the caller wraps this in ``self._guard(provider)``."""
         rec = self._object(kind, digest)
         try:
             source = self._core.store.open_read(rec.blob_key)
         except BlobNotFoundError:
             raise LayersNotFoundError(f"the stored object for {digest} is missing from the blob store") from None
-        with self._guard(kind):
-            return open_decrypting(
-                source,
-                provider=self._provider(kind),
-                context=self._context(kind, digest),
-                inner=self._inner(),
-                expected=digest,
-            )
+        return open_decrypting(
+            source,
+            provider=provider,
+            context=self._context(kind, digest),
+            inner=self._inner(),
+            expected=digest,
+        )
 
     # -- layers -------------------------------------------------------------------------
     def has_layer(self, digest: Digest | str) -> bool:
@@ -370,18 +374,20 @@ class Repository:
         """A readable of the layer's plaintext; the digest is verified when EOF is reached."""
         self._require_live()
         d = _as_digest(digest)
-        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)):
-            return self._open("layer", d)
+        provider = self._provider()
+        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
+            return self._open("layer", d, provider)
 
     def pull_layer(self, digest: Digest | str, destination: SupportsWrite) -> int:
         """Stream the layer's plaintext into ``destination``; returns the byte count."""
         self._require_live()
         d = _as_digest(digest)
         total = 0
+        provider = self._provider()
         with (
             self._audited("GetDownloadUrlForLayer", layerDigest=str(d)),
-            self._open("layer", d) as reader,
-            self._guard("layer"),
+            self._guard(provider),
+            self._open("layer", d, provider) as reader,
         ):
             while True:
                 data = reader.read(COPY_CHUNK)
@@ -411,12 +417,12 @@ class Repository:
         d = _as_digest(digest)
         rec = self._object("layer", d)
         source = BlobRangeSource(self._core.store, rec.blob_key)
-        provider = self._provider("layer")
+        provider = self._provider()
         context = self._context("layer", d)
-        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard("layer"):
+        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
             if self._type is EncryptionType.KMS_DSSE:
                 assert rec.inner_size is not None
-                inner_source = DecryptedRangeSource(source, provider, context, rec.inner_size)
+                inner_source = DecryptedRangeSource(source, OnceKeyProvider(provider), context, rec.inner_size)
                 inner = self._inner()
                 assert inner is not None
                 data = decrypt_range(inner_source, offset, length, provider=provider, context=inner)
@@ -462,10 +468,11 @@ class Repository:
         """Decrypt and return an image's manifest (BatchGetImage)."""
         self._require_live()
         d = self.resolve(tag=tag, digest=digest)
+        provider = self._provider()
         with (
             self._audited("BatchGetImage", imageDigest=str(d), imageTag=tag),
-            self._open("manifest", d) as reader,
-            self._guard("manifest"),
+            self._guard(provider),
+            self._open("manifest", d, provider) as reader,
         ):
             manifest = reader.read()
             reader.read()  # EOF: verifies the digest
@@ -493,11 +500,12 @@ class LayerUpload:
         # The blob is named by the upload, not by the digest that is not known yet; the
         # metadata maps the digest to it (the context still names the layer's content address).
         self._key = f"{repository._prefix('upload')}/{_upload_id()}"
-        with repository._guard("layer"):
+        self._provider = repository._provider()
+        with repository._guard(self._provider):
             self._upload: BodyFirstUpload | None = BodyFirstUpload(
                 repository._core.store,
                 self._key,
-                provider=repository._provider("layer"),
+                provider=self._provider,
                 context_for=lambda d: repository._context("layer", d),
                 inner=repository._inner(),
                 frame_length=repository._core.frame_length,
@@ -531,7 +539,7 @@ class LayerUpload:
         declared = _as_digest(digest)
         upload, self._upload = self._upload, None
         existing = repo._core.metadata.get_object(repo.name, "layer", str(declared))
-        with repo._audited("CompleteLayerUpload", layerDigests=[str(declared)]), repo._guard("layer"):
+        with repo._audited("CompleteLayerUpload", layerDigests=[str(declared)]), repo._guard(self._provider):
             written = upload.finish(declared, keep=lambda: existing is None)
         if written is None:
             assert existing is not None

@@ -58,7 +58,7 @@ ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890
 
 def test_requires_a_kms_client_keyword_only() -> None:
     with pytest.raises(TypeError):
-        Boto3Kms(_Recorder({}))  # type: ignore[misc]
+        Boto3Kms(_Recorder({}))  # type: ignore[call-arg]
     with pytest.raises(errors.ValidationError):
         Boto3Kms(client=object())
 

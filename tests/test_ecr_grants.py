@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
+from ecrcrypt.audit import AuditEvent
+from ecrcrypt.digest import Digest
 from ecrcrypt.errors import (
     DigestMismatchError,
     EcrKmsError,
@@ -72,7 +77,7 @@ def test_aws_managed_key_has_no_grant_limit() -> None:
     assert len(env.registry.describe_repositories()) == 4
 
 
-def _image_repo(env: Env, name: str, key: str) -> tuple[bytes, object]:
+def _image_repo(env: Env, name: str, key: str) -> tuple[bytes, Digest]:
     env.registry.create_repository(name, encryption_configuration=kms_config(key))
     repo = env.registry.repository(name)
     data, digest = layer(2500, seed=len(name))
@@ -113,11 +118,13 @@ def test_revoking_either_grant_stops_image_push_and_pull_of_that_repository_only
             op()
         assert err.value.kms_error == "AccessDeniedException"
         assert "revoked or retired" in str(err.value)
-    if which == "storage":
-        with pytest.raises(EcrKmsError):
-            victim.read_layer_range(digest_a, 0, 10)
-        with pytest.raises(EcrKmsError):
-            victim.start_upload()
+    # Every object operation needs both grants, layers included (tests/test_ecr_revocation.py has the full matrix).
+    with pytest.raises(EcrKmsError):
+        victim.read_layer_range(digest_a, 0, 10)
+    with pytest.raises(EcrKmsError):
+        victim.start_upload()
+    with pytest.raises(EcrKmsError):
+        victim.push_layer(new, digest=new_digest)
 
     bystander = env.registry.repository("bystander")
     assert bystander.read_layer(digest_b) == data_b
@@ -189,6 +196,12 @@ def test_deleted_key_says_data_is_unrecoverable() -> None:
     assert env.registry.describe_repositories() == []
 
 
+def _params(event: AuditEvent) -> Mapping[str, Any]:
+    """The event's requestParameters (every ECR event has them)."""
+    assert event.request_parameters is not None
+    return event.request_parameters
+
+
 def test_audit_answers_who_pulled_what() -> None:
     env = make_env()
     key = env.customer_key()
@@ -204,8 +217,8 @@ def test_audit_answers_who_pulled_what() -> None:
         repo.push_layer(b"other", digest=digest.__class__.of(b"different"))
 
     pulls = env.local.audit.query(event_source="ecr.amazonaws.com", event_name="BatchGetImage", resource=str(repo.arn))
-    assert [(e.principal, e.request_parameters["imageDigest"]) for e in pulls] == [(BOB, str(image.digest))]
-    assert pulls[0].request_parameters["repositoryName"] == "app"
+    assert [(e.principal, _params(e)["imageDigest"]) for e in pulls] == [(BOB, str(image.digest))]
+    assert _params(pulls[0])["repositoryName"] == "app"
     layer_pulls = env.local.audit.query(event_name="GetDownloadUrlForLayer", resource=str(repo.arn))
     assert [e.principal for e in layer_pulls] == [BOB]
     pushes = env.local.audit.query(event_name="PutImage", resource=str(repo.arn))
@@ -232,7 +245,7 @@ def test_repository_lifecycle_events() -> None:
         ("CreateRepository", ROOT, "RepositoryAlreadyExistsException"),
         ("DeleteRepository", BOB, None),
     ]
-    assert events[0].request_parameters["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key}
+    assert _params(events[0])["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key}
     # The KMS side of the same story: DescribeKey, two CreateGrant by the creator, two RetireGrant by Bob.
     kms_events = env.local.audit.query(event_source="kms.amazonaws.com", key_arn=key)
     names = [(e.event_name, e.principal) for e in kms_events if e.event_name in ("CreateGrant", "RetireGrant")]

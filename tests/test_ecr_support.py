@@ -12,6 +12,7 @@ from ecrcrypt.blobstore import BlobStore, MemoryBlobStore
 from ecrcrypt.config import EncryptionConfiguration
 from ecrcrypt.digest import Digest
 from ecrcrypt.kms import Kms, KmsQuotas
+from ecrcrypt.local_kms import LocalKms
 from ecrcrypt.registry import Registry, find_repository_grants
 
 ACCOUNT = "111122223333"
@@ -23,15 +24,13 @@ BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
 FRAME = 1024  # small frames: multi-frame messages with small test data
 
 
-def local_kms(**kwargs: Any) -> Any:
-    from ecrcrypt.local_kms import LocalKms
-
+def local_kms(**kwargs: Any) -> LocalKms:
     return LocalKms(account=ACCOUNT, region=REGION, **kwargs)
 
 
 @attrs.define
 class Env:
-    local: Any
+    local: LocalKms
     registry: Registry
     store: BlobStore
     factory: Callable[[str], Kms]

@@ -110,7 +110,17 @@ def test_two_grants_constrained_to_the_repository() -> None:
     for g in grants:
         assert g.constraints.encryption_context_subset == {"aws:ecr:arn": desc.repository_arn}
         assert g.retiring_principal == f"ecr.{REGION}.amazonaws.com"
-        assert {GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT} <= set(g.operations)
+    # ECR's documented grant (GenerateDataKey, Decrypt) plus what ECR's side of every object needs:
+    # GenerateDataKeyWithoutPlaintext on push, ReEncrypt to re-bind a body-first upload's key.
+    assert set(by_grantee[f"ecr.{REGION}.amazonaws.com"].operations) == {
+        GrantOperation.GENERATE_DATA_KEY,
+        GrantOperation.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT,
+        GrantOperation.DECRYPT,
+        GrantOperation.RE_ENCRYPT_FROM,
+        GrantOperation.RE_ENCRYPT_TO,
+    }
+    # The storage side only receives decrypted data keys.
+    assert set(by_grantee[f"s3.{REGION}.amazonaws.com"].operations) == {GrantOperation.DECRYPT}
     assert set(env.registry.repository("app").grant_ids) == {g.grant_id for g in grants}
     env.registry.delete_repository("app")
     assert env.all_grants(key) == []
