@@ -22,6 +22,7 @@ the root key never touches the database.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS keys (
     rotation_enabled INTEGER NOT NULL DEFAULT 0,
     rotation_period INTEGER,
     ondemand_rotations INTEGER NOT NULL DEFAULT 0,
-    current_version INTEGER NOT NULL DEFAULT 0
+    current_version INTEGER NOT NULL DEFAULT 0,
+    rotation_anchor REAL
 );
 CREATE TABLE IF NOT EXISTS materials (
     key_id TEXT NOT NULL,
@@ -130,6 +132,9 @@ class KeyRecord:
     rotation_period: int | None
     ondemand_rotations: int
     current_version: int
+    # Automatic rotation: the next one is due at anchor + period (the enable date, or
+    # the last automatic rotation's scheduled date); None while rotation is off.
+    rotation_anchor: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -158,7 +163,7 @@ class AliasRecord:
 
 _KEY_COLS = (
     "key_id, account, region, arn, description, state, manager, created, deletion_date, "
-    "rotation_enabled, rotation_period, ondemand_rotations, current_version"
+    "rotation_enabled, rotation_period, ondemand_rotations, current_version, rotation_anchor"
 )
 _GRANT_COLS = "seq, grant_id, key_id, name, grantee, retiring, issuing_account, operations, constraints, created"
 
@@ -178,6 +183,7 @@ def _key(row: Sequence[Any]) -> KeyRecord:
         rotation_period=row[10],
         ondemand_rotations=row[11],
         current_version=row[12],
+        rotation_anchor=row[13],
     )
 
 
@@ -235,7 +241,7 @@ class Tx:
 
     def insert_key(self, rec: KeyRecord) -> None:
         self.conn.execute(
-            f"INSERT INTO keys ({_KEY_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 (constant column lists)
+            f"INSERT INTO keys ({_KEY_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 (constant column lists)
             attrs.astuple(rec, recurse=False),
         )
 
@@ -407,10 +413,8 @@ class _Checkpointer:
                 self._wake.clear()
                 if self._stopped:
                     return
-                try:
+                with contextlib.suppress(sqlite3.Error):  # a busy or closing database: next time
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:  # pragma: no cover - a busy or closing database: next time
-                    pass
         finally:
             conn.close()
 
@@ -457,6 +461,9 @@ class KmsStore:
                 for statement in _SCHEMA.split(";\n"):
                     if statement.strip():
                         self.conn.execute(statement)
+                columns = {row[1] for row in self.conn.execute("PRAGMA table_info(keys)")}
+                if "rotation_anchor" not in columns:  # a store written before automatic rotation
+                    self.conn.execute("ALTER TABLE keys ADD COLUMN rotation_anchor REAL")
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
                 version = self.conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()[0]

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from ecrcrypt._kms_store import KmsStore, resources_column
+from ecrcrypt._kms_store import KmsStore, Tx, resources_column
 from ecrcrypt.errors import ValidationError
 
 __all__ = ["KMS_EVENT_SOURCE", "AuditEvent", "AuditTrail"]
@@ -70,6 +70,8 @@ class AuditEvent:
     event_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
     event_type: str = "AwsApiCall"
     recipient_account_id: str | None = None
+    # AwsServiceEvent records (KMS's automatic "RotateKey") carry serviceEventDetails.
+    service_event_details: Mapping[str, Any] | None = attrs.field(default=None, converter=_frozen_mapping)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.event_name, str) or not self.event_name:
@@ -113,6 +115,8 @@ class AuditEvent:
             record["additionalEventData"] = self.additional_event_data
         if self.recipient_account_id is not None:
             record["recipientAccountId"] = self.recipient_account_id
+        if self.service_event_details is not None:
+            record["serviceEventDetails"] = self.service_event_details
         if self.error_code is not None:
             record["errorCode"] = self.error_code
             record["errorMessage"] = self.error_message
@@ -139,6 +143,7 @@ class AuditEvent:
             event_id=record["eventID"],
             event_type=record.get("eventType", "AwsApiCall"),
             recipient_account_id=record.get("recipientAccountId"),
+            service_event_details=record.get("serviceEventDetails"),
         )
 
 
@@ -180,16 +185,19 @@ class AuditTrail:
 
     def record(self, event: AuditEvent) -> None:
         """Append one event (its own transaction)."""
-        body = json.dumps(event.to_cloudtrail(), separators=(",", ":"))
         with self._store.lock:
-            self._store.autocommit().append_audit(
-                event_time=event.event_time.timestamp(),
-                source=event.event_source,
-                name=event.event_name,
-                principal=event.principal,
-                resources=resources_column(event.resource_arns),
-                body=body,
-            )
+            self.append(event, self._store.autocommit())
+
+    def append(self, event: AuditEvent, tx: Tx) -> None:
+        """Append one event through ``tx`` (the KMS: inside the write it records)."""
+        tx.append_audit(
+            event_time=event.event_time.timestamp(),
+            source=event.event_source,
+            name=event.event_name,
+            principal=event.principal,
+            resources=resources_column(event.resource_arns),
+            body=json.dumps(event.to_cloudtrail(), separators=(",", ":")),
+        )
 
     def query(
         self,

@@ -193,7 +193,7 @@ class EncryptionContext(Mapping[str, str]):
         return self._map.items()
 
     def __iter__(self) -> Iterator[str]:
-        return (k for _, _, k, _ in self._entries)
+        return iter(self._map)  # filled in sorted order
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -225,7 +225,9 @@ def _deserialize_entries(buf: bytes) -> tuple[tuple[tuple[bytes, bytes, str, str
         raise MessageFormatError("encryption context has a pair count of 0 but a non-zero length")
     pos = 2
     entries: list[tuple[bytes, bytes, str, str]] = []
-    for _ in range(count):
+    ordered = True
+    previous = b""
+    for i in range(count):
         if pos + 2 > n:
             raise MessageFormatError("encryption context is truncated")
         (klen,) = unpack(buf, pos)
@@ -242,10 +244,13 @@ def _deserialize_entries(buf: bytes) -> tuple[tuple[tuple[bytes, bytes, str, str
             entries.append((kb, vb, kb.decode("utf-8"), vb.decode("utf-8")))
         except UnicodeDecodeError:
             raise MessageFormatError("encryption context is not valid UTF-8") from None
+        if i and kb <= previous:
+            ordered = False
+        previous = kb
         pos = vend
     if pos != n:
         raise MessageFormatError("encryption context has bytes after its last pair")
-    if all(entries[i][0] < entries[i + 1][0] for i in range(count - 1)):
+    if ordered:
         # Strictly sorted, hence no duplicate and already canonical: the input bytes ARE the
         # serialization (same count, same length-prefixed fields in the same order).
         return tuple(entries), buf
@@ -253,8 +258,8 @@ def _deserialize_entries(buf: bytes) -> tuple[tuple[tuple[bytes, bytes, str, str
         raise MessageFormatError("encryption context repeats a key")
     # Liberal on order (other SDKs have written unsorted contexts): re-serialize canonically.
     entries.sort(key=lambda e: e[0])
-    ordered = tuple(entries)
-    return ordered, _serialize(ordered)
+    canonical = tuple(entries)
+    return canonical, _serialize(canonical)
 
 
 def _deserialize_pairs(buf: bytes) -> dict[str, str]:

@@ -347,6 +347,7 @@ class GetKeyRotationStatusResponse:
     key_rotation_enabled: bool
     key_id: str
     rotation_period_in_days: int | None = None
+    next_rotation_date: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

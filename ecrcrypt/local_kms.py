@@ -62,7 +62,7 @@ from ecrcrypt._kms_policy import (
 )
 from ecrcrypt._kms_store import AliasRecord, GrantRecord, KeyRecord, KmsStore, Tx, resources_column
 from ecrcrypt.arns import AccountId, AliasArn, AliasName, KeyArn, KeyId, Region
-from ecrcrypt.audit import KMS_EVENT_SOURCE, AuditTrail
+from ecrcrypt.audit import KMS_EVENT_SOURCE, AuditEvent, AuditTrail
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import (
     AlreadyExistsError,
@@ -280,8 +280,9 @@ class LocalKms:
         self._forget()
 
     def _plan_expiry(self, key: KeyRecord) -> float:
-        """When hot-path plans for ``key`` must go back through the full path."""
-        return math.inf
+        """When hot-path plans for ``key`` must go back through the full path: its next
+        automatic rotation, which the full path performs."""
+        return _next_rotation(key) if key.rotation_enabled else math.inf
 
     def _key_arn(self, key_id: str) -> str:
         return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key_id}"
@@ -382,7 +383,62 @@ class LocalKms:
                     self._after_write(tx)
                 self._aeads = {k: v for k, v in self._aeads.items() if k[0] != key.key_id}
                 raise self._not_found(key_id)
+        elif key.state is KeyState.ENABLED and key.rotation_enabled:
+            now = self._now()
+            if _next_rotation(key) <= now:
+                key = self._rotate_automatically(key, now)
         return key
+
+    def _rotate_automatically(self, key: KeyRecord, now: float) -> KeyRecord:
+        """Rotate a key whose rotation date has passed (at the first call that sees it).
+
+        KMS: "AWS KMS rotates the KMS key automatically on the next rotation date
+        defined by your rotation period"; "A Disabled or PendingDeletion key is not
+        rotated" (only Enabled keys get here), and a key re-enabled after its date
+        "rotates immediately". Dates missed while nobody called collapse into one
+        rotation -- no ciphertext could have used the skipped materials -- and the
+        schedule stays anchored at enable date + n periods.
+        """
+        with self._store.write() as tx:
+            current = tx.key(key.key_id)
+            if (
+                current is not None
+                and current.state is KeyState.ENABLED
+                and current.rotation_enabled
+                and _next_rotation(current) <= now
+            ):
+                assert current.rotation_period is not None
+                period = current.rotation_period * DAY
+                anchor = current.created if current.rotation_anchor is None else current.rotation_anchor
+                missed = int((now - anchor) // period)
+                version = current.current_version + 1
+                material = blob.new_material()
+                wrapped = blob.wrap_material(self._root, key_id=current.key_id, version=version, material=material)
+                tx.insert_material(current.key_id, version, wrapped, now)
+                # KMS: rotation keeps key id, ARN, aliases and grants, and "saves all
+                # previous versions of the cryptographic material in perpetuity".
+                tx.update_key(_evolve(current, current_version=version, rotation_anchor=anchor + missed * period))
+                self._record_rotation(tx, current, now)
+            self._after_write(tx)
+        return self._check_key(key.key_id)
+
+    def _record_rotation(self, tx: Tx, key: KeyRecord, now: float) -> None:
+        # KMS CloudTrail: automatic rotation is an AwsServiceEvent "RotateKey" with
+        # serviceEventDetails.rotationType AUTOMATIC, invoked by KMS itself.
+        self.audit.append(
+            AuditEvent(
+                event_name="RotateKey",
+                event_time=datetime.fromtimestamp(now, UTC),
+                aws_region=self.region,
+                user_identity={"accountId": self.account, "invokedBy": KMS_EVENT_SOURCE},
+                resources=({"accountId": self.account, "type": "AWS::KMS::Key", "ARN": key.arn},),
+                event_id=self.audit.new_event_id(),
+                event_type="AwsServiceEvent",
+                recipient_account_id=self.account,
+                service_event_details={"keyId": key.arn, "rotationType": "AUTOMATIC"},
+            ),
+            tx,
+        )
 
     def _sweep(self) -> None:
         """Delete every key of this account and Region whose waiting period has elapsed."""
@@ -417,7 +473,9 @@ class LocalKms:
                     now=now,
                 )
                 # KMS: AWS managed keys rotate every year and this cannot be changed.
-                tx.update_key(_evolve(rec, rotation_enabled=True, rotation_period=DEFAULT_ROTATION_PERIOD))
+                tx.update_key(
+                    _evolve(rec, rotation_enabled=True, rotation_period=DEFAULT_ROTATION_PERIOD, rotation_anchor=now)
+                )
                 tx.put_alias(
                     AliasRecord(
                         account=self.account,
@@ -575,6 +633,14 @@ class _Call:
         self.recorded = False
 
 
+def _next_rotation(key: KeyRecord) -> float:
+    """When the key's next automatic rotation is due (rotation enabled)."""
+    if not key.rotation_enabled or key.rotation_period is None:
+        return math.inf
+    anchor = key.created if key.rotation_anchor is None else key.rotation_anchor
+    return anchor + key.rotation_period * DAY
+
+
 def _evolve(rec: KeyRecord, **changes: Any) -> KeyRecord:
     return attrs.evolve(rec, **changes)
 
@@ -611,6 +677,18 @@ class LocalKmsClient(Kms):
         self._caller = caller
         self._generate_plans: dict[Hashable, hot.GeneratePlan] = {}
         self._decrypt_plans: dict[Hashable, hot.DecryptPlan] = {}
+        self._seen: dict[Hashable, None] = {}
+
+    def _seen_before(self, plan_key: Hashable) -> bool:
+        """Whether this request was made before: a plan is made for the second one, so a
+        stream of one-off requests (a new object per call) does not pay for plans."""
+        seen = self._seen
+        if plan_key in seen:
+            return True
+        if len(seen) >= hot.MAX_PLANS:
+            seen.clear()
+        seen[plan_key] = None
+        return False
 
     def __repr__(self) -> str:
         return f"LocalKmsClient(principal={self._caller.principal!r}, kms={self._kms!r})"
@@ -619,11 +697,14 @@ class LocalKmsClient(Kms):
     def principal(self) -> str:
         return self._caller.principal
 
-    def _run(self, call: _Call, fn: Callable[[_Call], T]) -> T:
+    def _run(self, call: _Call, fn: Callable[[_Call], T], *, refreshed: bool = False) -> T:
+        """Run ``fn`` under the store lock and audit it (``refreshed``: the caller, holding
+        the lock, has just run ``_refresh``)."""
         kms = self._kms
         with kms._store.lock:
             try:
-                kms._refresh()
+                if not refreshed:
+                    kms._refresh()
                 if not call.read_only or call.name in _SWEEPING:
                     kms._sweep()
                 result = fn(call)
@@ -774,16 +855,23 @@ class LocalKmsClient(Kms):
                 ),
             )
 
+        kms = self._kms
+
         def change(key: KeyRecord) -> KeyRecord:
             _require_usable(key)
-            return _evolve(key, rotation_enabled=True, rotation_period=period)
+            # KMS: the first rotation is one period "after you enable automatic key
+            # rotation"; a new period on an enabled key keeps the date it counts from.
+            anchor = key.rotation_anchor if key.rotation_enabled and key.rotation_anchor is not None else kms._now()
+            return _evolve(key, rotation_enabled=True, rotation_period=period, rotation_anchor=anchor)
 
         self._change_key("EnableKeyRotation", key_id, change, call)
 
     def disable_key_rotation(self, *, key_id: KeyIdentifier) -> None:
         def change(key: KeyRecord) -> KeyRecord:
             _require_usable(key)
-            return _evolve(key, rotation_enabled=False, rotation_period=None)
+            # KMS: "If you enable automatic key rotation again, AWS KMS rotates the key
+            # material based on the new rotation-enable date."
+            return _evolve(key, rotation_enabled=False, rotation_period=None, rotation_anchor=None)
 
         self._change_key("DisableKeyRotation", key_id, change)
 
@@ -800,6 +888,7 @@ class LocalKmsClient(Kms):
                 key_rotation_enabled=enabled,
                 key_id=key.arn,
                 rotation_period_in_days=key.rotation_period if enabled else None,
+                next_rotation_date=_utc(_next_rotation(key)) if enabled else None,
             )
 
         return self._run(call, run)
@@ -997,8 +1086,13 @@ class LocalKmsClient(Kms):
                         sealed = plan.header + nonce + plan.aead.encrypt(nonce, plaintext, plan.aad)
                         kms._append_event(plan.head, plan.column, name, self._caller.principal, t)
                         return plaintext, sealed, plan.arn
+                elif plan is None and not self._seen_before(plan_key):
+                    plan_key = hot.UNCACHEABLE
+                return self._generate_slow(
+                    name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens, plan_key, True
+                )
             return self._generate_slow(
-                name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens, plan_key
+                name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens, plan_key, False
             )
 
     def _generate_slow(
@@ -1011,6 +1105,7 @@ class LocalKmsClient(Kms):
         key_spec: DataKeySpec | str | None,
         grant_tokens: Sequence[str],
         plan_key: Hashable,
+        refreshed: bool,
     ) -> tuple[bytes, bytes, str]:
         ctx = as_context(encryption_context)
         kms = self._kms
@@ -1058,7 +1153,7 @@ class LocalKmsClient(Kms):
                 )
             return plaintext, sealed, key.arn
 
-        return self._run(call, run)
+        return self._run(call, run, refreshed=refreshed)
 
     def generate_data_key(
         self,
@@ -1211,7 +1306,10 @@ class LocalKmsClient(Kms):
                         else:
                             kms._append_event(plan.head, plan.column, "Decrypt", self._caller.principal, t)
                             return DecryptResponse(key_id=plan.arn, plaintext=plaintext)
-            return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens, plan_key)
+                elif plan is None and not self._seen_before(plan_key):
+                    plan_key = hot.UNCACHEABLE
+                return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens, plan_key, True)
+            return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens, plan_key, False)
 
     def _decrypt_slow(
         self,
@@ -1220,6 +1318,7 @@ class LocalKmsClient(Kms):
         key_id: KeyIdentifier | None,
         grant_tokens: Sequence[str],
         plan_key: Hashable,
+        refreshed: bool,
     ) -> DecryptResponse:
         ctx = as_context(encryption_context)
         kms = self._kms
@@ -1255,7 +1354,7 @@ class LocalKmsClient(Kms):
                 )
             return DecryptResponse(key_id=key.arn, plaintext=plaintext)
 
-        return self._run(call, run)
+        return self._run(call, run, refreshed=refreshed)
 
     def re_encrypt(
         self,

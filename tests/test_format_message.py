@@ -493,3 +493,27 @@ def test_unsorted_stored_context_is_accepted_and_authenticated_as_received() -> 
     plaintext = os.urandom(F + 5)
     message, _ = _handmade(ec_bytes=ec, iv_of=lambda seq: bytes(8) + struct.pack(">I", seq), plaintext=plaintext)
     assert all(out == plaintext for out in _all_readers(message, {"alpha": "2", "zeta": "1"}))
+
+
+@pytest.mark.parametrize("name", list(MALICIOUS))
+def test_buffer_parser_agrees_with_streaming_parser_on_malicious_headers(name: str) -> None:
+    data, error = MALICIOUS[name]
+    with pytest.raises(error) as info:
+        DecryptPolicy().parse_header_bytes(data)
+    assert type(info.value) is error
+
+
+def test_buffer_parser_agrees_with_streaming_parser_on_every_prefix() -> None:
+    ct = _msg(b"x" * 100)
+    full = DecryptPolicy().parse_header(io.BytesIO(ct).read)
+    assert DecryptPolicy().parse_header_bytes(ct) == full
+    assert DecryptPolicy().parse_header_bytes(bytearray(ct)) == full
+    for cut in range(full.length):
+        prefix = ct[:cut]
+        with pytest.raises(MessageFormatError) as streamed:
+            DecryptPolicy().parse_header(io.BytesIO(prefix).read)
+        with pytest.raises(MessageFormatError) as buffered:
+            DecryptPolicy().parse_header_bytes(prefix)
+        assert type(streamed.value) is type(buffered.value)
+    with pytest.raises(MessageLimitError):
+        DecryptPolicy(max_header_size=full.length - 1).parse_header_bytes(ct)

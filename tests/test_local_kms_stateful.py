@@ -1,6 +1,7 @@
 """Random call sequences against LocalKms, checked against a small reference model.
 
-The model knows key states (and the deletion deadline on an injected clock), grants
+The model knows key states (and the deletion deadline on an injected clock), the
+material version new ciphertexts use (on-demand and automatic rotation), grants
 (grantee, operations, constraint), the quotas, and which ciphertexts must decrypt
 under which context for which caller; every call's outcome -- success or the exact
 exception class -- is predicted by the model before it is made.
@@ -8,6 +9,7 @@ exception class -- is predicted by the model before it is made.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import attrs
@@ -47,6 +49,9 @@ class ModelKey:
     state: KeyState = KeyState.ENABLED
     deadline: float | None = None
     deleted: bool = False
+    version: int = 0
+    rotation_period: int | None = None  # days; None: automatic rotation off
+    anchor: float = 0.0  # the next automatic rotation is due at anchor + period
 
 
 @attrs.frozen
@@ -65,6 +70,10 @@ class Cipher:
     key: str
     context: dict[str, str]
     plaintext: bytes
+
+
+def _version(blob: bytes) -> int:
+    return int(struct.unpack_from(">I", blob, 17)[0])  # blob layout: u8 version, 16-byte key id, u32 material
 
 
 def _constraint_allows(constraint: tuple[str, dict[str, str]] | None, context: dict[str, str]) -> bool:
@@ -108,6 +117,12 @@ class LocalKmsMachine(RuleBasedStateMachine):
             for gid in [g for g, v in self.model_grants.items() if v.key == arn]:
                 del self.model_grants[gid]
             return None
+        if k.state is KeyState.ENABLED and k.rotation_period is not None:
+            # KMS: an Enabled key rotates on its date (missed dates: one rotation, same schedule).
+            period = k.rotation_period * DAY
+            if k.anchor + period <= self.now():
+                k.version += 1
+                k.anchor += (self.now() - k.anchor) // period * period
         return k
 
     def expect(self, expected: type[BaseException] | None, call: Any) -> Any:
@@ -176,9 +191,28 @@ class LocalKmsMachine(RuleBasedStateMachine):
         k = self.live(key)
         err = errors.NotFoundError if k is None else self.usable_error(k)
         self.expect(err, lambda: self.admin.rotate_key_on_demand(key_id=key))
+        if err is None and k is not None:
+            k.version += 1
+
+    @rule(key=keys, period=st.sampled_from([90, 120, None]))
+    def set_automatic_rotation(self, key: str, period: int | None) -> None:
+        k = self.live(key)
+        err = errors.NotFoundError if k is None else self.usable_error(k)
+        if period is None:
+            self.expect(err, lambda: self.admin.disable_key_rotation(key_id=key))
+        else:
+            self.expect(err, lambda: self.admin.enable_key_rotation(key_id=key, rotation_period_in_days=period))
+        if err is None and k is not None:
+            if k.rotation_period is None:
+                k.anchor = self.now()
+            k.rotation_period = period
 
     @rule(days=st.integers(min_value=1, max_value=20))
     def advance_clock(self, days: int) -> None:
+        self.clock.advance(days=days)
+
+    @rule(days=st.sampled_from([45, 90]))
+    def advance_a_season(self, days: int) -> None:
         self.clock.advance(days=days)
 
     @rule(target=ciphers, key=keys, ctx=st.sampled_from(CONTEXTS), data=st.binary(min_size=1, max_size=16))
@@ -189,6 +223,7 @@ class LocalKmsMachine(RuleBasedStateMachine):
             self.expect(err, lambda: self.admin.encrypt(key_id=key, plaintext=data, encryption_context=ctx))
             return None
         blob = self.admin.encrypt(key_id=key, plaintext=data, encryption_context=ctx).ciphertext_blob
+        assert _version(blob) == k.version
         return Cipher(blob, key, ctx, data)
 
     @rule(
@@ -290,6 +325,12 @@ class LocalKmsMachine(RuleBasedStateMachine):
                 continue
             meta = self.admin.describe_key(key_id=arn)
             assert meta.key_state is k.state
+            status = self.admin.get_key_rotation_status(key_id=arn)
+            rotating = k.rotation_period is not None and k.state is not KeyState.PENDING_DELETION
+            assert status.key_rotation_enabled is rotating
+            if rotating:
+                assert k.rotation_period is not None and status.next_rotation_date is not None
+                assert status.next_rotation_date.timestamp() == k.anchor + k.rotation_period * DAY
             listed = {g.grant_id for g in self.admin.list_grants(key_id=arn, limit=100).grants}
             assert listed == {g for g, v in self.model_grants.items() if v.key == arn}
 

@@ -393,3 +393,41 @@ def test_iter_decrypt_over_any_chunking(chunk: int) -> None:
     assert b"".join(iter_decrypt([b"", *chunks_of(CT, chunk), b""], provider=PROVIDER, context=CTX)) == PLAIN
     with pytest.raises(MessageLimitError):
         list(iter_decrypt(chunks_of(CT, chunk), provider=PROVIDER, context=CTX, policy=DecryptPolicy(max_body_size=F)))
+
+
+def test_iterator_pieces_stay_owned_while_buffers_are_reused() -> None:
+    """Pieces the consumer keeps never change, though dropped ones are recycled (same frames)."""
+    plaintext = os.urandom(12 * F + 100)
+    kept_ct: dict[int, bytes] = {}
+    kept_objects: list[bytes | bytearray] = []
+    parts: list[bytes] = []
+    for i, piece in enumerate(iter_encrypt(chunks_of(plaintext, F), provider=PROVIDER, context=CTX, frame_length=F)):
+        assert isinstance(piece, bytes | bytearray)
+        parts.append(bytes(piece))
+        if i % 3 == 0:
+            kept_objects.append(piece)
+            kept_ct[len(kept_objects) - 1] = bytes(piece)
+    for index, snapshot in kept_ct.items():
+        assert kept_objects[index] == snapshot
+    ciphertext = b"".join(parts)
+    kept_pt: list[bytes | bytearray] = []
+    snapshots: list[bytes] = []
+    out: list[bytes] = []
+    for i, piece in enumerate(iter_decrypt(chunks_of(ciphertext, F // 2 + 7), provider=PROVIDER, context=CTX)):
+        out.append(bytes(piece))
+        if i % 2:
+            kept_pt.append(piece)
+            snapshots.append(bytes(piece))
+    assert b"".join(out) == plaintext
+    assert [bytes(p) for p in kept_pt] == snapshots
+
+
+def test_iter_decrypt_wipes_a_frame_that_fails_in_a_reused_buffer() -> None:
+    ciphertext = b"".join(iter_encrypt([os.urandom(4 * F)], provider=PROVIDER, context=CTX, frame_length=F))
+    bad = bytearray(ciphertext)
+    bad[-(F + 40 + 5)] ^= 1  # inside the last regular frame's ciphertext
+    released = 0
+    with pytest.raises(AuthenticationError):
+        for piece in iter_decrypt(chunks_of(bytes(bad), F + 5), provider=PROVIDER, context=CTX):
+            released += len(piece)
+    assert released == 2 * F
