@@ -180,21 +180,14 @@ class _Hasher:
 class _FrameSealer:
     """Seals plaintext into frames of one message and writes them to the destination."""
 
-    def __init__(self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool, owned: bool = False) -> None:
+    def __init__(self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool) -> None:
         f = sealer.frame_length
         self._dest = destination
-        # owned: hand the destination fresh bytes objects it may keep (the iterators),
-        # sealed by AESGCM.encrypt straight into them instead of into the reused buffer.
-        self._owned = owned
-        self._encrypt = sealer.aead.encrypt
-        self._decrypt = sealer.aead.decrypt
-        self._held_prefix = b""
-        self._held_ct = b""
         self._f = f
         self._aad = FrameAad(sealer.message_id)
         self._encrypt_into = sealer.aead.encrypt_into
         self._decrypt_into = sealer.aead.decrypt_into
-        self._out = bytearray(24 if owned else f + FINAL_FRAME_OVERHEAD)
+        self._out = bytearray(f + FINAL_FRAME_OVERHEAD)
         out = memoryview(self._out)
         self._regular_iv = out[4:16]
         self._regular_body = out[16 : f + REGULAR_FRAME_OVERHEAD]
@@ -211,21 +204,11 @@ class _FrameSealer:
     def _seal_regular(self, plaintext: memoryview) -> None:
         self._seq += 1
         seq = self._seq
-        if self._owned:
-            prefix = _REGULAR_PREFIX.pack(seq, 0, seq)
-            self._held_prefix = prefix
-            self._held_ct = self._encrypt(prefix[4:], plaintext, self._aad.regular(seq, self._f))
-            return
         _REGULAR_PREFIX.pack_into(self._out, 0, seq, 0, seq)
         self._encrypt_into(self._regular_iv, plaintext, self._aad.regular(seq, self._f), self._regular_body)
 
     def _emit_regular(self) -> None:
-        if self._owned:
-            self._dest.write(self._held_prefix)
-            self._dest.write(self._held_ct)
-            self._held_ct = b""
-        else:
-            self._dest.write(self._regular_frame)
+        self._dest.write(self._regular_frame)
         self.body_length += self._f + REGULAR_FRAME_OVERHEAD
 
     def write(self, view: memoryview) -> None:
@@ -276,22 +259,16 @@ class _FrameSealer:
             # Reopen the held frame and reseal it as the final one (see module docstring).
             self._held = False
             aad = self._aad.regular(self._seq, f)
-            if self._owned:
-                self._pend[:] = self._decrypt(self._held_prefix[4:], self._held_ct, aad)
-            else:
-                self._decrypt_into(self._regular_iv, self._regular_body, aad, self._pend)
+            # The held frame never left this object, so its nonce is used for one emitted ciphertext only.
+            self._decrypt_into(self._regular_iv, self._regular_body, aad, self._pend)
             self._pend_len = f
             self._seq -= 1
         n = self._pend_len
         self._seq += 1
         seq = self._seq
         _FINAL_PREFIX.pack_into(self._out, 0, FINAL_MARKER, seq, 0, seq, n)
-        if self._owned:
-            self._dest.write(bytes(self._outv[:24]))
-            self._dest.write(self._encrypt(self._outv[8:20], self._pend[:n], self._aad.final(seq, n)))
-        else:
-            self._encrypt_into(self._outv[8:20], self._pend[:n], self._aad.final(seq, n), self._outv[24 : 40 + n])
-            self._dest.write(self._outv[: n + FINAL_FRAME_OVERHEAD])
+        self._encrypt_into(self._outv[8:20], self._pend[:n], self._aad.final(seq, n), self._outv[24 : 40 + n])
+        self._dest.write(self._outv[: n + FINAL_FRAME_OVERHEAD])
         self.body_length += n + FINAL_FRAME_OVERHEAD
         self._pend_len = 0
         return None if self._hasher is None else self._hasher.digest()
@@ -749,7 +726,12 @@ class DecryptingReader(io.RawIOBase):
 # ------------------------------------------------------------------------------ iterators
 
 
-_REUSE_OWNED = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+# Exact reference counts: CPython before 3.14, with the GIL (free-threaded builds count lazily).
+_REUSE_OWNED = (
+    sys.implementation.name == "cpython"
+    and sys.version_info < (3, 14)
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+)
 
 
 class _OwnedBuffers:
