@@ -99,6 +99,16 @@ class FrameAad:
         _SEQ_LEN.pack_into(buf, len(buf) - 12, seq, length)
         return buf
 
+    def regular_template(self, length: int) -> tuple[bytearray, int]:
+        """The regular-frame AAD buffer with ``length`` packed, and the offset of its SeqNum.
+
+        For hot loops whose frames all have one length: they pack only the ``>I`` sequence
+        number per frame (one ``pack_into``, no method call). The buffer is the one
+        :meth:`regular` also packs.
+        """
+        buf = self.regular(0, length)
+        return buf, len(buf) - 12
+
     def final(self, seq: int, length: int) -> bytearray:
         buf = self._final
         if buf is None:

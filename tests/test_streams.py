@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecrcrypt import _frames
+from ecrcrypt import _frames, streams
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.errors import (
@@ -22,7 +22,7 @@ from ecrcrypt.errors import (
     StreamClosedError,
     ValidationError,
 )
-from ecrcrypt.message import DecryptPolicy, decrypt, encrypt
+from ecrcrypt.message import DecryptPolicy, decrypt, encrypt, open_header
 from ecrcrypt.raw_aes import RawAesKeyProvider
 from ecrcrypt.strategies import chunked, encryption_contexts, plaintexts
 from ecrcrypt.streams import (
@@ -374,9 +374,17 @@ def test_sha256_pipeline_with_large_frames_and_mixed_buffers() -> None:
         assert reader.sha256 == Digest.of(plaintext)
 
 
+@pytest.fixture(params=["copy", "incremental"])
+def split_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """iter_decrypt opens a frame split across chunks by copying it (small frames) or by
+    incremental GCM where its pieces lie (large frames): run the iterator tests both ways."""
+    monkeypatch.setattr(streams, "_COPY_MAX", 1 << 30 if request.param == "copy" else 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("name", list(_tampered()))
-@pytest.mark.parametrize("chunk", [1, 7, F + 32, 1000])
-def test_iter_decrypt_releases_only_verified_frames(name: str, chunk: int) -> None:
+@pytest.mark.parametrize("chunk", [1, 7, F + 31, F + 32, F + 33, 1000])
+def test_iter_decrypt_releases_only_verified_frames(name: str, chunk: int, split_mode: str) -> None:
     bad = _tampered()[name]
     got = bytearray()
     with pytest.raises(AuthenticationError):
@@ -388,14 +396,14 @@ def test_iter_decrypt_releases_only_verified_frames(name: str, chunk: int) -> No
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 16, F - 1, F + 31, F + 33, 10_000])
-def test_iter_decrypt_over_any_chunking(chunk: int) -> None:
+def test_iter_decrypt_over_any_chunking(chunk: int, split_mode: str) -> None:
     assert b"".join(iter_decrypt(chunks_of(CT, chunk), provider=PROVIDER, context=CTX)) == PLAIN
     assert b"".join(iter_decrypt([b"", *chunks_of(CT, chunk), b""], provider=PROVIDER, context=CTX)) == PLAIN
     with pytest.raises(MessageLimitError):
         list(iter_decrypt(chunks_of(CT, chunk), provider=PROVIDER, context=CTX, policy=DecryptPolicy(max_body_size=F)))
 
 
-def test_iterator_pieces_stay_owned_while_buffers_are_reused() -> None:
+def test_iterator_pieces_stay_owned_while_buffers_are_reused(split_mode: str) -> None:
     """Pieces the consumer keeps never change, though dropped ones are recycled (same frames)."""
     plaintext = os.urandom(12 * F + 100)
     kept_ct: dict[int, bytes] = {}
@@ -422,7 +430,7 @@ def test_iterator_pieces_stay_owned_while_buffers_are_reused() -> None:
     assert [bytes(p) for p in kept_pt] == snapshots
 
 
-def test_iter_decrypt_wipes_a_frame_that_fails_in_a_reused_buffer() -> None:
+def test_iter_decrypt_wipes_a_frame_that_fails_in_a_reused_buffer(split_mode: str) -> None:
     ciphertext = b"".join(iter_encrypt([os.urandom(4 * F)], provider=PROVIDER, context=CTX, frame_length=F))
     bad = bytearray(ciphertext)
     bad[-(F + 40 + 5)] ^= 1  # inside the last regular frame's ciphertext
@@ -431,3 +439,105 @@ def test_iter_decrypt_wipes_a_frame_that_fails_in_a_reused_buffer() -> None:
         for piece in iter_decrypt(chunks_of(bytes(bad), F + 5), provider=PROVIDER, context=CTX):
             released += len(piece)
     assert released == 2 * F
+
+
+def test_iter_decrypt_frames_split_at_every_position(split_mode: str) -> None:
+    """Two chunks cut anywhere (inside a prefix, a ciphertext, a tag, between frames), and
+    every chunk size from 1 byte to beyond a frame."""
+    for cut in range(len(CT) + 1):
+        assert b"".join(iter_decrypt([CT[:cut], CT[cut:]], provider=PROVIDER, context=CTX)) == PLAIN
+    for size in range(1, 2 * (F + 40)):
+        assert b"".join(iter_decrypt(chunks_of(CT, size), provider=PROVIDER, context=CTX)) == PLAIN
+    mixed: list[bytes | bytearray | memoryview] = [
+        memoryview(CT)[:100],
+        bytearray(CT[100:101]),
+        b"",
+        CT[101:300],
+        memoryview(CT)[300:],
+    ]
+    assert b"".join(iter_decrypt(mixed, provider=PROVIDER, context=CTX)) == PLAIN
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_iter_decrypt_every_length_every_cut(length: int, split_mode: str) -> None:
+    plaintext = DATA[:length]
+    ciphertext = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    for cut in range(len(ciphertext) + 1):
+        pieces = list(iter_decrypt([ciphertext[:cut], ciphertext[cut:]], provider=PROVIDER, context=CTX))
+        assert b"".join(pieces) == plaintext
+        assert all(isinstance(p, bytearray) for p in pieces)
+
+
+@pytest.mark.parametrize("cut", [0, 10, F + 10])
+def test_iter_decrypt_truncated_or_trailing_at_any_cut(cut: int, split_mode: str) -> None:
+    for bad in (CT[: len(CT) - 1], CT[: len(CT) - 30], CT + b"\x00", CT + CT[:50]):
+        got = bytearray()
+        with pytest.raises(AuthenticationError):
+            for piece in iter_decrypt([bad[:cut], bad[cut:]], provider=PROVIDER, context=CTX):
+                got += piece
+        assert got == PLAIN[: len(got)]
+        assert len(got) <= 4 * F  # the final frame (10 bytes) is never released
+
+
+def _at_first_frame(ct: bytes, chunk: int) -> tuple[streams._Chunks, streams._SplitOpener, bytes, bytearray]:
+    """A source positioned on the first frame's ciphertext, with its opener, IV and AAD."""
+    src = streams._Chunks(chunks_of(ct, chunk))
+    opened = open_header(src.read, provider=PROVIDER, context=CTX, policy=DecryptPolicy())
+    assert struct.unpack(">I", src.read(4))[0] == 1
+    iv = src.read(12)
+    return src, streams._SplitOpener(opened), iv, _frames.FrameAad(opened.header.message_id).regular(1, F)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 50, 10_000])
+def test_split_opener_wipes_its_output_on_a_bad_tag_or_truncation(chunk: int, split_mode: str) -> None:
+    head, frames, final = _split(CT, len(PLAIN))
+    # The frame as written opens (the AAD and the message id are right).
+    src, opener, iv, aad = _at_first_frame(CT, chunk)
+    out = bytearray(b"\xaa" * F)
+    opener.open(src, iv, aad, out, "truncated")
+    assert bytes(out) == PLAIN[:F]
+    for where in (20, F + 20):  # in the ciphertext, in the tag
+        flipped = bytearray(frames[0])
+        flipped[where] ^= 1
+        src, opener, iv, aad = _at_first_frame(head + bytes(flipped) + b"".join(frames[1:]) + final, chunk)
+        out = bytearray(b"\xaa" * F)
+        with pytest.raises(AuthenticationError):
+            opener.open(src, iv, aad, out, "truncated")
+        assert out == bytes(F)
+    src, opener, iv, aad = _at_first_frame(head + frames[0][: F + 20], chunk)
+    out = bytearray(b"\xaa" * F)
+    with pytest.raises(AuthenticationError, match="truncated"):
+        opener.open(src, iv, aad, out, "truncated")
+    assert out == bytes(F)
+
+
+def test_recycled_buffers_are_wiped_and_never_taken_from_a_consumer() -> None:
+    """Buffers pass from one finished generator to the next only when nothing else holds them,
+    and are zeroed in between: what a consumer kept from one message never changes."""
+    kept = list(iter_decrypt(chunks_of(CT, 1000), provider=PROVIDER, context=CTX))
+    snapshot = [bytes(p) for p in kept]
+    dropped = 0
+    for piece in iter_decrypt(chunks_of(CT, 1000), provider=PROVIDER, context=CTX):
+        dropped += len(piece)
+    del piece
+    assert dropped == len(PLAIN)
+    if streams._REUSE_OWNED:
+        assert streams._spare  # the frames this consumer dropped went back to the pool
+    assert all(not any(buf) for buf in streams._spare)  # wiped
+    other = os.urandom(6 * F)
+    ct2 = encrypt(other, provider=PROVIDER, context=CTX, frame_length=F)
+    assert b"".join(iter_decrypt(chunks_of(ct2, F + 32), provider=PROVIDER, context=CTX)) == other
+    assert [bytes(p) for p in kept] == snapshot
+    assert b"".join(kept) == PLAIN
+
+
+def test_iter_decrypt_full_final_frame_stays_owned() -> None:
+    plaintext = os.urandom(6 * F)  # the final frame is full: it comes from the recycled buffers
+    ciphertext = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    pieces = []
+    for piece in iter_decrypt(chunks_of(ciphertext, F + 32), provider=PROVIDER, context=CTX):
+        pieces.append((piece, bytes(piece)))
+    assert [len(p) for p, _ in pieces] == [F] * 6
+    assert len({id(p) for p, _ in pieces}) == 6
+    assert all(bytes(p) == snap for p, snap in pieces)
+    assert b"".join(snap for _, snap in pieces) == plaintext
