@@ -92,7 +92,9 @@ class DecryptPolicy:
     (spec client.md suggests the option exactly to stop EDK-count denial of service).
     ``max_body_size`` (the ESDK "Max Body Size" proposal) bounds the plaintext bytes
     a message may hold; ``None`` means unbounded for framed bodies, whose memory use
-    is one frame anyway.
+    is one frame anyway. ``max_buffered_body_size`` bounds what a streaming reader holds
+    for a signed or non-framed body (64 MiB by default; one-shot :func:`decrypt` already
+    holds its whole input and is not limited by it).
     """
 
     allow_v1: bool = False
@@ -100,6 +102,10 @@ class DecryptPolicy:
     max_header_size: int = attrs.field(default=256 * 1024, validator=_positive)
     max_frame_length: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
     max_body_size: int | None = attrs.field(default=None, validator=_optional_positive)
+    # Signed and non-framed bodies cannot be released before their single signature or tag
+    # verifies, so a streaming reader must hold them whole: bounded by default, unlike framed
+    # bodies whose memory use is one frame whatever their size.
+    max_buffered_body_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
 
     def parse_header(self, read: Callable[[int], bytes]) -> Header:
         return parse_header(

@@ -445,6 +445,9 @@ def _decrypt_buffered(read: Callable[[int], bytes], opened: Opened, policy: Decr
         cap = limit + frames * REGULAR_FRAME_OVERHEAD + FINAL_FRAME_OVERHEAD + 2 + 1024
     else:
         cap = limit + 36 + 2 + 1024
+    buffered = policy.max_buffered_body_size
+    if cap > buffered + 1024:
+        cap, limit = buffered + 1024, buffered
     raw = opened.raw_header
     parts = [raw]
     total = 0
@@ -454,7 +457,9 @@ def _decrypt_buffered(read: Callable[[int], bytes], opened: Opened, policy: Decr
             break
         total += len(chunk)
         if total > cap:
-            raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
+            raise MessageLimitError(
+                f"a signed or non-framed message body is held whole until it verifies; it exceeds {limit} bytes"
+            )
         parts.append(bytes(chunk))
     return decrypt_body(memoryview(b"".join(parts)), len(raw), opened, policy)
 

@@ -517,3 +517,37 @@ def test_buffer_parser_agrees_with_streaming_parser_on_every_prefix() -> None:
         assert type(streamed.value) is type(buffered.value)
     with pytest.raises(MessageLimitError):
         DecryptPolicy(max_header_size=full.length - 1).parse_header_bytes(ct)
+
+
+def test_streaming_readers_bound_what_they_must_buffer() -> None:
+    """A signed (here: ESDK-written 0x0578) body is held whole until verified: bounded by default."""
+    import io
+
+    import aws_encryption_sdk
+    from aws_encryption_sdk.identifiers import EncryptionKeyType, WrappingAlgorithm
+    from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+    from aws_encryption_sdk.key_providers.raw import RawMasterKey
+
+    from ecrcrypt.errors import MessageLimitError
+    from ecrcrypt.message import DecryptPolicy
+    from ecrcrypt.raw_aes import RawAesKeyProvider
+    from ecrcrypt.streams import DecryptingReader, iter_decrypt
+
+    key = bytes(range(32))
+    master = RawMasterKey(
+        provider_id="ns",
+        key_id=b"name",
+        wrapping_key=WrappingKey(WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING, key, EncryptionKeyType.SYMMETRIC),
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient()
+    plaintext = bytes(5000)
+    ciphertext, _ = client.encrypt(source=plaintext, key_provider=master, frame_length=1024)
+    provider = RawAesKeyProvider(key_namespace="ns", key_name="name", wrapping_key=key)
+    small = DecryptPolicy(max_buffered_body_size=1000)
+    assert DecryptPolicy().max_buffered_body_size == 64 * 1024 * 1024
+    with pytest.raises(MessageLimitError):
+        DecryptingReader(io.BytesIO(ciphertext), provider=provider, context=None, policy=small).read()
+    with pytest.raises(MessageLimitError):
+        list(iter_decrypt([ciphertext], provider=provider, context=None, policy=small))
+    roomy = DecryptPolicy(max_buffered_body_size=10_000)
+    assert DecryptingReader(io.BytesIO(ciphertext), provider=provider, context=None, policy=roomy).read() == plaintext
