@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 
 from ecrcrypt.arns import AliasArn, AliasName, KeyArn, KeyId, parse_key_reference
 from ecrcrypt.context import EncryptionContext
@@ -114,10 +115,9 @@ dumps = functools.partial(json.dumps, separators=(",", ":"))
 
 
 def json_text(text: str) -> str:
-    """``json.dumps`` of a str, without the call for the plain ids and ARNs of the hot path."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    return dumps(text)
+    """``json.dumps`` of a str (``ensure_ascii``): the encoder's own C function, without
+    the ``dumps`` call around it, for the ids, ARNs and contexts of the hot path."""
+    return encode_basestring_ascii(text)
 
 
 def json_scalar(value: object) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -126,7 +126,12 @@ def policy_allows(caller: Caller, key: KeyRecord, operation: str) -> bool:
 def fold_pairs(context: Mapping[str, str] | None) -> frozenset[tuple[str, str]]:
     """A context's pairs as grant constraints compare them: keys lower-cased, values kept
     (folded exactly as ``GrantConstraints.allows`` folds them)."""
-    return frozenset({k.lower(): v for k, v in (context or {}).items()}.items())
+    return fold_items((context or {}).items())
+
+
+def fold_items(items: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    """:func:`fold_pairs` of a context given as its ``(key, value)`` pairs."""
+    return frozenset({k.lower(): v for k, v in items}.items())
 
 
 class GrantIndex:
@@ -136,29 +141,72 @@ class GrantIndex:
     two per repository, each constrained to its repository). Subset-constrained
     grants are filed under each of their (folded) pairs, so a request looks up only
     the few pairs of its own context; Equals-constrained grants under their whole set.
+    The index is updated in place by this process's CreateGrant / RetireGrant /
+    RevokeGrant (:meth:`add`, :meth:`remove`), so that creating N grants one by one
+    does not decode O(N²) rows.
     """
 
-    def __init__(self, grants: Sequence[GrantRecord]) -> None:
-        self.all = tuple(grants)
-        self._free: dict[str, list[GrantRecord]] = {}
-        self._subset: dict[tuple[str, tuple[str, str]], list[tuple[frozenset[tuple[str, str]], GrantRecord]]] = {}
-        self._equals: dict[tuple[str, frozenset[tuple[str, str]]], list[GrantRecord]] = {}
-        self._by_grantee: dict[str, list[GrantRecord]] = {}
-        for g in self.all:
-            self._by_grantee.setdefault(g.grantee, []).append(g)
-            c = g.constraints
-            if c is not None and c.encryption_context_equals is not None:
-                self._equals.setdefault((g.grantee, fold_pairs(c.encryption_context_equals)), []).append(g)
-                continue
-            pairs = fold_pairs(c.encryption_context_subset) if c is not None else frozenset()
-            if not pairs:  # no constraint, or an empty subset: any context satisfies it
-                self._free.setdefault(g.grantee, []).append(g)
-                continue
-            for pair in pairs:
-                self._subset.setdefault((g.grantee, pair), []).append((pairs, g))
+    def __init__(self, grants: Iterable[GrantRecord]) -> None:
+        self._all: dict[str, GrantRecord] = {}
+        self._last_seq = -1
+        self._ordered = True
+        self._by_grantee: dict[str, dict[str, GrantRecord]] = {}
+        self._free: dict[str, dict[str, GrantRecord]] = {}
+        self._subset: dict[tuple[str, tuple[str, str]], dict[str, tuple[frozenset[tuple[str, str]], GrantRecord]]] = {}
+        self._equals: dict[tuple[str, frozenset[tuple[str, str]]], dict[str, GrantRecord]] = {}
+        for g in grants:
+            self.add(g)
+
+    @property
+    def all(self) -> tuple[GrantRecord, ...]:
+        """Every grant, in creation (``seq``) order."""
+        if self._ordered:
+            return tuple(self._all.values())
+        return tuple(sorted(self._all.values(), key=lambda g: g.seq))
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def add(self, g: GrantRecord) -> None:
+        """File a grant (a grant id already present is replaced)."""
+        if g.grant_id in self._all:
+            self.remove(g.grant_id)
+        self._all[g.grant_id] = g
+        if g.seq < self._last_seq:
+            self._ordered = False
+        self._last_seq = max(self._last_seq, g.seq)
+        self._by_grantee.setdefault(g.grantee, {})[g.grant_id] = g
+        c = g.constraints
+        if c is not None and c.encryption_context_equals is not None:
+            self._equals.setdefault((g.grantee, fold_pairs(c.encryption_context_equals)), {})[g.grant_id] = g
+            return
+        pairs = fold_pairs(c.encryption_context_subset) if c is not None else frozenset()
+        if not pairs:  # no constraint, or an empty subset: any context satisfies it
+            self._free.setdefault(g.grantee, {})[g.grant_id] = g
+            return
+        for pair in pairs:
+            self._subset.setdefault((g.grantee, pair), {})[g.grant_id] = (pairs, g)
+
+    def remove(self, grant_id: str) -> None:
+        """Forget a grant (retired, revoked); an unknown id is ignored."""
+        g = self._all.pop(grant_id, None)
+        if g is None:
+            return
+        _discard(self._by_grantee, g.grantee, grant_id)
+        c = g.constraints
+        if c is not None and c.encryption_context_equals is not None:
+            _discard(self._equals, (g.grantee, fold_pairs(c.encryption_context_equals)), grant_id)
+            return
+        pairs = fold_pairs(c.encryption_context_subset) if c is not None else frozenset()
+        if not pairs:
+            _discard(self._free, g.grantee, grant_id)
+            return
+        for pair in pairs:
+            _discard(self._subset, (g.grantee, pair), grant_id)
 
     def of(self, grantee: str) -> Sequence[GrantRecord]:
-        return self._by_grantee.get(grantee, ())
+        mine = self._by_grantee.get(grantee)
+        return () if mine is None else tuple(mine.values())
 
     def find(
         self,
@@ -173,20 +221,34 @@ class GrantIndex:
         if not mine:
             return None
         if operation in _UNCONSTRAINED:
-            return next((g for g in mine if operation in g.operations), None)
-        for g in self._free.get(grantee, ()):
-            if operation in g.operations:
-                return g
+            return next((g for g in mine.values() if operation in g.operations), None)
+        free = self._free.get(grantee)
+        if free:
+            for g in free.values():
+                if operation in g.operations:
+                    return g
         if pairs is None:
             pairs = fold_pairs(context)
-        for g in self._equals.get((grantee, pairs), ()):
-            if operation in g.operations:
-                return g
-        for pair in pairs:
-            for wanted, g in self._subset.get((grantee, pair), ()):
-                if operation in g.operations and wanted <= pairs:
+        equal = self._equals.get((grantee, pairs))
+        if equal:
+            for g in equal.values():
+                if operation in g.operations:
                     return g
+        for pair in pairs:
+            filed = self._subset.get((grantee, pair))
+            if filed:
+                for wanted, g in filed.values():
+                    if operation in g.operations and wanted <= pairs:
+                        return g
         return None
+
+
+def _discard(index: dict[Any, dict[str, Any]], key: Any, grant_id: str) -> None:
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.pop(grant_id, None)
+        if not bucket:
+            del index[key]
 
 
 EMPTY_GRANTS = GrantIndex(())
@@ -197,11 +259,16 @@ def authorize(
     key: KeyRecord,
     operation: str,
     *,
-    grants: GrantIndex = EMPTY_GRANTS,
+    grants: GrantIndex | Callable[[], GrantIndex] = EMPTY_GRANTS,
     context: Mapping[str, str] | None = None,
     pairs: frozenset[tuple[str, str]] | None = None,
 ) -> None:
-    """Raise ``AccessDeniedError`` unless the caller may call ``operation`` on ``key``."""
+    """Raise ``AccessDeniedError`` unless the caller may call ``operation`` on ``key``.
+
+    ``grants`` may be a function giving the index: it is called only when the key
+    policy does not already allow the call (the key's account, usually), so that a
+    DescribeKey by the account does not load the key's grants.
+    """
     check_denied(caller, operation, key.arn)
     if policy_allows(caller, key, operation):
         return
@@ -209,8 +276,10 @@ def authorize(
         grant_op = GrantOperation(operation)
     except ValueError:
         grant_op = None
-    if grant_op is not None and grants.find(caller.principal, grant_op, context, pairs) is not None:
-        return
+    if grant_op is not None:
+        index = grants if isinstance(grants, GrantIndex) else grants()
+        if index.find(caller.principal, grant_op, context, pairs) is not None:
+            return
     raise access_denied(caller, operation, key.arn)
 
 

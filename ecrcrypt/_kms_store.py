@@ -161,6 +161,9 @@ class AliasRecord:
     updated: float
 
 
+_INSERT_AUDIT = (
+    "INSERT INTO audit (event_time, event_source, event_name, principal, resources, body) VALUES (?,?,?,?,?,?)"
+)
 _KEY_COLS = (
     "key_id, account, region, arn, description, state, manager, created, deletion_date, "
     "rotation_enabled, rotation_period, ondemand_rotations, current_version, rotation_anchor"
@@ -368,10 +371,7 @@ class Tx:
     def append_audit(
         self, *, event_time: float, source: str, name: str, principal: str | None, resources: str, body: str
     ) -> None:
-        self._cursor.execute(
-            "INSERT INTO audit (event_time, event_source, event_name, principal, resources, body) VALUES (?,?,?,?,?,?)",
-            (event_time, source, name, principal, resources, body),
-        )
+        self._cursor.execute(_INSERT_AUDIT, (event_time, source, name, principal, resources, body))
         if self._store is not None:
             self._store.committed()
 
@@ -481,6 +481,16 @@ class KmsStore:
                 if self._checkpointer is not None:
                     self._checkpointer.stop()
                 self.conn.close()  # the last connection to close checkpoints the WAL
+
+    def append_audit(
+        self, event_time: float, source: str, name: str, principal: str | None, resources: str, body: str
+    ) -> None:
+        """One audit INSERT as its own transaction (the hot path's; caller holds ``lock``)."""
+        self._cursor.execute(_INSERT_AUDIT, (event_time, source, name, principal, resources, body))
+        self._commits += 1
+        if self._commits >= CHECKPOINT_COMMITS and self._checkpointer is not None:
+            self._commits = 0
+            self._checkpointer.request()
 
     def committed(self) -> None:
         """Count a commit; every ``CHECKPOINT_COMMITS`` ask for a WAL checkpoint."""

@@ -9,8 +9,12 @@ enforces one quotes or cites it.
 Speed: the cryptographic calls take no write lock. Decoded keys, aliases and grants
 are cached per process and re-read only when another connection has committed a
 state change (``PRAGMA data_version`` + the store's generation counter); unwrapped
-key material is cached as ``AESGCM`` objects (material versions are immutable). A
-GenerateDataKey or Decrypt is then one AES-GCM call and one audit INSERT.
+key material is cached as ``AESGCM`` objects (material versions are immutable). After
+a key's first successful GenerateDataKey or Decrypt, the next ones on it run on its
+per-key state (:mod:`ecrcrypt._kms_hot`) -- whatever the encryption context, which ECR
+changes on every call: one ``data_version`` check, the context serialized once, a grant
+lookup unless the key policy allows the caller, one AES-GCM call and one audit INSERT.
+This process's own grant changes update the key's grant index in place.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -34,6 +39,8 @@ from ecrcrypt import _kms_hot as hot
 from ecrcrypt._kms_params import (
     GRANT_ID,
     GRANT_NAME,
+    MAX_DATA_KEY_BYTES,
+    MAX_GRANT_TOKENS,
     MAX_PLAINTEXT,
     as_context,
     check_limit,
@@ -225,6 +232,14 @@ class LocalKms:
         self._resources_json: dict[tuple[str, ...], tuple[str, str]] = {}
         self._ctx_info: dict[bytes, tuple[str, frozenset[tuple[str, str]]]] = {}
         self._direct: dict[str, str] = {}
+        # Hot path (see _kms_hot): per-key state by key reference and by key id, the
+        # material versions by blob header; dropped with the cached rows.
+        self._hot_refs: dict[str, hot.HotKey] = {}
+        self._hot_ids: dict[str, hot.HotKey] = {}
+        self._hot_blobs: dict[bytes, hot.HotMaterial] = {}
+        # Grant tokens already parsed (a token's validity is its syntax: see token_grant_id).
+        self._valid_tokens: set[str] = set()
+        self._contexts = hot.RecentContexts()
 
     def __repr__(self) -> str:
         where = "memory" if self.path is None else str(self.path)
@@ -270,19 +285,110 @@ class LocalKms:
                 self._forget()
 
     def _forget(self) -> None:
-        self._epoch += 1  # every hot-path plan decided from the dropped rows is void
+        self._epoch += 1  # a call that began before this must not warm the hot path
         self._keys.clear()
         self._aliases.clear()
         self._grants.clear()
+        self._hot_refs.clear()
+        self._hot_ids.clear()
+        self._hot_blobs.clear()
+
+    @contextmanager
+    def _grant_write(self) -> Iterator[tuple[Tx, _GrantChanges]]:
+        """A write transaction that adds or removes grants and nothing else.
+
+        The key's cached ``GrantIndex`` is updated in place after the commit instead
+        of being dropped -- unless another connection changed the store since this
+        process last looked (the generation read inside the transaction is not the
+        one we know), in which case everything cached is dropped as after any write.
+        Keys and the hot path's per-key state do not depend on grants and stay.
+        """
+        with self._store.write() as tx:
+            generation = int(tx.conn.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0])
+            in_sync = generation == self._gen
+            if not in_sync:
+                self._forget()
+            changes = _GrantChanges()
+            yield tx, changes
+        # Committed, with the generation bumped once by this transaction (it held the write lock).
+        self._gen = generation + 1
+        if in_sync:
+            for key_id, added, removed in changes.items:
+                index = self._grants.get(key_id)
+                if index is not None:
+                    if added is not None:
+                        index.add(added)
+                    if removed is not None:
+                        index.remove(removed)
 
     def _after_write(self, tx: Tx) -> None:
         self._gen = int(tx.conn.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0])
         self._forget()
 
-    def _plan_expiry(self, key: KeyRecord) -> float:
-        """When hot-path plans for ``key`` must go back through the full path: its next
-        automatic rotation, which the full path performs."""
-        return _next_rotation(key) if key.rotation_enabled else math.inf
+    def _hot_key(self, key: KeyRecord) -> hot.HotKey | None:
+        """The hot-path state of ``key`` (a record read since the last ``_forget``), or
+        ``None`` when the key is not Enabled: only the full path serves those."""
+        if key.state is not KeyState.ENABLED:
+            return None
+        hk = self._hot_ids.get(key.key_id)
+        if hk is None:
+            resources, column = self._resources((key.arn,))
+            hk = hot.HotKey(
+                key_id=key.key_id,
+                arn=key.arn,
+                account=key.account,
+                customer=key.manager is KeyManager.CUSTOMER,
+                # The full path performs the next automatic rotation.
+                expires=_next_rotation(key) if key.rotation_enabled else math.inf,
+                header=blob.header(key.key_id, key.current_version),
+                aead=self._aead(key, key.current_version),
+                resources_tail=(
+                    f',"resources":{resources},"eventType":"AwsApiCall","recipientAccountId":"{self.account}"'
+                    ',"eventTime":"'
+                ),
+                column=column,
+            )
+            if len(self._hot_ids) >= hot.MAX_ENTRIES:
+                self._hot_ids.clear()
+            self._hot_ids[key.key_id] = hk
+        return hk
+
+    def _warm(self, key: KeyRecord, ref: object = None, header: bytes | None = None, version: int = 0) -> None:
+        """After a successful full-path call on ``key``: file its hot state under the
+        reference the caller used (a ``str``) and the blob header it opened."""
+        hk = self._hot_key(key)
+        if hk is None:
+            return
+        if type(ref) is str:
+            if len(self._hot_refs) >= hot.MAX_ENTRIES:
+                self._hot_refs.clear()
+            self._hot_refs[ref] = hk
+        blobs = self._hot_blobs
+        if len(blobs) >= hot.MAX_ENTRIES:
+            blobs.clear()
+        if hk.header not in blobs:
+            blobs[hk.header] = hot.HotMaterial(hk, hk.header, hk.aead)
+        if header is not None and header not in blobs:
+            blobs[header] = hot.HotMaterial(hk, header, self._aead(key, version))
+
+    def _tokens_ok(self, tokens: object) -> bool:
+        """Whether ``tokens`` is a list of well-formed grant tokens (else: the full path)."""
+        if type(tokens) is not tuple and type(tokens) is not list:
+            return False
+        assert isinstance(tokens, tuple | list)
+        if len(tokens) > MAX_GRANT_TOKENS:
+            return False
+        valid = self._valid_tokens
+        for token in tokens:
+            if token not in valid:
+                try:
+                    token_grant_id(token)
+                except InvalidGrantTokenError:
+                    return False
+                if len(valid) >= hot.MAX_ENTRIES:
+                    valid.clear()
+                valid.add(token)
+        return True
 
     def _key_arn(self, key_id: str) -> str:
         return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{key_id}"
@@ -552,17 +658,7 @@ class LocalKms:
         runs on every GenerateDataKey and Decrypt, and the hot path caches the result.
         """
         params = call.params
-        arns = call.arns
-        cached = self._resources_json.get(arns)
-        if cached is None:
-            cached = (
-                dumps([{"accountId": self.account, "type": "AWS::KMS::Key", "ARN": a} for a in arns]),
-                resources_column(arns),
-            )
-            if len(self._resources_json) > 4096:
-                self._resources_json.clear()
-            self._resources_json[arns] = cached
-        resources, column = cached
+        resources, column = self._resources(call.arns)
         parts = [
             '{"eventVersion":"1.08","userIdentity":',
             caller.identity_json,
@@ -589,6 +685,19 @@ class LocalKms:
         parts.append(',"eventTime":"')
         return "".join(parts), column
 
+    def _resources(self, arns: tuple[str, ...]) -> tuple[str, str]:
+        """The audit event's ``resources`` JSON and column for ``arns``, cached."""
+        cached = self._resources_json.get(arns)
+        if cached is None:
+            cached = (
+                dumps([{"accountId": self.account, "type": "AWS::KMS::Key", "ARN": a} for a in arns]),
+                resources_column(arns),
+            )
+            if len(self._resources_json) > 4096:
+                self._resources_json.clear()
+            self._resources_json[arns] = cached
+        return cached
+
     def _append_event(self, head: str, column: str, name: str, principal: str, t: float, tx: Tx | None = None) -> None:
         trail = self.audit
         (tx or self._store.autocommit()).append_audit(
@@ -598,6 +707,18 @@ class LocalKms:
             principal=principal,
             resources=column,
             body=f'{head}{trail.event_time_text(t)}","eventID":"{trail.new_event_id()}"}}',
+        )
+
+    def _hot_event(self, head: str, column: str, name: str, principal: str, t: float) -> None:
+        """Append a hot-path call's event: ``head`` is its JSON up to the eventTime value."""
+        trail = self.audit
+        self._store.append_audit(
+            t,
+            KMS_EVENT_SOURCE,
+            name,
+            principal,
+            column,
+            f'{head}{trail.event_time_text(t)}","eventID":"{trail.new_event_id()}"}}',
         )
 
     def _context_info(self, ctx: EncryptionContext) -> tuple[str, frozenset[tuple[str, str]]]:
@@ -613,9 +734,27 @@ class LocalKms:
         return info
 
 
+# KMS GenerateDataKey KeySpec: AES_256 (32 bytes) or AES_128 (16 bytes).
+_SPEC_BYTES = {spec.value: spec.number_of_bytes for spec in DataKeySpec}
+
 # Calls that list or name aliases or grants without resolving a key first: they
 # sweep keys whose deletion waiting period has elapsed before they look.
 _SWEEPING = frozenset({"ListAliases", "ListRetirableGrants"})
+
+
+class _GrantChanges:
+    """The grants a ``_grant_write`` transaction added or removed, per key."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, GrantRecord | None, str | None]] = []
+
+    def added(self, grant: GrantRecord) -> None:
+        self.items.append((grant.key_id, grant, None))
+
+    def removed(self, grant: GrantRecord) -> None:
+        self.items.append((grant.key_id, None, grant.grant_id))
 
 
 class _Call:
@@ -675,20 +814,12 @@ class LocalKmsClient(Kms):
     def __init__(self, kms: LocalKms, caller: Caller) -> None:
         self._kms = kms
         self._caller = caller
-        self._generate_plans: dict[Hashable, hot.GeneratePlan] = {}
-        self._decrypt_plans: dict[Hashable, hot.DecryptPlan] = {}
-        self._seen: dict[Hashable, None] = {}
-
-    def _seen_before(self, plan_key: Hashable) -> bool:
-        """Whether this request was made before: a plan is made for the second one, so a
-        stream of one-off requests (a new object per call) does not pay for plans."""
-        seen = self._seen
-        if plan_key in seen:
-            return True
-        if len(seen) >= hot.MAX_PLANS:
-            seen.clear()
-        seen[plan_key] = None
-        return False
+        # Audit JSON of hot-path requests around their context: (name, reference,
+        # key spec, size) -> (text before the context, text after it up to "resources").
+        self._heads: dict[Hashable, tuple[str, str]] = {}
+        # KMS's default key policy gives the key's account every operation on a
+        # customer managed key; an explicit deny takes the full path.
+        self._policy_account = None if caller.denies else caller.account
 
     def __repr__(self) -> str:
         return f"LocalKmsClient(principal={self._caller.principal!r}, kms={self._kms!r})"
@@ -755,7 +886,9 @@ class LocalKmsClient(Kms):
             check_tokens(grant_tokens)
             key = self._kms._resolve(key_id, create_aws=self._caller.account == self._kms.account)
             call.arns = (key.arn,)
-            authorize(self._caller, key, "DescribeKey", grants=self._kms._grants_of(key.key_id))
+            # The key policy first: the account's DescribeKey (ECR's, before each
+            # CreateRepository) never loads the key's grants.
+            authorize(self._caller, key, "DescribeKey", grants=lambda: self._kms._grants_of(key.key_id))
             # KMS: DescribeKey works in every key state.
             return self._kms._metadata(key)
 
@@ -771,7 +904,7 @@ class LocalKmsClient(Kms):
         def run(call: _Call) -> KeyRecord:
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, name, grants=kms._grants_of(key.key_id))
+            authorize(self._caller, key, name, grants=lambda: kms._grants_of(key.key_id))
             with kms._store.write() as tx:
                 current = tx.key(key.key_id)
                 if current is None:
@@ -1053,6 +1186,41 @@ class LocalKmsClient(Kms):
         _require_usable(key)
         return key
 
+    def _head(self, key: Hashable, name: str, before: str, after: str) -> tuple[str, str]:
+        """The audit JSON around a hot-path request's context, built once per request shape."""
+        heads = self._heads
+        found = heads.get(key)
+        if found is None:
+            kms = self._kms
+            found = (
+                "".join(
+                    (
+                        '{"eventVersion":"1.08","userIdentity":',
+                        self._caller.identity_json,
+                        ',"eventSource":"kms.amazonaws.com","eventName":"',
+                        name,
+                        '","awsRegion":"',
+                        kms.region,
+                        '","requestParameters":',
+                        before,
+                    )
+                ),
+                after + ',"responseElements":null,"readOnly":true',
+            )
+            if len(heads) >= hot.MAX_ENTRIES:
+                heads.clear()
+            heads[key] = found
+        return found
+
+    def _hot_allowed(self, hk: hot.HotKey, op: GrantOperation, parts: hot.ContextParts) -> bool:
+        """The full path's authorization, for a caller without explicit denies."""
+        if self._policy_account is not None and self._policy_account == hk.account and hk.customer:
+            return True  # the default key policy of a customer managed key
+        if self._caller.denies:
+            return False
+        grants = self._kms._grants_of(hk.key_id)
+        return grants.find(self._caller.principal, op, None, parts.folded()) is not None
+
     def _generate(
         self,
         name: str,
@@ -1064,36 +1232,60 @@ class LocalKmsClient(Kms):
         grant_tokens: Sequence[str],
     ) -> tuple[bytes, bytes, str]:
         kms = self._kms
-        plan_key: Hashable = hot.UNCACHEABLE
-        if (
-            type(key_id) is str
-            and (key_spec is None or type(key_spec) is str)
-            and (number_of_bytes is None or type(number_of_bytes) is int)
-        ):
-            ck = hot.context_key(encryption_context)
-            tk = hot.tokens_key(grant_tokens)
-            if ck is not hot.UNCACHEABLE and tk is not hot.UNCACHEABLE:
-                plan_key = (name, key_id, ck, number_of_bytes, key_spec, tk)
         with kms._store.lock:
-            if plan_key is not hot.UNCACHEABLE:
-                kms._refresh()
-                plan = self._generate_plans.get(plan_key)
-                if plan is not None and plan.epoch == kms._epoch:
-                    t = kms._now()
-                    if t < plan.expires:
-                        plaintext = os.urandom(plan.length)
-                        nonce = os.urandom(blob.NONCE_SIZE)
-                        sealed = plan.header + nonce + plan.aead.encrypt(nonce, plaintext, plan.aad)
-                        kms._append_event(plan.head, plan.column, name, self._caller.principal, t)
-                        return plaintext, sealed, plan.arn
-                elif plan is None and not self._seen_before(plan_key):
-                    plan_key = hot.UNCACHEABLE
-                return self._generate_slow(
-                    name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens, plan_key, True
-                )
-            return self._generate_slow(
-                name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens, plan_key, False
-            )
+            kms._refresh()
+            if type(key_id) is str:
+                hk = kms._hot_refs.get(key_id)
+                if hk is not None:
+                    out = self._generate_hot(
+                        hk, name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens
+                    )
+                    if out is not None:
+                        return out
+            return self._generate_slow(name, op, key_id, encryption_context, number_of_bytes, key_spec, grant_tokens)
+
+    def _generate_hot(
+        self,
+        hk: hot.HotKey,
+        name: str,
+        op: GrantOperation,
+        key_id: str,
+        encryption_context: object,
+        number_of_bytes: object,
+        key_spec: object,
+        grant_tokens: object,
+    ) -> tuple[bytes, bytes, str] | None:
+        """GenerateDataKey on a hot key: the request's own work only; ``None`` sends the
+        call through the full path (which validates, raises and audits)."""
+        kms = self._kms
+        if key_spec is None:
+            if type(number_of_bytes) is not int or not 1 <= number_of_bytes <= MAX_DATA_KEY_BYTES:
+                return None
+            n = number_of_bytes
+        elif number_of_bytes is None and type(key_spec) is str:
+            n = _SPEC_BYTES.get(key_spec, 0)
+            if not n:
+                return None
+        else:
+            return None
+        if grant_tokens and not kms._tokens_ok(grant_tokens):
+            return None
+        parts = kms._contexts.parts(encryption_context)
+        if parts is None:
+            return None
+        t = kms._now()
+        if t >= hk.expires or not self._hot_allowed(hk, op, parts):
+            return None
+        plaintext = os.urandom(n)
+        nonce = os.urandom(blob.NONCE_SIZE)
+        sealed = hk.header + nonce + hk.aead.encrypt(nonce, plaintext, hk.aad_prefix + parts.serialized)
+        shape = (name, key_id, key_spec, number_of_bytes)
+        head = self._heads.get(shape)
+        if head is None:
+            extra = f',"keySpec":{json_text(key_spec)}' if key_spec is not None else f',"numberOfBytes":{n}'
+            head = self._head(shape, name, f'{{"keyId":{json_text(key_id)},"encryptionContext":', extra + "}")
+        kms._hot_event(head[0] + parts.json + head[1] + hk.resources_tail, hk.column, name, self._caller.principal, t)
+        return plaintext, sealed, hk.arn
 
     def _generate_slow(
         self,
@@ -1104,8 +1296,6 @@ class LocalKmsClient(Kms):
         number_of_bytes: int | None,
         key_spec: DataKeySpec | str | None,
         grant_tokens: Sequence[str],
-        plan_key: Hashable,
-        refreshed: bool,
     ) -> tuple[bytes, bytes, str]:
         ctx = as_context(encryption_context)
         kms = self._kms
@@ -1135,25 +1325,11 @@ class LocalKmsClient(Kms):
             aad = blob.aad(header, key.arn, ctx.serialize())
             nonce = os.urandom(blob.NONCE_SIZE)
             sealed = header + nonce + aead.encrypt(nonce, plaintext, aad)
-            if plan_key is not hot.UNCACHEABLE and epoch == kms._epoch:
-                head, column = kms._event_head(self._caller, call)
-                plans = self._generate_plans
-                if len(plans) >= hot.MAX_PLANS:
-                    plans.clear()
-                plans[plan_key] = hot.GeneratePlan(
-                    epoch=epoch,
-                    expires=kms._plan_expiry(key),
-                    length=n,
-                    header=header,
-                    aad=aad,
-                    aead=aead,
-                    arn=key.arn,
-                    head=head,
-                    column=column,
-                )
+            if epoch == kms._epoch:  # nothing was dropped during the call: the record is current
+                kms._warm(key, key_id)
             return plaintext, sealed, key.arn
 
-        return self._run(call, run, refreshed=refreshed)
+        return self._run(call, run, refreshed=True)
 
     def generate_data_key(
         self,
@@ -1279,37 +1455,61 @@ class LocalKmsClient(Kms):
         grant_tokens: Sequence[str] = (),
     ) -> DecryptResponse:
         kms = self._kms
-        plan_key: Hashable = hot.UNCACHEABLE
-        if (
-            type(ciphertext_blob) is bytes
-            and blob.MIN_BLOB <= len(ciphertext_blob) <= blob.MAX_BLOB
-            and (key_id is None or type(key_id) is str)
-        ):
-            ck = hot.context_key(encryption_context)
-            tk = hot.tokens_key(grant_tokens)
-            if ck is not hot.UNCACHEABLE and tk is not hot.UNCACHEABLE:
-                plan_key = (ciphertext_blob[: blob.HEADER_SIZE], ck, key_id, tk)
         with kms._store.lock:
-            if plan_key is not hot.UNCACHEABLE:
-                kms._refresh()
-                plan = self._decrypt_plans.get(plan_key)
-                if plan is not None and plan.epoch == kms._epoch:
-                    t = kms._now()
-                    if t < plan.expires:
-                        start = blob.HEADER_SIZE + blob.NONCE_SIZE
-                        try:
-                            plaintext = plan.aead.decrypt(
-                                ciphertext_blob[blob.HEADER_SIZE : start], ciphertext_blob[start:], plan.aad
-                            )
-                        except InvalidTag:
-                            pass  # the full path raises InvalidCiphertextError and audits it
-                        else:
-                            kms._append_event(plan.head, plan.column, "Decrypt", self._caller.principal, t)
-                            return DecryptResponse(key_id=plan.arn, plaintext=plaintext)
-                elif plan is None and not self._seen_before(plan_key):
-                    plan_key = hot.UNCACHEABLE
-                return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens, plan_key, True)
-            return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens, plan_key, False)
+            kms._refresh()
+            if type(ciphertext_blob) is bytes and blob.MIN_BLOB <= len(ciphertext_blob) <= blob.MAX_BLOB:
+                material = kms._hot_blobs.get(ciphertext_blob[: blob.HEADER_SIZE])
+                if material is not None:
+                    out = self._decrypt_hot(material, ciphertext_blob, encryption_context, key_id, grant_tokens)
+                    if out is not None:
+                        return out
+            return self._decrypt_slow(ciphertext_blob, encryption_context, key_id, grant_tokens)
+
+    def _decrypt_hot(
+        self,
+        material: hot.HotMaterial,
+        ciphertext_blob: bytes,
+        encryption_context: object,
+        key_id: object,
+        grant_tokens: object,
+    ) -> DecryptResponse | None:
+        """Decrypt with a hot key's material: ``None`` sends the call through the full path."""
+        kms = self._kms
+        hk = material.key
+        if key_id is not None:
+            if type(key_id) is not str:
+                return None
+            named = kms._hot_refs.get(key_id)
+            if named is None or named.key_id != hk.key_id:
+                return None  # unknown here, or another key: IncorrectKeyException on the full path
+        if grant_tokens and not kms._tokens_ok(grant_tokens):
+            return None
+        parts = kms._contexts.parts(encryption_context)
+        if parts is None:
+            return None
+        t = kms._now()
+        if t >= hk.expires or not self._hot_allowed(hk, GrantOperation.DECRYPT, parts):
+            return None
+        start = blob.HEADER_SIZE + blob.NONCE_SIZE
+        try:
+            plaintext = material.aead.decrypt(
+                ciphertext_blob[blob.HEADER_SIZE : start],
+                ciphertext_blob[start:],
+                material.aad_prefix + parts.serialized,
+            )
+        except InvalidTag:
+            return None  # the full path raises InvalidCiphertextError and audits it
+        shape = ("Decrypt", key_id)
+        head = self._heads.get(shape)
+        if head is None:
+            after = "}" if key_id is None else f',"keyId":{json_text(str(key_id))}}}'
+            head = self._head(
+                shape, "Decrypt", '{"encryptionAlgorithm":"SYMMETRIC_DEFAULT","encryptionContext":', after
+            )
+        kms._hot_event(
+            head[0] + parts.json + head[1] + hk.resources_tail, hk.column, "Decrypt", self._caller.principal, t
+        )
+        return DecryptResponse(key_id=hk.arn, plaintext=plaintext)
 
     def _decrypt_slow(
         self,
@@ -1317,8 +1517,6 @@ class LocalKmsClient(Kms):
         encryption_context: Mapping[str, str] | None,
         key_id: KeyIdentifier | None,
         grant_tokens: Sequence[str],
-        plan_key: Hashable,
-        refreshed: bool,
     ) -> DecryptResponse:
         ctx = as_context(encryption_context)
         kms = self._kms
@@ -1337,24 +1535,12 @@ class LocalKmsClient(Kms):
             if grant_tokens:
                 check_tokens(grant_tokens)
             key, plaintext = self._open(ciphertext_blob, ctx, key_id, GrantOperation.DECRYPT, call)
-            if plan_key is not hot.UNCACHEABLE and epoch == kms._epoch:
+            if epoch == kms._epoch:  # nothing was dropped during the call: the record is current
                 parsed = blob.parse(ciphertext_blob)
-                head, column = kms._event_head(self._caller, call)
-                plans = self._decrypt_plans
-                if len(plans) >= hot.MAX_PLANS:
-                    plans.clear()
-                plans[plan_key] = hot.DecryptPlan(
-                    epoch=epoch,
-                    expires=kms._plan_expiry(key),
-                    aad=blob.aad(parsed.header, key.arn, ctx.serialize()),
-                    aead=kms._aead(key, parsed.version),
-                    arn=key.arn,
-                    head=head,
-                    column=column,
-                )
+                kms._warm(key, key_id, parsed.header, parsed.version)
             return DecryptResponse(key_id=key.arn, plaintext=plaintext)
 
-        return self._run(call, run, refreshed=refreshed)
+        return self._run(call, run, refreshed=True)
 
     def re_encrypt(
         self,
@@ -1450,7 +1636,7 @@ class LocalKmsClient(Kms):
                 if not any(child_grant_allowed(p, ops, constraints) for p in parents):
                     raise access_denied(caller, "CreateGrant", key.arn)
             _require_usable(key)  # KMS: CreateGrant fails on a Disabled / PendingDeletion key
-            with kms._store.write() as tx:
+            with kms._grant_write() as (tx, changes):
                 current = tx.key(key.key_id)
                 if current is None:
                     raise kms._not_found(key.key_id)
@@ -1468,7 +1654,6 @@ class LocalKmsClient(Kms):
                         ):
                             call.response = {"grantId": g.grant_id, "keyId": key.arn}
                             kms._record(caller, call, tx)
-                            kms._after_write(tx)
                             return CreateGrantResponse(grant_id=g.grant_id, grant_token=new_token(g.grant_id))
                 if current.manager is KeyManager.CUSTOMER:
                     # The quotas apply to customer managed keys only (KMS: "This quota does
@@ -1494,9 +1679,11 @@ class LocalKmsClient(Kms):
                     constraints=constraints,
                     created=kms._now(),
                 )
+                added = tx.grant(grant_id)  # the row as every reader decodes it
+                assert added is not None
+                changes.added(added)
                 call.response = {"grantId": grant_id, "keyId": key.arn}
                 kms._record(caller, call, tx)
-                kms._after_write(tx)
             return CreateGrantResponse(grant_id=grant_id, grant_token=new_token(grant_id))
 
         return self._run(call, run)
@@ -1594,11 +1781,11 @@ class LocalKmsClient(Kms):
                 if key_id is not None or grant_id is not None:
                     raise ValidationError("Identify the grant by GrantToken, or by KeyId and GrantId, not both")
                 gid = token_grant_id(grant_token)
-                with kms._store.write() as tx:
+                with kms._grant_write() as (tx, changes):
                     grant = tx.grant(gid)
                     if grant is None:
                         raise InvalidGrantTokenError("The grant token is invalid.")
-                    self._retire(tx, grant, call)
+                    self._retire(tx, grant, call, changes)
                 return
             if key_id is None or grant_id is None:
                 raise ValidationError("RetireGrant needs a GrantToken, or a KeyId and a GrantId")
@@ -1607,15 +1794,15 @@ class LocalKmsClient(Kms):
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
             call.extra = {"grantId": grant_id}
-            with kms._store.write() as tx:
+            with kms._grant_write() as (tx, changes):
                 grant = tx.grant(grant_id)
                 if grant is None or grant.key_id != key.key_id:
                     raise NotFoundError(f"Grant ID {grant_id} not found for {key.arn}")
-                self._retire(tx, grant, call)
+                self._retire(tx, grant, call, changes)
 
         self._run(call, run)
 
-    def _retire(self, tx: Tx, grant: GrantRecord, call: _Call) -> None:
+    def _retire(self, tx: Tx, grant: GrantRecord, call: _Call, changes: _GrantChanges) -> None:
         kms = self._kms
         caller = self._caller
         key = tx.key(grant.key_id)
@@ -1632,8 +1819,8 @@ class LocalKmsClient(Kms):
         if not allowed:
             raise access_denied(caller, "RetireGrant", arn)
         tx.delete_grant(grant.grant_id)
+        changes.removed(grant)
         kms._record(caller, call, tx)
-        kms._after_write(tx)
 
     def revoke_grant(self, *, key_id: KeyIdentifier, grant_id: str) -> None:
         call = _Call("RevokeGrant", {"keyId": str(key_id), "grantId": grant_id}, read_only=False)
@@ -1645,14 +1832,14 @@ class LocalKmsClient(Kms):
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
             authorize(self._caller, key, "RevokeGrant")
-            with kms._store.write() as tx:
+            with kms._grant_write() as (tx, changes):
                 grant = tx.grant(grant_id)
                 if grant is None or grant.key_id != key.key_id:
                     raise NotFoundError(f"Grant ID {grant_id} not found for {key.arn}")
                 # ECR: "When you revoke a grant ... the change occurs immediately" (we
                 # model no eventual-consistency delay).
                 tx.delete_grant(grant_id)
+                changes.removed(grant)
                 kms._record(self._caller, call, tx)
-                kms._after_write(tx)
 
         self._run(call, run)

@@ -1,4 +1,5 @@
-"""The grant index answers exactly what a scan of the grants with their constraints would."""
+"""The grant index answers exactly what a scan of the grants with their constraints would,
+also after grants were added and removed in place."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ _grants = st.lists(
         st.dictionaries(_keys, _values, max_size=3),
     ),
     max_size=12,
+    unique_by=lambda g: g.seq,  # seq and grant id are unique in a store (seq determines the id here)
 )
 
 
@@ -86,3 +88,39 @@ def test_large_contexts() -> None:
     index = GrantIndex([grant])
     assert index.find(GRANTEES[0], GrantOperation.DECRYPT, ctx) is grant
     assert index.find(GRANTEES[0], GrantOperation.DECRYPT, {**ctx, "k3": "x"}) is None
+
+
+@given(
+    grants=_grants,
+    data=st.data(),
+    grantee=st.sampled_from([*GRANTEES, "someone.else.amazonaws.com"]),
+    op=st.sampled_from(OPS),
+    ctx=_contexts,
+)
+def test_index_updated_in_place_agrees_with_a_rebuilt_one(
+    grants: list[GrantRecord], data: st.DataObject, grantee: str, op: GrantOperation, ctx: dict[str, str]
+) -> None:
+    ordered = sorted(grants, key=lambda g: g.seq)
+    loaded = data.draw(st.integers(0, len(ordered)), label="loaded")
+    index = GrantIndex(ordered[:loaded])
+    removed: set[str] = set()
+    for g in ordered[loaded:]:  # created later (higher seq), some retired again at once
+        index.add(g)
+        if data.draw(st.booleans(), label=f"retire new {g.seq}"):
+            index.remove(g.grant_id)
+            removed.add(g.grant_id)
+    for g in ordered[:loaded]:
+        if data.draw(st.booleans(), label=f"retire old {g.seq}"):
+            index.remove(g.grant_id)
+            removed.add(g.grant_id)
+    index.remove("f" * 64)  # an unknown id changes nothing
+    live = [g for g in ordered if g.grant_id not in removed]
+    assert index.all == tuple(live)
+    assert len(index) == len(live)
+    assert index.of(grantee) == tuple(g for g in live if g.grantee == grantee)
+    found = index.find(grantee, op, ctx)
+    assert (found is not None) == _scan(live, grantee, op, ctx)
+    if found is not None:
+        assert found.grant_id not in removed and found.grantee == grantee and op in found.operations
+    rebuilt = GrantIndex(live).find(grantee, op, ctx)
+    assert (rebuilt is None) == (found is None)
