@@ -27,14 +27,18 @@ demo: $(VENV)/.installed-cli
 	$(BIN)/python -m ecrcrypt.demo $(ARGS)
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/mypy ecrcrypt tests benchmarks
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check ecrcrypt tests benchmarks
-	$(BIN)/mypy ecrcrypt
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ecrcrypt tests benchmarks
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .hypothesis benchmarks/out

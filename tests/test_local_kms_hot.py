@@ -32,7 +32,7 @@ CTX = {"aws:ecr:arn": REPO, "aws:s3:arn": "arn:aws:s3:::b/p/sha256:00"}
 
 
 def _comparable(event: Any) -> dict[str, Any]:
-    record = event.to_cloudtrail()
+    record: dict[str, Any] = event.to_cloudtrail()
     del record["eventTime"], record["eventID"]
     return record
 
@@ -247,10 +247,12 @@ def test_hot_calls_write_the_full_paths_audit_bytes(
     }[ref]
     context: Any = EncryptionContext(ctx) if as_object else ctx
     spec = None if size is not None else "AES_256"
-    generate = {
-        "GenerateDataKey": lambda c: c.generate_data_key,
-        "GenerateDataKeyWithoutPlaintext": lambda c: c.generate_data_key_without_plaintext,
-    }[name]
+
+    def generate(c: Any) -> Any:
+        if name == "GenerateDataKey":
+            return c.generate_data_key
+        return c.generate_data_key_without_plaintext
+
     decrypt_ref = meta.arn if decrypt_key else None
     generate(hot_client)(key_id=key_ref, encryption_context=context, number_of_bytes=size, key_spec=spec)
     assert key_ref in kms._hot_refs  # the next call takes the hot path
@@ -378,7 +380,9 @@ def test_describe_key_and_grant_changes_do_not_reload_grants(monkeypatch: pytest
         )
         # each new grant works at once
         ecr.generate_data_key(key_id=key, encryption_context=_ctx(i, repo), key_spec="AES_256")
-    assert loads == [kms._keys[key.rsplit("/", 1)[1]].key_id]  # loaded once, by the first grant check
+    record = kms._keys[key.rsplit("/", 1)[1]]
+    assert record is not None
+    assert loads == [record.key_id]  # loaded once, by the first grant check
     ecr.retire_grant(key_id=key, grant_id=grants[0])
     admin.revoke_grant(key_id=key, grant_id=grants[1])
     for i in (0, 1):

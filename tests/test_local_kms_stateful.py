@@ -223,7 +223,7 @@ class LocalKmsMachine(RuleBasedStateMachine):
             self.expect(err, lambda: self.admin.encrypt(key_id=key, plaintext=data, encryption_context=ctx))
             return None
         blob = self.admin.encrypt(key_id=key, plaintext=data, encryption_context=ctx).ciphertext_blob
-        assert _version(blob) == k.version
+        assert k is not None and _version(blob) == k.version
         return Cipher(blob, key, ctx, data)
 
     @rule(
