@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,41 @@ from ecrcrypt.registry import Registry
 __all__ = ["main"]
 
 _CHUNK = 1 << 20
+
+
+@contextmanager
+def _progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A transfer bar on stderr when it is a terminal (rich); silent otherwise (pipes, CI, tests)."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+class _Counting:
+    """A write-through destination that reports each write to the progress bar."""
+
+    def __init__(self, inner: Any, advance: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._advance = advance
+
+    def write(self, data: bytes | memoryview) -> int:
+        n: int = self._inner.write(data)
+        self._advance(len(data))
+        return n
+
+
+def _size_of(file: Any) -> int | None:
+    try:
+        return os.fstat(file.fileno()).st_size or None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _emit(data: Any) -> None:
@@ -117,10 +153,11 @@ def push_layer(ctx: click.Context, repository: str, file: Any) -> None:
     with _registry(ctx) as reg:
         repo = reg.repository(repository)
         h = hashlib.sha256()
-        with repo.start_upload() as up:
+        with _progress("encrypting", _size_of(file)) as advance, repo.start_upload() as up:
             while chunk := file.read(_CHUNK):
                 h.update(chunk)
                 up.write(chunk)
+                advance(len(chunk))
             result = up.complete(Digest(h.hexdigest()))
         _emit(
             {
@@ -140,7 +177,8 @@ def push_layer(ctx: click.Context, repository: str, file: Any) -> None:
 def pull_layer(ctx: click.Context, repository: str, digest: str, output: Any) -> None:
     """Decrypt a layer, verify its digest, write the plaintext."""
     with _registry(ctx) as reg:
-        reg.repository(repository).pull_layer(digest, output)
+        with _progress("decrypting", None) as advance:
+            reg.repository(repository).pull_layer(digest, _Counting(output, advance))
         output.flush()
 
 
