@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecrcrypt import _frames, streams
+from ecrcrypt import _frames
+from ecrcrypt import _streams_iter_decrypt as streams
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.errors import (
