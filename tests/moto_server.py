@@ -16,12 +16,6 @@ Fixtures:
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,10 +23,10 @@ from typing import Any
 
 import pytest
 
-REGION = "us-east-1"
+from tests._moto_process import REGION, running_moto_server
+
 ACCOUNT = "123456789012"  # moto's default account id
 _DUMMY = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # not a secret: moto accepts any
-_START_TIMEOUT = 60.0
 
 __all__ = [
     "ACCOUNT",
@@ -46,64 +40,12 @@ __all__ = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/moto-api/", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _start(log: Any) -> tuple[subprocess.Popen[bytes], str]:
-    env = dict(os.environ)
-    # Keep the child off any real endpoint or credential file.
-    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION})
-    env.pop("AWS_PROFILE", None)
-    for _attempt in range(3):  # the free port can be taken between probe and bind
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _answers(url):
-                return proc, url
-            time.sleep(0.1)
-        _stop(proc)
-    log.seek(0)
-    raise RuntimeError("moto server did not start:\n" + log.read().decode(errors="replace")[-2000:])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """Start ``moto.server`` on 127.0.0.1 for the session; yield its URL; stop it at the end."""
     pytest.importorskip("moto.server", reason="moto[server] is not installed (test extra)")
-    with tempfile.TemporaryFile() as log:
-        proc, url = _start(log)
-        try:
-            yield url
-        finally:
-            _stop(proc)
+    with running_moto_server() as url:
+        yield url
 
 
 def reset_moto(endpoint: str) -> None:
