@@ -307,6 +307,12 @@ def open_parsed(header: Header, *, provider: KeyProvider, context: Mapping[str, 
     if suite.signature is not None and PUBLIC_KEY_KEY not in header.context:
         # Spec decrypt.md: the verification key comes from the stored context.
         raise MessageFormatError("signed message without 'aws-crypto-public-key' in its encryption context")
+    if suite.signature is None and PUBLIC_KEY_KEY in header.context:
+        # A verification key in an unsigned message means a signed one whose signature was stripped:
+        # whoever can unwrap the data key (decrypt-only rights) could re-seal it as an unsigned suite
+        # with any plaintext. Every ESDK refuses it (Python: "Signature verification key found in
+        # header for non-signed algorithm"), before the key provider is called.
+        raise MessageFormatError("unsigned message carries a signature verification key ('aws-crypto-public-key')")
     data_key = provider.decrypt_data_key(header.encrypted_data_keys, full)
     if len(data_key) != suite.key_length:
         raise DataKeyDecryptionError("the decrypted data key has the wrong length for the message's algorithm suite")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,79 @@ def test_esdk_unwraps_our_data_key_and_we_unwrap_theirs() -> None:
         provider_id=info.provider_id, provider_info=info.key_info, ciphertext=generated.encrypted_data_key
     )
     assert OURS.decrypt_data_key([ours], EncryptionContext(CTX)) == generated.data_key
+
+
+def _strip_signature(signed: bytes, plaintext: bytes) -> bytes:
+    """What a principal that can unwrap data keys but not sign can do to a signed message.
+
+    It re-seals the same data key, EDKs and context (including the verification key, which the
+    key provider needs) as the unsigned committing suite, around a plaintext of its choosing.
+    """
+    import struct
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from ecrcrypt._frames import final_aad
+    from ecrcrypt._header import ZERO_IV, serialize_header_body_v2
+    from ecrcrypt._keys import derive_keys
+    from ecrcrypt.suites import AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+
+    header = DecryptPolicy().parse_header_bytes(signed)
+    data_key = OURS.decrypt_data_key(header.encrypted_data_keys, header.context)
+    message_id = os.urandom(32)
+    enc, commit = derive_keys(AES_256_GCM_HKDF_SHA512_COMMIT_KEY, data_key, message_id)
+    body = serialize_header_body_v2(
+        suite=AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+        message_id=message_id,
+        context=header.context,
+        encrypted_data_keys=header.encrypted_data_keys,
+        frame_length=4096,
+        commit_key=commit,
+    )
+    aead = AESGCM(enc)
+    prefix = struct.pack(">IIQII", 0xFFFFFFFF, 1, 0, 1, len(plaintext))
+    return (
+        body
+        + aead.encrypt(ZERO_IV, b"", body)
+        + prefix
+        + aead.encrypt(prefix[8:20], plaintext, final_aad(message_id, 1, len(plaintext)))
+    )
+
+
+def test_a_stripped_signature_is_refused_before_the_key_provider_is_called() -> None:
+    from ecrcrypt.errors import MessageFormatError
+    from ecrcrypt.ranges import decrypt_range
+    from ecrcrypt.streams import iter_decrypt
+
+    signed, _ = STRICT.encrypt(
+        source=b"genuine",
+        key_provider=THEIRS,
+        encryption_context=CTX,
+        algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+    )
+    forged = _strip_signature(signed, b"forged by a decrypt-only principal")
+
+    class Untouchable:
+        def decrypt_data_key(self, *args: object) -> bytes:
+            raise AssertionError("the key provider must not be called for a stripped-signature message")
+
+    class Source:
+        def size(self) -> int:
+            return len(forged)
+
+        def read_at(self, offset: int, length: int) -> bytes:
+            return forged[offset : offset + length]
+
+    provider: Any = Untouchable()
+    with pytest.raises(MessageFormatError, match="verification key"):
+        decrypt(forged, provider=provider, context=CTX)
+    with pytest.raises(MessageFormatError, match="verification key"):
+        DecryptingReader(io.BytesIO(forged), provider=provider, context=CTX).read()
+    with pytest.raises(MessageFormatError, match="verification key"):
+        list(iter_decrypt([forged], provider=provider, context=CTX))
+    with pytest.raises(MessageFormatError, match="verification key"):
+        decrypt_range(Source(), 0, 5, provider=provider, context=CTX)
+    with pytest.raises(Exception, match="non-signed"):  # every ESDK refuses it too
+        STRICT.decrypt(source=forged, key_provider=THEIRS)
+    # and the genuine signed message still decrypts
+    assert decrypt(signed, provider=OURS, context=CTX) == b"genuine"
