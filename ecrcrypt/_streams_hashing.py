@@ -12,6 +12,7 @@ writers and the reader alike, hence this module.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -25,14 +26,32 @@ _DEFER_MIN = 64 * 1024
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0  # the process that made ``_pool``
 
 
 def _hash_pool() -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_pid
     with _pool_lock:
-        if _pool is None:
+        pid = os.getpid()
+        if _pool is None or _pool_pid != pid:
+            # A forked child inherits the parent's pool but none of its threads: work
+            # submitted there would never run. The at-fork hook below drops the pool in
+            # the child; the pid check covers a fork that bypassed Python's hooks.
             _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ecrcrypt-sha256")
+            _pool_pid = pid
         return _pool
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: forget the parent's pool and take a fresh lock (the parent's may
+    have been held by a thread that does not exist here)."""
+    global _pool, _pool_lock
+    _pool_lock = threading.Lock()
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class _Hasher:

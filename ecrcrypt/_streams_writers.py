@@ -34,6 +34,7 @@ class _WriterBase:
 
     def __init__(self) -> None:
         self._closed = False
+        self._finished = False  # the final frame was written: the body is a complete message body
         self._failed: BaseException | None = None
         self.sha256: Digest | None = None
 
@@ -84,6 +85,7 @@ class _WriterBase:
         except BaseException as exc:
             self._failed = exc
             raise
+        self._finished = True
         self._closed = True
 
     def abandon(self) -> None:
@@ -165,8 +167,12 @@ class BodyFirstWriter(_WriterBase):
 
     def header(self, *, context: Mapping[str, str], encrypted_data_keys: Sequence[EncryptedDataKey]) -> bytes:
         """The serialized v2 header for this body; its length is :func:`header_length` of the same inputs."""
-        if not self._closed:
-            raise StreamClosedError("the header is available only after close()")
+        if self._failed is not None:
+            raise StreamClosedError("the body failed and has no header") from self._failed
+        if not self._finished:
+            # Also after abandon() (an exception in the ``with`` block): the body lacks its
+            # final frame, and a header would make the torn body look like a message.
+            raise StreamClosedError("the header is available only after a successful close()")
         return self._sealer.header(encryption_context(context), tuple(encrypted_data_keys))
 
     def __enter__(self) -> BodyFirstWriter:

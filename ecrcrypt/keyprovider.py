@@ -9,7 +9,7 @@ never see message bodies, and the message layer never sees wrapping keys.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import attrs
 
@@ -56,8 +56,13 @@ def _edk_tuple(value: Iterable[EncryptedDataKey]) -> tuple[EncryptedDataKey, ...
 class DataKey:
     """A plaintext data key and its encrypted copies. The plaintext never reaches a repr."""
 
-    plaintext: bytes = attrs.field(repr=False)
+    # Not in ==/hash either: a bytes comparison is not constant-time and a hash fingerprints it.
+    plaintext: bytes = attrs.field(repr=False, eq=False)
     encrypted_data_keys: tuple[EncryptedDataKey, ...] = attrs.field(converter=_edk_tuple)
+
+    def __reduce__(self) -> NoReturn:
+        # Pickling would write the plaintext key in the clear (to a file, a queue, another process).
+        raise TypeError("DataKey holds a plaintext key and cannot be pickled or copied")
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.plaintext, bytes):

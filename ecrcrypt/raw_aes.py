@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 import attrs
 from cryptography.exceptions import InvalidTag
@@ -56,7 +57,9 @@ class RawAesKeyProvider:
 
     key_namespace: str = attrs.field(validator=_check_text)
     key_name: str = attrs.field(validator=_check_text)
-    wrapping_key: bytes = attrs.field(validator=_check_key, repr=False)
+    # Key material takes no part in ==/hash (a bytes comparison is not constant-time, and a
+    # hash of the key would be a stable fingerprint of it): the identity is (namespace, name).
+    wrapping_key: bytes = attrs.field(validator=_check_key, repr=False, eq=False)
     _aead: AESGCM = attrs.field(init=False, repr=False, eq=False)
     _name: bytes = attrs.field(init=False, repr=False, eq=False)
 
@@ -65,6 +68,10 @@ class RawAesKeyProvider:
             raise ValidationError("RawAesKeyProvider.key_namespace must not start with 'aws-kms' (reserved)")
         object.__setattr__(self, "_aead", AESGCM(self.wrapping_key))
         object.__setattr__(self, "_name", self.key_name.encode("utf-8"))
+
+    def __reduce__(self) -> NoReturn:
+        # Pickling would write the wrapping key in the clear (to a file, a queue, another process).
+        raise TypeError("RawAesKeyProvider holds a wrapping key and cannot be pickled or copied")
 
     def generate_data_key(self, context: EncryptionContext, *, length: int = 32) -> DataKey:
         if length not in (16, 24, 32):

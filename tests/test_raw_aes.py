@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import struct
 
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import given
 
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import DataKeyDecryptionError, ValidationError
-from ecrcrypt.keyprovider import EncryptedDataKey, KeyProvider
+from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
 from ecrcrypt.raw_aes import RawAesKeyProvider
 from ecrcrypt.strategies import encryption_contexts
 
@@ -97,3 +99,45 @@ def test_no_key_material_in_repr() -> None:
 def test_invalid_configuration(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RawAesKeyProvider(**kwargs)  # type: ignore[arg-type]
+
+
+class _Untouchable(bytes):
+    """Key material that fails the test if anything compares or hashes it."""
+
+    def __eq__(self, other: object) -> bool:
+        raise AssertionError("key material took part in ==")
+
+    def __ne__(self, other: object) -> bool:
+        raise AssertionError("key material took part in !=")
+
+    def __hash__(self) -> int:
+        raise AssertionError("key material took part in hash()")
+
+
+def test_wrapping_key_takes_no_part_in_eq_or_hash() -> None:
+    a = RawAesKeyProvider(key_namespace="ns", key_name="name", wrapping_key=_Untouchable(os.urandom(32)))
+    b = RawAesKeyProvider(key_namespace="ns", key_name="name", wrapping_key=_Untouchable(os.urandom(32)))
+    assert a == b and hash(a) == hash(b)  # the identity is (namespace, name)
+    assert a != RawAesKeyProvider(key_namespace="ns", key_name="other", wrapping_key=KEY)
+    assert a != RawAesKeyProvider(key_namespace="ns2", key_name="name", wrapping_key=KEY)
+    assert a.decrypt_data_key(a.generate_data_key(CTX).encrypted_data_keys, CTX)
+
+
+def test_data_key_plaintext_takes_no_part_in_eq_or_hash() -> None:
+    edks = PROVIDER.generate_data_key(CTX).encrypted_data_keys
+    a = DataKey(plaintext=_Untouchable(os.urandom(32)), encrypted_data_keys=edks)
+    b = DataKey(plaintext=_Untouchable(os.urandom(32)), encrypted_data_keys=edks)
+    assert a == b and hash(a) == hash(b)
+    assert a != DataKey(plaintext=KEY, encrypted_data_keys=PROVIDER.generate_data_key(CTX).encrypted_data_keys)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_key_material_does_not_pickle(protocol: int) -> None:
+    data_key = PROVIDER.generate_data_key(CTX)
+    for secret in (PROVIDER, data_key):
+        with pytest.raises(TypeError):
+            pickle.dumps(secret, protocol=protocol)
+    with pytest.raises(TypeError):
+        copy.deepcopy(data_key)
+    # EDKs carry no secret and stay picklable.
+    assert pickle.loads(pickle.dumps(data_key.encrypted_data_keys, protocol=protocol)) == data_key.encrypted_data_keys

@@ -542,3 +542,110 @@ def test_iter_decrypt_full_final_frame_stays_owned() -> None:
     assert len({id(p) for p, _ in pieces}) == 6
     assert all(bytes(p) == snap for p, snap in pieces)
     assert b"".join(snap for _, snap in pieces) == plaintext
+
+
+# ------------------------------------------------------------------------------ review regressions
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_sha256_writer_works_in_a_forked_child() -> None:
+    # The parent's hashing pool has worker threads; a forked child inherits the pool object
+    # but none of its threads, so it must build its own instead of waiting on a dead one.
+    import signal
+
+    plaintext = os.urandom(600 * 1024 + 5)
+    assert _encrypt_stream(plaintext, len(plaintext), compute_sha256=True)[1].sha256 == Digest.of(plaintext)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        code = 1
+        try:
+            os.close(read_end)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(30)  # a hang kills the child instead of the test run
+            ct, w = _encrypt_stream(plaintext, len(plaintext), compute_sha256=True)
+            r = DecryptingReader(io.BytesIO(ct), provider=PROVIDER, context=CTX, compute_sha256=True)
+            ok = r.read() == plaintext and r.sha256 == w.sha256
+            os.write(write_end, f"{w.sha256} {ok}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert report == f"{Digest.of(plaintext)} True"
+
+
+def test_iter_decrypt_errors_are_sticky() -> None:
+    bad = _tampered()["flip in frame 3"]
+    it = iter_decrypt(chunks_of(bad, 1000), provider=PROVIDER, context=CTX)
+    got = bytearray()
+    with pytest.raises(AuthenticationError) as first:
+        for piece in it:
+            got += piece
+    assert PLAIN.startswith(bytes(got))
+    for _ in range(2):
+        with pytest.raises(StreamClosedError) as again:
+            next(it)
+        assert again.value.__cause__ is first.value
+
+
+def test_iter_decrypt_header_and_source_errors_are_sticky() -> None:
+    it = iter_decrypt([CT], provider=PROVIDER, context={"other": "context"})
+    with pytest.raises(EncryptionContextMismatchError) as first:
+        next(it)
+    with pytest.raises(StreamClosedError) as again:
+        next(it)
+    assert again.value.__cause__ is first.value
+
+    def failing_source() -> object:
+        yield CT[:100]
+        raise OSError("connection reset")
+
+    it = iter_decrypt(failing_source(), provider=PROVIDER, context=CTX)  # type: ignore[arg-type]
+    with pytest.raises(OSError) as source_error:
+        list(it)
+    with pytest.raises(StreamClosedError) as again:
+        next(it)
+    assert again.value.__cause__ is source_error.value
+
+
+def test_iter_decrypt_ends_normally_and_stays_ended() -> None:
+    it = iter_decrypt(chunks_of(CT, 1000), provider=PROVIDER, context=CTX)
+    assert iter(it) is it
+    assert b"".join(it) == PLAIN
+    for _ in range(2):
+        with pytest.raises(StopIteration):
+            next(it)
+
+
+def test_body_first_writer_refuses_the_header_after_it_was_abandoned() -> None:
+    data_key = os.urandom(32)
+    edks = PROVIDER.encrypt_data_key(data_key, EncryptionContext(CTX))
+    with pytest.raises(RuntimeError), BodyFirstWriter(io.BytesIO(), data_key=data_key, frame_length=F) as w:
+        w.write(b"x" * 40)
+        raise RuntimeError("upload interrupted")
+    assert w.closed
+    with pytest.raises(StreamClosedError):
+        w.header(context=CTX, encrypted_data_keys=edks)
+    abandoned = BodyFirstWriter(io.BytesIO(), data_key=data_key, frame_length=F)
+    abandoned.abandon()
+    abandoned.close()  # a no-op on an abandoned writer: it does not make the body complete
+    with pytest.raises(StreamClosedError):
+        abandoned.header(context=CTX, encrypted_data_keys=edks)
+
+
+def test_body_first_writer_refuses_the_header_after_a_failed_close() -> None:
+    class FailsOnFinal(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError("disk full")
+
+    data_key = os.urandom(32)
+    w = BodyFirstWriter(FailsOnFinal(), data_key=data_key, frame_length=F)
+    w.write(b"x" * 10)
+    with pytest.raises(OSError):
+        w.close()
+    with pytest.raises(StreamClosedError):
+        w.header(context=CTX, encrypted_data_keys=PROVIDER.encrypt_data_key(data_key, EncryptionContext(CTX)))
