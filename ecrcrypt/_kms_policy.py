@@ -129,9 +129,22 @@ def fold_pairs(context: Mapping[str, str] | None) -> frozenset[tuple[str, str]]:
     return fold_items((context or {}).items())
 
 
+# What a context two of whose keys differ only in case folds to. Folding would let the
+# later key silently replace the other ({"tenant": "a", "TENANT": "b"} passing an
+# Equals {"tenant": "a"} constraint), so such a context satisfies no grant constraint
+# (GrantConstraints.allows says the same). Recognised by identity (``is``), never by
+# value, so that no real context or grant can ever equal it.
+COLLIDING: frozenset[tuple[str, str]] = frozenset({("\x00colliding-keys\x00", "\x00")})
+
+
 def fold_items(items: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-    """:func:`fold_pairs` of a context given as its ``(key, value)`` pairs."""
-    return frozenset({k.lower(): v for k, v in items}.items())
+    """:func:`fold_pairs` of a context given as its ``(key, value)`` pairs
+    (:data:`COLLIDING` when two keys differ only in case)."""
+    pairs = list(items)
+    folded = {k.lower(): v for k, v in pairs}
+    if len(folded) != len(pairs):
+        return COLLIDING
+    return frozenset(folded.items())
 
 
 class GrantIndex:
@@ -222,13 +235,15 @@ class GrantIndex:
             return None
         if operation in _UNCONSTRAINED:
             return next((g for g in mine.values() if operation in g.operations), None)
+        if pairs is None:
+            pairs = fold_pairs(context)
         free = self._free.get(grantee)
+        if pairs is COLLIDING:  # only a grant without any constraint (not even an empty subset)
+            return next((g for g in (free or {}).values() if g.constraints is None and operation in g.operations), None)
         if free:
             for g in free.values():
                 if operation in g.operations:
                     return g
-        if pairs is None:
-            pairs = fold_pairs(context)
         equal = self._equals.get((grantee, pairs))
         if equal:
             for g in equal.values():

@@ -151,12 +151,26 @@ class RegistryMetadata:
             db.execute("DELETE FROM tags WHERE repository = ?", (name,))
 
     # -- objects -----------------------------------------------------------------------
-    def put_object(self, repository: str, record: ObjectRecord) -> None:
+    def _live(self, db: sqlite3.Connection, repository: RepositoryRecord) -> bool:
+        """Whether ``repository`` (that very one: its uid) still exists, in the caller's transaction."""
+        row = db.execute("SELECT uid FROM repositories WHERE name = ?", (repository.name,)).fetchone()
+        return row is not None and row[0] == repository.uid
+
+    def put_object(self, repository: RepositoryRecord, record: ObjectRecord) -> bool:
+        """Record an object of ``repository``; ``False`` (nothing written) when that repository
+        is gone, deleted or deleted and re-created under its name since the caller read it.
+
+        Rows are keyed by name: checking liveness in a separate transaction would let a
+        push racing a delete leave a ghost row that a later repository of the same name
+        inherits, so the check and the insert share one transaction.
+        """
         with self._tx() as db:
+            if not self._live(db, repository):
+                return False
             db.execute(
                 "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    repository,
+                    repository.name,
                     record.kind,
                     record.digest,
                     record.size,
@@ -166,6 +180,7 @@ class RegistryMetadata:
                     record.blob_key,
                 ),
             )
+            return True
 
     def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None:
         with self._lock:
@@ -191,9 +206,19 @@ class RegistryMetadata:
         return int(n)
 
     # -- tags --------------------------------------------------------------------------
-    def put_tag(self, repository: str, tag: str, digest: str) -> None:
+    def put_tag(self, repository: RepositoryRecord, tag: str, digest: str) -> bool:
+        """Tag an image of ``repository``; ``False`` (nothing written) when that repository is
+        gone (as :meth:`put_object`), or when it holds no manifest ``digest``."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (repository, tag, digest))
+            if not self._live(db, repository):
+                return False
+            if not db.execute(
+                "SELECT 1 FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?",
+                (repository.name, digest),
+            ).fetchone():
+                return False
+            db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (repository.name, tag, digest))
+            return True
 
     def get_tag(self, repository: str, tag: str) -> str | None:
         with self._lock:

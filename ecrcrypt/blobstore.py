@@ -23,6 +23,7 @@ import io
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -434,18 +435,26 @@ class FilesystemBlobStore:
     renamed over the target with ``os.replace`` and the directory is fsynced: a
     reader sees the old object or the new one, never a part, and a crash leaves at
     most a temporary that :meth:`list`/:meth:`exists` ignore and that opening the
-    store removes (``clean_temporaries=False`` keeps them, for a second process
-    sharing the root while writes may be in flight).
+    store removes once it is stale: not modified for ``stale_after`` seconds (an hour
+    by default; ``clean_temporaries=False`` keeps them all). A temporary modified more
+    recently may be another process's write in flight (a second ``Registry.open`` of
+    the same directory while a push streams), whose commit would fail if its file
+    vanished; a writer touches its temporary with every chunk, so only one silent for
+    ``stale_after`` is taken for a crash's leftover.
 
     A key cannot also be a "directory" of other keys here (``a`` and ``a/b``),
     although S3 allows it; such a write raises :class:`ValidationError`.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, clean_temporaries: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, clean_temporaries: bool = True, stale_after: float = 3600.0
+    ) -> None:
+        if isinstance(stale_after, bool) or not isinstance(stale_after, int | float) or not stale_after >= 0:
+            raise ValidationError("stale_after must be a number of seconds >= 0")
         self._root = Path(root).absolute()
         self._root.mkdir(parents=True, exist_ok=True)
         if clean_temporaries:
-            self._clean_temporaries()
+            self._clean_temporaries(stale_after)
 
     @property
     def root(self) -> Path:
@@ -454,12 +463,15 @@ class FilesystemBlobStore:
     def __repr__(self) -> str:
         return f"FilesystemBlobStore({str(self._root)!r})"
 
-    def _clean_temporaries(self) -> None:
+    def _clean_temporaries(self, stale_after: float) -> None:
+        cutoff = time.time() - stale_after
         for dirpath, _dirnames, filenames in os.walk(self._root):
             for name in filenames:
                 if name.endswith(_TMP_SUFFIX):
+                    path = os.path.join(dirpath, name)
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(dirpath, name))
+                        if os.stat(path).st_mtime <= cutoff:
+                            os.unlink(path)
 
     def _path(self, key: str) -> Path:
         return self._root.joinpath(*validate_key(key).split("/"))

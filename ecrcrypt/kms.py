@@ -205,8 +205,14 @@ class GrantConstraints:
             raise ValidationError("grant constraint keys are case-insensitive; two keys differ only in case")
 
     def allows(self, context: Mapping[str, str] | None) -> bool:
-        """Whether a request's encryption context satisfies this constraint."""
+        """Whether a request's encryption context satisfies this constraint.
+
+        A context with two keys that differ only in case satisfies none: folding it
+        would let one key silently replace the other and defeat Equals / Subset.
+        """
         request = {k.lower(): v for k, v in (context or {}).items()}
+        if len(request) != len(context or {}):
+            return False
         if self.encryption_context_equals is not None:
             wanted = {k.lower(): v for k, v in self.encryption_context_equals.items()}
             return request == wanted

@@ -87,6 +87,15 @@ _MAX_DESCRIBE_NAMES = 100  # ECR DescribeRepositories: repositoryNames 1-100
 _DEFAULT_PAGE, _MAX_PAGE = 100, 1000  # ECR DescribeRepositories: maxResults 1-1000, default 100
 
 
+def _note_grants_left(error: BaseException, key_arn: str, grant_ids: tuple[str, ...]) -> None:
+    """Attach the ids of grants a failed CreateRepository could not undo to its error
+    (as an exception note: the error keeps its type and message)."""
+    if grant_ids:
+        error.add_note(
+            f"grants not retired on {key_arn} (retire or revoke them by hand): grant ids {', '.join(grant_ids)}"
+        )
+
+
 def find_repository_grants(kms: Kms, key_id: str, repository_arn: str | RepositoryArn) -> list[GrantListEntry]:
     """ListGrants on ``key_id`` filtered by the repository ARN in the grant constraint.
 
@@ -303,9 +312,10 @@ class Registry:
         )
         if not self._core.metadata.insert_repository(record):
             # Lost a race with another creator of the same name: undo our grants.
+            lost = RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
             if key_arn is not None:
-                self._undo_grants(key_arn, grants)
-            raise RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
+                _note_grants_left(lost, key_arn, self._undo_grants(key_arn, grants))
+            raise lost
         return self._core.description(record)
 
     def _resolve_key(self, config: EncryptionConfiguration) -> str:
@@ -336,29 +346,47 @@ class Registry:
                     constraints=constraints,
                 )
             except KmsError as exc:
-                self._undo_grants(key_arn, tuple(made))
                 if isinstance(exc, LimitExceededError):
-                    raise EcrKmsError(
+                    error = EcrKmsError(
                         f"cannot create repository '{name}': KMS key {key_arn} has reached its grant quota "
                         f"({exc}); each KMS repository holds two grants on its key (one per grantee), so "
                         "with 500 grants per grantee a key encrypts at most 500 repositories. Delete a "
                         "repository on this key or use another key",
                         kms_error=exc.code,
-                    ) from exc
-                raise EcrKmsError(
-                    f"cannot create repository '{name}': CreateGrant on {key_arn} failed: {exc}", kms_error=exc.code
-                ) from exc
+                    )
+                else:
+                    error = EcrKmsError(
+                        f"cannot create repository '{name}': CreateGrant on {key_arn} failed: {exc}",
+                        kms_error=exc.code,
+                    )
+                # The CreateGrant failure is what the caller must see: the undo never replaces it.
+                _note_grants_left(error, key_arn, self._undo_grants(key_arn, tuple(made)))
+                raise error from exc
             made.append(GrantRecord(role=role, grant_id=resp.grant_id, grantee=grantee, grant_token=resp.grant_token))
         return tuple(made)
 
-    def _undo_grants(self, key_arn: str, grants: tuple[GrantRecord, ...]) -> None:
-        kms = self.kms()
+    def _undo_grants(self, key_arn: str, grants: tuple[GrantRecord, ...]) -> tuple[str, ...]:
+        """Retire the grants a failed CreateRepository made; the ids of those left.
+
+        Never raises: it runs while another error is on its way to the caller, and
+        that error, not the undo's, says what went wrong.
+        """
+        ecr, caller = self._core.client(self._core.ecr_principal), self.kms()
+        left: list[str] = []
         for g in grants:
-            try:
-                kms.retire_grant(key_id=key_arn, grant_id=g.grant_id)
-            except KmsError:
-                # The creator may lack retire rights: a key admin's revoke is the fallback.
-                kms.revoke_grant(key_id=key_arn, grant_id=g.grant_id)
+            # Every grant names ECR's service principal as its retiring principal, and KMS
+            # RetireGrant: "the retiring principal ... can retire the grant" -- so ECR's own
+            # client comes first (the caller may lack kms:RetireGrant); then the caller's
+            # retire, and a key admin's revoke.
+            for undo in (ecr.retire_grant, caller.retire_grant, caller.revoke_grant):
+                try:
+                    undo(key_id=key_arn, grant_id=g.grant_id)
+                    break
+                except Exception:  # noqa: S112 -- any failure: try the next way, report the grant if none works
+                    continue
+            else:
+                left.append(g.grant_id)
+        return tuple(left)
 
     # -- DescribeRepositories ------------------------------------------------------------
     def describe_repositories(self, repository_names: Sequence[str] | None = None) -> list[RepositoryDescription]:

@@ -274,12 +274,15 @@ class Repository:
         # A Repository handle outlives nothing: once deleted (or re-created) it refuses to work.
         current = self._core.metadata.get_repository(self._record.name)
         if current is None or current.uid != self._record.uid:
-            from ecrcrypt.errors import RepositoryNotFoundError
+            raise self._gone()
 
-            raise RepositoryNotFoundError(
-                f"The repository with name '{self._record.name}' does not exist in the registry with id "
-                f"'{self._core.account}'"
-            )
+    def _gone(self) -> LookupError:
+        from ecrcrypt.errors import RepositoryNotFoundError
+
+        return RepositoryNotFoundError(
+            f"The repository with name '{self._record.name}' does not exist in the registry with id "
+            f"'{self._core.account}'"
+        )
 
     def _store(
         self, kind: str, source: SupportsRead | bytes | bytearray | memoryview, declared: Digest
@@ -302,13 +305,6 @@ class Repository:
         return written, self._record_object(kind, declared, written, key)
 
     def _record_object(self, kind: str, digest: Digest, written: Written, blob_key: str) -> ObjectRecord:
-        try:
-            # Deleted (or deleted and re-created) while this push was streaming: the blob is
-            # under the old repository's prefix and must not be attached to a new one.
-            self._require_live()
-        except LookupError:
-            self._core.store.delete(blob_key)
-            raise
         rec = ObjectRecord(
             kind=kind,
             digest=str(digest),
@@ -318,7 +314,11 @@ class Repository:
             pushed_at=now(),
             blob_key=blob_key,
         )
-        self._core.metadata.put_object(self._record.name, rec)
+        if not self._core.metadata.put_object(self._record, rec):
+            # Deleted (or deleted and re-created) while this push was streaming: the blob is
+            # under the old repository's prefix (its uid) and must not be attached to a new one.
+            self._core.store.delete(blob_key)
+            raise self._gone()
         return rec
 
     def _object(self, kind: str, digest: Digest) -> ObjectRecord:
@@ -450,8 +450,9 @@ class Repository:
         with self._audited("PutImage", imageDigest=str(digest), imageTag=tag):
             if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
                 self._store("manifest", manifest, digest)
-            if tag is not None:
-                self._core.metadata.put_tag(self._record.name, tag, str(digest))
+            if tag is not None and not self._core.metadata.put_tag(self._record, tag, str(digest)):
+                self._require_live()  # deleted meanwhile: RepositoryNotFoundError
+                raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
         return ImageId(digest=digest, tag=tag)
 
     def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:

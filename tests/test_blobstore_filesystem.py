@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -65,6 +67,11 @@ def test_temporaries_are_invisible_and_cleaned_on_open(tmp_path: Path) -> None:
     kept = FilesystemBlobStore(tmp_path, clean_temporaries=False)
     assert stale.exists()
     assert list(kept.list()) == ["x/y"]
+    FilesystemBlobStore(tmp_path)
+    assert stale.exists()  # fresh: may be another process's write in flight
+    _age(stale, 3601)
+    FilesystemBlobStore(tmp_path, clean_temporaries=False)
+    assert stale.exists()
     FilesystemBlobStore(tmp_path)
     assert not stale.exists()
     assert (tmp_path / "x" / "y").read_bytes() == b"1"
@@ -154,7 +161,7 @@ def test_process_killed_mid_write_leaves_the_store_consistent(tmp_path: Path) ->
     # What a reader sees after the crash: the old object, whole; the temporary invisible.
     assert list(store.list()) == ["layers/sha256:big"]
     assert store.read_range("layers/sha256:big", 0, 100) == b"old version"
-    reopened = FilesystemBlobStore(tmp_path)
+    reopened = FilesystemBlobStore(tmp_path, stale_after=0)
     assert _tmp_files(tmp_path) == []
     with reopened.open_read("layers/sha256:big") as f:
         assert f.read() == b"old version"
@@ -176,3 +183,33 @@ def test_memory_store_is_thread_safe() -> None:
         t.join()
     assert len(list(store.list())) == 200
     assert repr(store) == "MemoryBlobStore(<200 objects>)"
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_opening_keeps_a_write_in_flight_and_removes_only_stale_temporaries(tmp_path: Path) -> None:
+    # Another process (a second Registry.open of the directory) opening the store while
+    # a write streams used to delete the writer's temporary: its commit then failed.
+    store = FilesystemBlobStore(tmp_path)
+    with store.open_write("layers/a") as w:
+        w.write(b"first half, ")
+        (temporary,) = _tmp_files(tmp_path)
+        stale = temporary.with_name(".old.0123456789abcdef.ecrcrypt-tmp")
+        stale.write_bytes(b"a crash's leftover")
+        _age(stale, 2 * 3600)
+        FilesystemBlobStore(tmp_path)
+        assert not stale.exists()
+        assert temporary.exists()
+        w.write(b"second half")
+        w.commit()
+    assert store.read_range("layers/a", 0, 100) == b"first half, second half"
+    assert _tmp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("bad", [-1, True, "1", float("nan")])
+def test_stale_after_must_be_seconds(tmp_path: Path, bad: Any) -> None:
+    with pytest.raises(ValidationError):
+        FilesystemBlobStore(tmp_path, stale_after=bad)

@@ -250,3 +250,47 @@ def test_repository_lifecycle_events() -> None:
     kms_events = env.local.audit.query(event_source="kms.amazonaws.com", key_arn=key)
     names = [(e.event_name, e.principal) for e in kms_events if e.event_name in ("CreateGrant", "RetireGrant")]
     assert names == [("CreateGrant", ROOT)] * 2 + [("RetireGrant", BOB)] * 2
+
+
+def _undo_env(denied: set[str]) -> tuple[Any, Any, str]:
+    """A key whose storage grantee has used its only grant slot, so that CreateRepository's
+    second CreateGrant fails; the principals in ``denied`` may neither retire nor revoke."""
+
+    def factory(local: Any) -> Any:
+        def client(principal: str) -> Any:
+            if principal in denied:
+                return local.client(principal, deny=("kms:RetireGrant", "kms:RevokeGrant"))
+            return local.client(principal)
+
+        return client
+
+    env = make_env(quotas=KmsQuotas(grants_per_grantee_per_key=1), factory=factory)
+    admin = env.local.client(ROOT)
+    key = env.customer_key()
+    admin.create_grant(key_id=key, grantee_principal=f"s3.{REGION}.amazonaws.com", operations=["Decrypt"])
+    return admin, env.registry, key
+
+
+def test_undo_retires_through_the_ecr_principal_when_the_caller_may_not() -> None:
+    admin, registry, key = _undo_env({ROOT})
+    before = [g.grant_id for g in admin.list_grants(key_id=key).grants]
+    with pytest.raises(EcrKmsError) as err:
+        registry.create_repository("x/y", encryption_configuration=kms_config(key))
+    assert err.value.kms_error == "LimitExceededException"
+    assert not getattr(err.value, "__notes__", [])
+    assert [g.grant_id for g in admin.list_grants(key_id=key).grants] == before
+    with pytest.raises(RepositoryNotFoundError):
+        registry.repository("x/y")
+
+
+def test_an_undo_failure_never_masks_the_create_grant_failure_and_names_the_grants_left() -> None:
+    admin, registry, key = _undo_env({ROOT, f"ecr.{REGION}.amazonaws.com"})
+    before = {g.grant_id for g in admin.list_grants(key_id=key).grants}
+    with pytest.raises(EcrKmsError) as err:
+        registry.create_repository("x/y", encryption_configuration=kms_config(key))
+    assert err.value.kms_error == "LimitExceededException"  # the CreateGrant failure, not the undo's
+    assert "grant quota" in str(err.value)
+    leaked = {g.grant_id for g in admin.list_grants(key_id=key).grants} - before
+    assert len(leaked) == 1
+    (note,) = err.value.__notes__
+    assert leaked.pop() in note and key in note

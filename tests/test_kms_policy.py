@@ -124,3 +124,43 @@ def test_index_updated_in_place_agrees_with_a_rebuilt_one(
         assert found.grant_id not in removed and found.grantee == grantee and op in found.operations
     rebuilt = GrantIndex(live).find(grantee, op, ctx)
     assert (rebuilt is None) == (found is None)
+
+
+def _grant(constraints: GrantConstraints | None, seq: int = 1) -> GrantRecord:
+    return GrantRecord(
+        seq=seq,
+        grant_id=f"{seq:064x}",
+        key_id="k",
+        name=None,
+        grantee=GRANTEES[0],
+        retiring=None,
+        issuing_account="111122223333",
+        operations=frozenset({GrantOperation.DECRYPT}),
+        constraints=constraints,
+        created=0.0,
+    )
+
+
+@given(
+    kind=st.sampled_from(["subset", "equals"]),
+    first=_values,
+    second=_values,
+    upper_first=st.booleans(),
+)
+def test_a_context_with_keys_differing_only_in_case_satisfies_no_constraint(
+    kind: str, first: str, second: str, upper_first: bool
+) -> None:
+    # {"tenant": "a", "TENANT": "b"} used to fold to one of its pairs and pass an
+    # Equals / Subset constraint on that pair, whichever way round the keys came.
+    items = [("aws:ecr:arn", first), ("AWS:ECR:ARN", second)]
+    ctx = dict(reversed(items) if upper_first else items)
+    constrained = [_constraint(kind, {"aws:ecr:arn": v}) for v in (first, second)]
+    assert all(c is not None and not c.allows(ctx) for c in constrained)
+    index = GrantIndex([_grant(c, seq) for seq, c in enumerate(constrained)])
+    assert index.find(GRANTEES[0], GrantOperation.DECRYPT, ctx) is None
+    # ... also with an empty subset (a constraint all the same); an unconstrained grant still allows it
+    index.add(_grant(GrantConstraints(encryption_context_subset={}), 7))
+    assert index.find(GRANTEES[0], GrantOperation.DECRYPT, ctx) is None
+    free = _grant(None, 8)
+    index.add(free)
+    assert index.find(GRANTEES[0], GrantOperation.DECRYPT, ctx) is free

@@ -415,3 +415,33 @@ def test_a_change_committed_after_this_calls_refresh_is_not_lost(
         ecr.generate_data_key(key_id=key, encryption_context=CTX, key_spec="AES_256")
     mine.close()
     other.close()
+
+
+@pytest.mark.parametrize("kind", ["equals", "subset"])
+def test_keys_differing_only_in_case_satisfy_no_grant_constraint_hot_or_full(kind: str) -> None:
+    kms = LocalKms(account=ACCOUNT, clock=ManualClock())
+    admin = kms.client(ROOT)
+    key = admin.create_key().key_id
+    pairs = {"aws:ecr:arn": REPO}
+    constraints = (
+        GrantConstraints(encryption_context_equals=pairs)
+        if kind == "equals"
+        else GrantConstraints(encryption_context_subset=pairs)
+    )
+    admin.create_grant(key_id=key, grantee_principal=ECR, operations=["GenerateDataKey", "Decrypt"],
+                       constraints=constraints)  # fmt: skip
+    ecr = kms.client(ECR)
+    _warm(ecr, key, pairs)  # the key's hot state is left, and a grant allows this context
+    blob = ecr.generate_data_key(key_id=key, encryption_context=pairs, number_of_bytes=32).ciphertext_blob
+    for ctx in (
+        {"aws:ecr:arn": REPO, "AWS:ECR:ARN": "other"},
+        {"AWS:ECR:ARN": "other", "aws:ecr:arn": REPO},
+        {"aws:ecr:arn": "other", "AWS:ECR:ARN": REPO},
+        {"aws:ecr:arn": REPO, "AWS:ECR:ARN": REPO},
+    ):
+        for _ in range(2):  # a second time, on whatever the first call cached
+            with pytest.raises(errors.AccessDeniedError):
+                ecr.generate_data_key(key_id=key, encryption_context=ctx, number_of_bytes=32)
+            with pytest.raises(errors.AccessDeniedError):
+                ecr.generate_data_key(key_id=key, encryption_context=EncryptionContext(ctx), number_of_bytes=32)
+    assert ecr.decrypt(ciphertext_blob=blob, encryption_context=pairs).plaintext

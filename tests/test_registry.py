@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 
@@ -9,6 +11,7 @@ from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.errors import (
     EcrKmsError,
     GrantsNotRetiredError,
+    ImageNotFoundError,
     InvalidParameterError,
     RepositoryAlreadyExistsError,
     RepositoryNotEmptyError,
@@ -16,7 +19,8 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.kms import GrantOperation
 from ecrcrypt.registry import AWS_MANAGED_ECR_ALIAS
-from tests.test_ecr_support import ACCOUNT, BOB, OTHER_REGION, REGION, ROOT, kms_config, layer, make_env
+from ecrcrypt.repository import LayerPush, build_manifest
+from tests.test_ecr_support import ACCOUNT, BOB, OTHER_REGION, REGION, ROOT, Env, kms_config, layer, make_env
 
 
 def test_create_describe_delete_aes256() -> None:
@@ -282,3 +286,62 @@ def test_describe_repositories_pages() -> None:
             env.registry.describe_repositories_page(max_results=bad)
     with pytest.raises(InvalidParameterError):
         env.registry.describe_repositories_page(next_token="nope")
+
+
+def _recreate_before(env: Env, method: str) -> None:
+    """Make the next ``metadata.<method>`` run just after another client deleted the
+    repository ``team/app`` and re-created the name (the push/delete race)."""
+    metadata = env.registry._core.metadata
+    original = getattr(metadata, method)
+
+    def racing(*args: Any) -> Any:
+        setattr(metadata, method, original)
+        env.registry.delete_repository("team/app", force=True)
+        env.registry.create_repository("team/app")
+        return original(*args)
+
+    setattr(metadata, method, racing)
+
+
+@pytest.mark.parametrize("how", ["push", "upload", "manifest"])
+def test_a_push_racing_a_delete_leaves_no_ghost_in_the_recreated_repository(how: str) -> None:
+    env = make_env()
+    env.registry.create_repository("team/app")
+    old = env.registry.repository("team/app")
+    data, digest = layer(3000, seed=3)
+    if how == "manifest":
+        old.push_layer(data, digest=digest)
+    before = set(env.store.list())
+    _recreate_before(env, "put_object")
+    with pytest.raises(RepositoryNotFoundError):
+        if how == "push":
+            old.push_layer(data, digest=digest)
+        elif how == "upload":
+            with old.start_upload() as up:
+                up.write(data)
+                up.complete(digest)
+        else:
+            old.put_image(
+                build_manifest([LayerPush(digest=digest, size=len(data), stored_size=0, already_existed=False)]),
+                tag="v1",
+            )
+    new = env.registry.repository("team/app")
+    assert not new.has_layer(digest) and new.list_layers() == [] and new.list_images() == []
+    assert set(env.store.list()) <= before  # the blob that did not land is gone too
+    env.registry.delete_repository("team/app")  # empty: no force needed
+
+
+def test_a_tag_racing_a_delete_does_not_land_in_the_recreated_repository() -> None:
+    env = make_env()
+    env.registry.create_repository("team/app")
+    old = env.registry.repository("team/app")
+    data, digest = layer(1000, seed=4)
+    old.push_layer(data, digest=digest)
+    manifest = build_manifest([LayerPush(digest=digest, size=len(data), stored_size=0, already_existed=False)])
+    _recreate_before(env, "put_tag")
+    with pytest.raises(RepositoryNotFoundError):
+        old.put_image(manifest, tag="v1")
+    new = env.registry.repository("team/app")
+    with pytest.raises(ImageNotFoundError):
+        new.resolve(tag="v1")
+    assert new.list_images() == []
