@@ -7,11 +7,11 @@ first opens of a store must agree on a secret.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ecrcrypt._keyfile import load_or_create_key_file
 from ecrcrypt.errors import KmsInternalError, ValidationError
 
 
@@ -25,23 +25,7 @@ def load_root_key(path: Path | None, root_key: bytes | None, root_key_file: str 
     if path is None and root_key_file is None:
         return AESGCM.generate_key(bit_length=256)  # in-memory store: lives as long as the process
     file = Path(root_key_file) if root_key_file is not None else Path(f"{path}.rootkey")
-    if not file.exists():
-        # Written to a private temporary file, then linked into place: concurrent
-        # first opens agree on one key, and no reader sees a half-written file.
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, AESGCM.generate_key(bit_length=256))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, file)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    data = file.read_bytes()
-    if len(data) != 32:
+    data = load_or_create_key_file(file)
+    if data is None:
         raise KmsInternalError(f"the root key file {file} does not hold a 32-byte key")
     return data

@@ -146,6 +146,7 @@ class VerifyingReader:
         self._closers = closers
         self._expected = expected
         self._done = False
+        self._failure: DigestMismatchError | None = None
         self._closed = False
 
     def readable(self) -> bool:
@@ -160,12 +161,15 @@ class VerifyingReader:
         return data
 
     def _finish(self) -> None:
+        if self._failure is not None:
+            raise self._failure  # sticky: a later read must not look like a clean end
         if self._done:
             return
         self._done = True
         actual = self._reader.sha256
         if actual != self._expected:
-            raise DigestMismatchError(f"stored object has digest {actual}, expected {self._expected}")
+            self._failure = DigestMismatchError(f"stored object has digest {actual}, expected {self._expected}")
+            raise self._failure
 
     def close(self) -> None:
         if self._closed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ecrcrypt._keyfile import load_or_create_key_file
 from ecrcrypt.errors import ValidationError
 
 __all__ = ["SERVICE_KEY_NAMESPACE", "ServiceKey"]
@@ -38,27 +39,18 @@ class ServiceKey:
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str]) -> ServiceKey:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # O_EXCL + 0600: two processes opening a fresh registry cannot both create a key, and
-            # the key is never readable by other users, not even for an instant.
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-        except FileExistsError:
-            data = target.read_bytes()
-            if len(data) != _KEY_BYTES:
-                raise ValidationError(f"{target} does not hold a 32-byte service key") from None
-            return cls(data, path=target)
-        key = os.urandom(_KEY_BYTES)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        key = load_or_create_key_file(target, _KEY_BYTES)
+        if key is None:
+            raise ValidationError(f"{target} does not hold a 32-byte service key")
         return cls(key, path=target)
 
     @property
     def material(self) -> bytes:
         return self._key
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # Pickling would copy the key material into whatever holds the pickle.
+        raise TypeError("ServiceKey holds key material and cannot be pickled or copied")
 
     def __repr__(self) -> str:
         return f"ServiceKey(path={str(self._path) if self._path else None!r})"
