@@ -185,17 +185,27 @@ class Registry:
             kms = local.client
             if audit is None:
                 audit = local.audit
-        registry = cls(
-            kms=kms,
-            store=FilesystemBlobStore(root / "blobs"),
-            account=account,
-            region=region,
-            metadata=RegistryMetadata(root / "registry.sqlite3"),
-            service_key=ServiceKey.load_or_create(root / "service-key"),
-            audit=audit,
-            caller=caller,
-            frame_length=frame_length,
-        )
+        metadata: RegistryMetadata | None = None
+        try:
+            metadata = RegistryMetadata(root / "registry.sqlite3")
+            registry = cls(
+                kms=kms,
+                store=FilesystemBlobStore(root / "blobs"),
+                account=account,
+                region=region,
+                metadata=metadata,
+                service_key=ServiceKey.load_or_create(root / "service-key"),
+                audit=audit,
+                caller=caller,
+                frame_length=frame_length,
+            )
+        except BaseException:
+            # Nothing opened here may outlive a failed open (SQLite connections, the KMS checkpointer).
+            if metadata is not None:
+                metadata.close()
+            if local is not None:
+                local.close()
+            raise
         if local is not None:
             registry._core.closers.append(local.close)
         return registry

@@ -81,3 +81,23 @@ def test_a_digest_mismatch_stays_raised_on_every_later_read() -> None:
     for _ in range(2):
         with pytest.raises(DigestMismatchError):
             reader.read(4)
+
+
+def test_a_failed_registry_open_closes_what_it_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecrcrypt import registry as registry_module
+    from ecrcrypt.registry import Registry
+
+    closed: list[str] = []
+    for name in ("RegistryMetadata",):
+        real = getattr(registry_module, name)
+
+        class Tracked(real):  # type: ignore[misc, valid-type]
+            def close(self) -> None:
+                closed.append("metadata")
+                super().close()
+
+        monkeypatch.setattr(registry_module, name, Tracked)
+    (tmp_path / "service-key").write_bytes(b"truncated")
+    with pytest.raises(ValidationError, match="32-byte service key"):
+        Registry.open(tmp_path)
+    assert closed == ["metadata"]
