@@ -21,11 +21,6 @@ CTX = EncryptionContext({"aws:ecr:arn": REPO, "aws:s3:arn": "arn:aws:s3:::b/sha2
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def kms(clock: ManualClock) -> LocalKms:
     return LocalKms(account=ACCOUNT, clock=clock)
 

@@ -38,11 +38,6 @@ CTX = {"aws:ecr:arn": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/app", "aws:s3
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def kms(clock: ManualClock) -> LocalKms:
     return LocalKms(account=ACCOUNT, region=REGION, clock=clock)
 

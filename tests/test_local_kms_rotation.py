@@ -49,11 +49,6 @@ def _gdk(client: LocalKmsClient, key: str) -> bytes:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def kms(clock: ManualClock) -> LocalKms:
     return LocalKms(account=ACCOUNT, clock=clock)
 
