@@ -19,11 +19,11 @@ SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "ecr")
 
 def _default_frame() -> tuple[int, str]:
     try:
-        from ecrcrypt.message import DEFAULT_FRAME_LENGTH
+        from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH
 
-        return int(DEFAULT_FRAME_LENGTH), "ecrcrypt.message.DEFAULT_FRAME_LENGTH"
+        return int(DEFAULT_FRAME_LENGTH), "ecrcrypt.format.message.DEFAULT_FRAME_LENGTH"
     except ImportError:
-        return MiB, "1 MiB (ecrcrypt.message not importable yet)"
+        return MiB, "1 MiB (ecrcrypt.format.message not importable yet)"
 
 
 def main(argv: list[str] | None = None) -> int:

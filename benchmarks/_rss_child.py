@@ -48,7 +48,7 @@ class _Null:
 
 
 def _provider() -> tuple[Any, dict[str, str]]:
-    from ecrcrypt.raw_aes import RawAesKeyProvider
+    from ecrcrypt.providers.raw_aes import RawAesKeyProvider
 
     provider = RawAesKeyProvider(key_namespace="ecrcrypt-bench", key_name="k", wrapping_key=os.urandom(32))
     return provider, {"aws:ecr:arn": "arn:aws:ecr:us-east-1:123456789012:repository/bench"}

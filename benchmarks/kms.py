@@ -33,7 +33,7 @@ OTHER_REPOSITORY_GRANTS = 399
 
 def open_local_kms(root: Path) -> Any:
     """A LocalKms on a SQLite file under ``root`` (root key in a 0600 key file next to it)."""
-    local_kms = need("ecrcrypt.local_kms", "LocalKms")
+    local_kms = need("ecrcrypt.kms.local.service", "LocalKms")
     return local_kms.LocalKms(path=root / "kms.sqlite3", account=ACCOUNT, region=REGION)
 
 

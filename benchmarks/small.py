@@ -75,8 +75,8 @@ _FRAME_AAD = os.urandom(32) + b"AWSKMSEncryptionClient Final Frame" + bytes(12)
 
 def _check_floor_derivation() -> None:
     """The floor must make the format's calls, not cheaper ones: its keys equal ecrcrypt's (checked untimed)."""
-    keys = need("ecrcrypt._keys", "derive_keys")
-    suite = need("ecrcrypt.message", "WRITE_SUITE").WRITE_SUITE
+    keys = need("ecrcrypt.format.derivation", "derive_keys")
+    suite = need("ecrcrypt.format.message", "WRITE_SUITE").WRITE_SUITE
     data_key, message_id = os.urandom(32), os.urandom(32)
     if suite.id_bytes + b"DERIVEKEY" != _ENC_INFO:
         raise AssertionError("the floor derives keys for another suite than the one ecrcrypt writes")
@@ -95,8 +95,8 @@ def run(cfg: Config, report: Report) -> None:
         "cryptography alone: the floor",
     )
     try:
-        message = need("ecrcrypt.message", "encrypt", "decrypt")
-        raw_aes = need("ecrcrypt.raw_aes", "RawAesKeyProvider")
+        message = need("ecrcrypt.streams.oneshot", "encrypt", "decrypt")
+        raw_aes = need("ecrcrypt.providers.raw_aes", "RawAesKeyProvider")
         _check_floor_derivation()
         provider = raw_aes.RawAesKeyProvider(
             key_namespace="ecrcrypt-bench", key_name="manifest-key", wrapping_key=os.urandom(32)

@@ -37,7 +37,7 @@ NAMESPACE = "ecrcrypt-bench"
 @functools.cache
 def provider_and_context() -> tuple[Any, dict[str, str]]:
     """One wrapping key and one ECR context for the whole run (ciphertexts are shared)."""
-    raw_aes = need("ecrcrypt.raw_aes", "RawAesKeyProvider")
+    raw_aes = need("ecrcrypt.providers.raw_aes", "RawAesKeyProvider")
     provider = raw_aes.RawAesKeyProvider(key_namespace=NAMESPACE, key_name="layer-key", wrapping_key=os.urandom(32))
     context = {
         "aws:s3:arn": "arn:aws:s3:::ecr-bench/layers/sha256:" + "0" * 64,

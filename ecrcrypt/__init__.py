@@ -22,13 +22,15 @@ from ecrcrypt.arns import (
     S3ObjectArn,
     parse_key_reference,
 )
-from ecrcrypt.audit import AuditEvent, AuditTrail
-from ecrcrypt.aws_kms import Boto3Kms
-from ecrcrypt.blobstore import BlobStore, BlobWriter, FilesystemBlobStore, MemoryBlobStore
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.migration import MigrationReport, migrate
+from ecrcrypt.ecr.registry import Registry, find_repository_grants
+from ecrcrypt.ecr.repository import LayerUpload, Repository
+from ecrcrypt.ecr.types import Image, ImageId, LayerPush, RepositoryDescription, build_manifest
 from ecrcrypt.errors import EcrCryptError
+from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH, DecryptPolicy
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
 from ecrcrypt.kms import (
     GrantConstraints,
@@ -40,23 +42,15 @@ from ecrcrypt.kms import (
     Kms,
     KmsQuotas,
 )
-from ecrcrypt.kms_keyring import KmsKeyProvider
-from ecrcrypt.local_kms import LocalKms, LocalKmsClient, ManualClock
-from ecrcrypt.message import DEFAULT_FRAME_LENGTH, DecryptPolicy, decrypt, encrypt
-from ecrcrypt.migrate import MigrationReport, migrate
-from ecrcrypt.ranges import FileRangeSource, RandomAccessSource, decrypt_range
-from ecrcrypt.raw_aes import RawAesKeyProvider
-from ecrcrypt.registry import Registry, find_repository_grants
-from ecrcrypt.repository import (
-    Image,
-    ImageId,
-    LayerPush,
-    LayerUpload,
-    Repository,
-    RepositoryDescription,
-    build_manifest,
-)
-from ecrcrypt.s3 import S3BlobStore
+from ecrcrypt.kms.aws import Boto3Kms
+from ecrcrypt.kms.local.audit import AuditEvent, AuditTrail
+from ecrcrypt.kms.local.service import LocalKms, LocalKmsClient, ManualClock
+from ecrcrypt.providers.kms_keyring import KmsKeyProvider
+from ecrcrypt.providers.raw_aes import RawAesKeyProvider
+from ecrcrypt.store.filesystem import FilesystemBlobStore
+from ecrcrypt.store.memory import MemoryBlobStore
+from ecrcrypt.store.protocol import BlobStore, BlobWriter
+from ecrcrypt.store.s3 import S3BlobStore
 from ecrcrypt.streams import (
     BodyFirstWriter,
     DecryptingReader,
@@ -65,6 +59,8 @@ from ecrcrypt.streams import (
     iter_decrypt,
     iter_encrypt,
 )
+from ecrcrypt.streams.oneshot import decrypt, encrypt
+from ecrcrypt.streams.ranges import FileRangeSource, RandomAccessSource, decrypt_range
 
 __version__ = "0.1.0"
 

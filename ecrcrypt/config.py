@@ -2,7 +2,7 @@
 
 There is deliberately no setter and no ``evolve`` helper: to change how a
 repository is encrypted, create a new repository and migrate its images
-(:func:`ecrcrypt.migrate`), as ECR requires.
+(:func:`ecrcrypt.ecr.migration`), as ECR requires.
 """
 
 from __future__ import annotations

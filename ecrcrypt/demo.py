@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 import tempfile
 import time
@@ -22,10 +23,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ecrcrypt import LayerPush, Repository, build_manifest
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.registry import AWS_MANAGED_ECR_ALIAS, Registry
 from ecrcrypt.errors import EcrKmsError, GrantsNotRetiredError
-from ecrcrypt.registry import AWS_MANAGED_ECR_ALIAS, Registry
-from ecrcrypt.repository import LayerPush, Repository, build_manifest
 
 __all__ = ["main", "run"]
 
@@ -85,8 +86,6 @@ def _esc(text: object) -> str:
 
 
 def _strip_markup(text: str) -> str:
-    import re
-
     return re.sub(r"(?<!\\)\[/?[a-z ]+\]", "", text).replace("\\[", "[")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import attrs
 
 from ecrcrypt._validate import matches
+from ecrcrypt.errors import ValidationError
 
 __all__ = ["Digest"]
 
@@ -21,7 +23,6 @@ class Digest:
 
     @classmethod
     def parse(cls, text: str) -> Digest:
-        from ecrcrypt.errors import ValidationError
 
         if not isinstance(text, str) or not text.startswith("sha256:"):
             raise ValidationError(f"Digest {text!r} is invalid: expected 'sha256:' and 64 hex digits")
@@ -29,8 +30,6 @@ class Digest:
 
     @classmethod
     def of(cls, data: bytes) -> Digest:
-        import hashlib
-
         return cls(hashlib.sha256(data).hexdigest())
 
     def __str__(self) -> str:

@@ -383,7 +383,8 @@ def encrypted_data_keys() -> SearchStrategy[EncryptedDataKey]:
     )
     raw = st.builds(
         lambda ns, info, ct: EncryptedDataKey(provider_id=ns, provider_info=info, ciphertext=ct),
-        st.text(st.characters(codec="utf-8"), min_size=1, max_size=20),
+        # "aws-kms" is the KMS keyring's id: its provider info must be a key ARN, drawn above.
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=20).filter(lambda ns: ns != "aws-kms"),
         st.binary(max_size=64),
         st.binary(max_size=64),
     )

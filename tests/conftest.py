@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ecrcrypt.local_kms import ManualClock
+from ecrcrypt.kms.local.service import ManualClock
 
 pytest_plugins = ["tests.moto_server"]
 

@@ -40,14 +40,14 @@ def session() -> Any:
 
 @pytest.fixture
 def kms(session: Any) -> Any:
-    from ecrcrypt.aws_kms import Boto3Kms
+    from ecrcrypt.kms.aws import Boto3Kms
 
     return Boto3Kms(client=session.client("kms"))
 
 
 @pytest.fixture
 def store(session: Any) -> Iterator[Any]:
-    from ecrcrypt.s3 import S3BlobStore
+    from ecrcrypt.store.s3 import S3BlobStore
 
     s = S3BlobStore(session.client("s3"), BUCKET, prefix=f"ecrcrypt-live-test/{uuid.uuid4()}")
     yield s
@@ -78,8 +78,8 @@ def test_live_s3_store_round_trip_and_abort(store: Any) -> None:
 
 
 def test_live_message_round_trip(kms: Any) -> None:
-    kms_keyring = pytest.importorskip("ecrcrypt.kms_keyring")
-    from ecrcrypt import message
+    kms_keyring = pytest.importorskip("ecrcrypt.providers.kms_keyring")
+    from ecrcrypt.streams import oneshot as message
 
     provider = kms_keyring.KmsKeyProvider(kms, KEY_ARN)
     ct = message.encrypt(b"live layer", provider=provider, context=CONTEXT)

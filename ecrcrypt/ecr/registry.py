@@ -1,0 +1,549 @@
+"""An ECR registry (one account + Region): repositories with immutable encryption and their grants.
+
+:class:`Registry` implements CreateRepository, DescribeRepositories and
+DeleteRepository with ECR's rules (kms-ecr-semantics.md §3):
+
+* the encryption configuration is fixed at creation -- there is no API to change it;
+  "create a new repository and :func:`ecrcrypt.ecr.migration.migrate`";
+* a KMS key given as key id, key ARN, alias name or alias ARN is resolved with
+  DescribeKey and the repository records the key ARN; no key means the AWS managed
+  key ``alias/aws/ecr``, created by KMS on first use;
+* creating a KMS repository creates two grants on the key, each constrained to the
+  repository (``EncryptionContextSubset {"aws:ecr:arn": <repository ARN>}``): one to
+  the ECR service principal, one to the storage service principal; every object's
+  data key takes a call under each (``ecr.grant_provider``). Creation is all or nothing;
+* deleting retires both grants with the deleting caller's credentials; when that
+  fails the repository is deleted anyway and :class:`GrantsNotRetiredError` says so.
+
+A registry view is bound to a caller principal (:meth:`Registry.as_caller`): the
+identity that calls DescribeKey / CreateGrant / RetireGrant and that the audit trail
+records. Service principals' KMS clients come from the ``kms`` factory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryArn, RepositoryName
+from ecrcrypt.config import EncryptionConfiguration
+from ecrcrypt.context import ECR_ARN_KEY
+from ecrcrypt.ecr.core import ECR_ROLE, STORAGE_ROLE, KmsFactory, RegistryCore
+from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryRecord, now
+from ecrcrypt.ecr.repository import Repository
+from ecrcrypt.ecr.service_key import ServiceKey
+from ecrcrypt.ecr.types import RepositoryDescription
+from ecrcrypt.errors import (
+    EcrCryptError,
+    EcrKmsError,
+    GrantsNotRetiredError,
+    InvalidParameterError,
+    KmsError,
+    LimitExceededError,
+    RepositoryAlreadyExistsError,
+    RepositoryNotEmptyError,
+    RepositoryNotFoundError,
+    ValidationError,
+)
+from ecrcrypt.kms import GrantConstraints, GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms
+from ecrcrypt.kms.local.audit import AuditTrail
+from ecrcrypt.kms.local.service import LocalKms
+from ecrcrypt.store.filesystem import FilesystemBlobStore
+from ecrcrypt.store.protocol import BlobStore
+
+__all__ = [
+    "AWS_MANAGED_ECR_ALIAS",
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_REGION",
+    "ECR_GRANT_OPERATIONS",
+    "STORAGE_GRANT_OPERATIONS",
+    "Registry",
+    "find_repository_grants",
+]
+
+DEFAULT_ACCOUNT = "111122223333"
+DEFAULT_REGION = "us-east-1"
+# ECR: "If no key is specified, the default AWS managed KMS key for Amazon ECR will be used".
+AWS_MANAGED_ECR_ALIAS = "alias/aws/ecr"
+# ECR's documented grant: operations ["GenerateDataKey", "Decrypt"] (CloudTrail sample, kms-ecr-semantics §6).
+# ECR makes every object's data-key call under it: GenerateDataKeyWithoutPlaintext on push (the page
+# ECR's guide links: ECR itself never holds the plaintext), Decrypt on pull, and ReEncrypt (From + To)
+# to re-bind a body-first upload's key to the final context. GenerateDataKey stays as documented.
+ECR_GRANT_OPERATIONS = (
+    GrantOperation.GENERATE_DATA_KEY,
+    GrantOperation.GENERATE_DATA_KEY_WITHOUT_PLAINTEXT,
+    GrantOperation.DECRYPT,
+    GrantOperation.RE_ENCRYPT_FROM,
+    GrantOperation.RE_ENCRYPT_TO,
+)
+# The second grant is undocumented. The storage service only *receives* decrypted data keys (seed:
+# "AWS KMS decrypts the encrypted data key and sends the decrypted data key to Amazon S3"), modelled as
+# its own Decrypt of the encrypted data key ECR made: Decrypt is all it needs.
+STORAGE_GRANT_OPERATIONS = (GrantOperation.DECRYPT,)
+_MAX_DESCRIBE_NAMES = 100  # ECR DescribeRepositories: repositoryNames 1-100
+_DEFAULT_PAGE, _MAX_PAGE = 100, 1000  # ECR DescribeRepositories: maxResults 1-1000, default 100
+
+
+def _note_grants_left(error: BaseException, key_arn: str, grant_ids: tuple[str, ...]) -> None:
+    """Attach the ids of grants a failed CreateRepository could not undo to its error
+    (as an exception note: the error keeps its type and message)."""
+    if grant_ids:
+        error.add_note(
+            f"grants not retired on {key_arn} (retire or revoke them by hand): grant ids {', '.join(grant_ids)}"
+        )
+
+
+def find_repository_grants(kms: Kms, key_id: str, repository_arn: str | RepositoryArn) -> list[GrantListEntry]:
+    """ListGrants on ``key_id`` filtered by the repository ARN in the grant constraint.
+
+    The manual procedure after :class:`GrantsNotRetiredError` (ECR user guide): find
+    the grants whose ``EncryptionContextSubset`` names the repository, then
+    ``retire_grant(key_id=<key ARN>, grant_id=...)`` each.
+    """
+    target = str(repository_arn)
+    found: list[GrantListEntry] = []
+    marker: str | None = None
+    while True:
+        page = kms.list_grants(key_id=key_id, limit=100, marker=marker)
+        for g in page.grants:
+            c = g.constraints
+            subset = None if c is None else (c.encryption_context_subset or c.encryption_context_equals)
+            if subset is not None and subset.get(ECR_ARN_KEY) == target:
+                found.append(g)
+        if not page.truncated or not page.next_marker:
+            return found
+        marker = page.next_marker
+
+
+class Registry:
+    """A registry: repositories of one account in one Region, bound to one caller."""
+
+    def __init__(
+        self,
+        *,
+        kms: KmsFactory,
+        store: BlobStore,
+        account: AccountId | str = DEFAULT_ACCOUNT,
+        region: Region | str = DEFAULT_REGION,
+        metadata: RegistryMetadata | None = None,
+        service_key: ServiceKey | None = None,
+        audit: AuditTrail | None = None,
+        caller: str | None = None,
+        ecr_principal: str | None = None,
+        storage_principal: str | None = None,
+        bucket: str | None = None,
+        frame_length: int | None = None,
+    ) -> None:
+        acct = account if isinstance(account, AccountId) else AccountId(account)
+        reg = region if isinstance(region, Region) else Region(region)
+        core = RegistryCore(
+            account=acct,
+            region=reg,
+            kms_for=kms,
+            store=store,
+            metadata=metadata if metadata is not None else RegistryMetadata(),
+            service_key=service_key if service_key is not None else ServiceKey.generate(),
+            audit=audit,
+            # ECR's grantee and retiring principal: "ecr.<region>.amazonaws.com" (CloudTrail sample).
+            ecr_principal=ecr_principal or f"ecr.{reg}.amazonaws.com",
+            # Registry configuration: on AWS the storage side would be an IAM role (issue 5).
+            storage_principal=storage_principal or f"s3.{reg}.amazonaws.com",
+            # ECR's objects live in "<region>-starport-layer-bucket"-style buckets it manages.
+            bucket=bucket or f"{reg}-ecrcrypt-layer-bucket",
+            frame_length=frame_length,
+        )
+        self._caller = caller or f"arn:{reg.partition}:iam::{acct}:root"
+        core.admin = self._caller
+        self._core = core
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        kms: KmsFactory | None = None,
+        account: AccountId | str = DEFAULT_ACCOUNT,
+        region: Region | str = DEFAULT_REGION,
+        audit: AuditTrail | None = None,
+        caller: str | None = None,
+        frame_length: int | None = None,
+    ) -> Registry:
+        """The embedded default: blobs, metadata, service key (and a local KMS) under ``directory``.
+
+        Layout: ``blobs/`` (FilesystemBlobStore), ``registry.sqlite3``, ``service-key``
+        (mode 0600) and, when no ``kms`` factory is given, ``kms.sqlite3`` for a
+        :class:`~ecrcrypt.kms.local.service.LocalKms` whose audit trail the registry shares.
+        """
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        local: Any = None
+        if kms is None:
+            local = open_local_kms(root, account=str(account), region=str(region))
+            kms = local.client
+            if audit is None:
+                audit = local.audit
+        metadata: RegistryMetadata | None = None
+        try:
+            metadata = RegistryMetadata(root / "registry.sqlite3")
+            registry = cls(
+                kms=kms,
+                store=FilesystemBlobStore(root / "blobs"),
+                account=account,
+                region=region,
+                metadata=metadata,
+                service_key=ServiceKey.load_or_create(root / "service-key"),
+                audit=audit,
+                caller=caller,
+                frame_length=frame_length,
+            )
+        except BaseException:
+            # Nothing opened here may outlive a failed open (SQLite connections, the KMS checkpointer).
+            if metadata is not None:
+                metadata.close()
+            if local is not None:
+                local.close()
+            raise
+        if local is not None:
+            registry._core.closers.append(local.close)
+        return registry
+
+    def __repr__(self) -> str:
+        return f"Registry(account={self.account!r}, region={self.region!r}, caller={self._caller!r})"
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def account(self) -> str:
+        return str(self._core.account)
+
+    @property
+    def region(self) -> str:
+        return str(self._core.region)
+
+    @property
+    def registry_id(self) -> str:
+        # ECR: the registry id is the account id.
+        return str(self._core.account)
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    @property
+    def ecr_principal(self) -> str:
+        return self._core.ecr_principal
+
+    @property
+    def storage_principal(self) -> str:
+        return self._core.storage_principal
+
+    @property
+    def store(self) -> BlobStore:
+        return self._core.store
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        return self._core.audit
+
+    def as_caller(self, principal: str) -> Registry:
+        """The same registry, acting for ``principal`` (its KMS client comes from the factory)."""
+        return Registry._from_core(self._core, principal)
+
+    @classmethod
+    def of(cls, repository: Repository) -> Registry:
+        """The registry ``repository`` belongs to, bound to the same caller (used by :func:`migrate`)."""
+        return cls._from_core(repository._core, repository.caller)
+
+    @classmethod
+    def _from_core(cls, core: RegistryCore, caller: str) -> Registry:
+        view = object.__new__(cls)
+        view._core = core
+        view._caller = caller
+        return view
+
+    @contextmanager
+    def _audited(self, event_name: str, repository_name: str, **params: Any) -> Iterator[None]:
+        try:
+            yield
+        except EcrCryptError as exc:
+            self._core.audit_event(self._caller, event_name, repository_name, error=exc, **params)
+            raise
+        self._core.audit_event(self._caller, event_name, repository_name, **params)
+
+    def kms(self) -> Kms:
+        """The caller's KMS client."""
+        return self._core.client(self._caller)
+
+    def close(self) -> None:
+        """Close the metadata database (and the local KMS :meth:`open` created)."""
+        self._core.metadata.close()
+        for close in self._core.closers:
+            close()
+        self._core.closers.clear()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- CreateRepository --------------------------------------------------------------
+    def create_repository(
+        self,
+        repository_name: str,
+        *,
+        encryption_configuration: EncryptionConfiguration | Mapping[str, Any] | None = None,
+    ) -> RepositoryDescription:
+        """CreateRepository. All or nothing: on any failure no repository and no grant remain.
+
+        Raises ``InvalidParameterError`` for a bad name or configuration,
+        ``RepositoryAlreadyExistsError``, and ``EcrKmsError`` (with ``kms_error``) when the
+        key is missing, in another Region, disabled, pending deletion, or its grant quota
+        is exhausted.
+        """
+        name = _repository_name(repository_name)
+        config = _configuration(encryption_configuration)
+        with self._audited("CreateRepository", name, encryptionConfiguration=config.to_api()):
+            return self._create(name, config)
+
+    def _create(self, name: str, config: EncryptionConfiguration) -> RepositoryDescription:
+        arn = self._core.repository_arn(name)
+        if self._core.metadata.get_repository(name) is not None:
+            raise RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
+        key_arn: str | None = None
+        grants: tuple[RepositoryGrant, ...] = ()
+        if config.uses_kms:
+            key_arn = self._resolve_key(config)
+            grants = self._create_grants(key_arn, arn, name)
+        record = RepositoryRecord(
+            name=name,
+            uid=uuid.uuid4().hex,
+            created_at=now(),
+            encryption_type=config.encryption_type.value,
+            kms_key=key_arn,
+            grants=grants,
+        )
+        if not self._core.metadata.insert_repository(record):
+            # Lost a race with another creator of the same name: undo our grants.
+            lost = RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
+            if key_arn is not None:
+                _note_grants_left(lost, key_arn, self._undo_grants(key_arn, grants))
+            raise lost
+        return self._core.description(record)
+
+    def _resolve_key(self, config: EncryptionConfiguration) -> str:
+        ref = AWS_MANAGED_ECR_ALIAS if config.kms_key is None else str(config.kms_key)
+        # ECR calls DescribeKey "to validate and retrieve the ARN of the KMS key" (user guide).
+        try:
+            meta = self.kms().describe_key(key_id=ref)
+        except KmsError as exc:
+            raise EcrKmsError(f"KMS key {ref!r} cannot be used for encryption: {exc}", kms_error=exc.code) from exc
+        _check_usable(meta, ref, self.region)
+        return meta.arn
+
+    def _create_grants(self, key_arn: str, arn: RepositoryArn, name: str) -> tuple[RepositoryGrant, ...]:
+        kms = self.kms()
+        constraints = GrantConstraints(encryption_context_subset={ECR_ARN_KEY: str(arn)})
+        made: list[RepositoryGrant] = []
+        for role, grantee, ops in (
+            (ECR_ROLE, self._core.ecr_principal, ECR_GRANT_OPERATIONS),
+            (STORAGE_ROLE, self._core.storage_principal, STORAGE_GRANT_OPERATIONS),
+        ):
+            try:
+                resp = kms.create_grant(
+                    key_id=key_arn,
+                    grantee_principal=grantee,
+                    operations=ops,
+                    # ECR's grants name ecr.<region>.amazonaws.com as the retiring principal.
+                    retiring_principal=self._core.ecr_principal,
+                    constraints=constraints,
+                )
+            except KmsError as exc:
+                if isinstance(exc, LimitExceededError):
+                    error = EcrKmsError(
+                        f"cannot create repository '{name}': KMS key {key_arn} has reached its grant quota "
+                        f"({exc}); each KMS repository holds two grants on its key (one per grantee), so "
+                        "with 500 grants per grantee a key encrypts at most 500 repositories. Delete a "
+                        "repository on this key or use another key",
+                        kms_error=exc.code,
+                    )
+                else:
+                    error = EcrKmsError(
+                        f"cannot create repository '{name}': CreateGrant on {key_arn} failed: {exc}",
+                        kms_error=exc.code,
+                    )
+                # The CreateGrant failure is what the caller must see: the undo never replaces it.
+                _note_grants_left(error, key_arn, self._undo_grants(key_arn, tuple(made)))
+                raise error from exc
+            made.append(
+                RepositoryGrant(role=role, grant_id=resp.grant_id, grantee=grantee, grant_token=resp.grant_token)
+            )
+        return tuple(made)
+
+    def _undo_grants(self, key_arn: str, grants: tuple[RepositoryGrant, ...]) -> tuple[str, ...]:
+        """Retire the grants a failed CreateRepository made; the ids of those left.
+
+        Never raises: it runs while another error is on its way to the caller, and
+        that error, not the undo's, says what went wrong.
+        """
+        ecr, caller = self._core.client(self._core.ecr_principal), self.kms()
+        left: list[str] = []
+        for g in grants:
+            # Every grant names ECR's service principal as its retiring principal, and KMS
+            # RetireGrant: "the retiring principal ... can retire the grant" -- so ECR's own
+            # client comes first (the caller may lack kms:RetireGrant); then the caller's
+            # retire, and a key admin's revoke.
+            for undo in (ecr.retire_grant, caller.retire_grant, caller.revoke_grant):
+                try:
+                    undo(key_id=key_arn, grant_id=g.grant_id)
+                    break
+                except Exception:  # noqa: S112 -- any failure: try the next way, report the grant if none works
+                    continue
+            else:
+                left.append(g.grant_id)
+        return tuple(left)
+
+    # -- DescribeRepositories ------------------------------------------------------------
+    def describe_repositories(self, repository_names: Sequence[str] | None = None) -> list[RepositoryDescription]:
+        """All repositories, or the named ones (``RepositoryNotFoundError`` if one is missing)."""
+        if repository_names is None:
+            return [self._core.description(r) for r in self._core.metadata.list_repositories()]
+        if isinstance(repository_names, str) or not 1 <= len(repository_names) <= _MAX_DESCRIBE_NAMES:
+            raise InvalidParameterError(f"repositoryNames must be a list of 1 to {_MAX_DESCRIBE_NAMES} names")
+        return [self._core.description(self._record(n)) for n in repository_names]
+
+    def describe_repositories_page(
+        self, *, max_results: int = _DEFAULT_PAGE, next_token: str | None = None
+    ) -> tuple[list[RepositoryDescription], str | None]:
+        """DescribeRepositories with ``maxResults`` (1-1000, default 100) and ``nextToken``.
+
+        The token is opaque to callers (it is the last name of the previous page); an
+        unknown token is an ``InvalidParameterError``.
+        """
+        if not isinstance(max_results, int) or not 1 <= max_results <= _MAX_PAGE:
+            raise InvalidParameterError(f"maxResults must be between 1 and {_MAX_PAGE}")
+        records = self._core.metadata.list_repositories()
+        start = 0
+        if next_token is not None:
+            names = [r.name for r in records]
+            if next_token not in names:
+                raise InvalidParameterError("Invalid parameter at 'nextToken': not a token from a previous call")
+            start = names.index(next_token) + 1
+        page = records[start : start + max_results]
+        token = page[-1].name if page and start + max_results < len(records) else None
+        return [self._core.description(r) for r in page], token
+
+    def repository(self, repository_name: str) -> Repository:
+        """The repository, bound to this registry view's caller."""
+        return Repository(self._core, self._record(repository_name), self._caller)
+
+    def _record(self, repository_name: str) -> RepositoryRecord:
+        name = _repository_name(repository_name)
+        rec = self._core.metadata.get_repository(name)
+        if rec is None:
+            raise RepositoryNotFoundError(
+                f"The repository with name '{name}' does not exist in the registry with id '{self.registry_id}'"
+            )
+        return rec
+
+    # -- DeleteRepository ----------------------------------------------------------------
+    def delete_repository(self, repository_name: str, *, force: bool = False) -> RepositoryDescription:
+        """DeleteRepository: objects (with ``force``), metadata, then both grants retired.
+
+        Raises ``RepositoryNotEmptyError`` for a repository with images or layers
+        unless ``force``. Retirement uses the *caller's* KMS client (ECR: "the IAM
+        principal that deletes the repository must have the kms:RetireGrant
+        permission"); when it fails the repository is still deleted and
+        :class:`GrantsNotRetiredError` is raised with ECR's exact message.
+        """
+        name = _repository_name(repository_name)
+        with self._audited("DeleteRepository", name, force=force):
+            return self._delete(name, force=force)
+
+    def _delete(self, repository_name: str, *, force: bool) -> RepositoryDescription:
+        rec = self._record(repository_name)
+        if self._core.metadata.count_objects(rec.name) and not force:
+            raise RepositoryNotEmptyError(
+                f"The repository with name '{rec.name}' in registry with id '{self.registry_id}' cannot be "
+                "deleted because it still contains images"
+            )
+        description = self._core.description(rec)
+        blobs = {o.blob_key for kind in ("layer", "manifest") for o in self._core.metadata.list_objects(rec.name, kind)}
+        self._core.metadata.delete_repository(rec.name)
+        # Everything under the repository's prefix goes, including a blob committed by a process
+        # that died before recording it (the metadata row is written after the blob).
+        blobs.update(self._core.store.list(f"{self._core.account}/{rec.uid}/"))
+        for key in sorted(blobs):
+            self._core.store.delete(key)
+        if rec.kms_key is not None and rec.grants:
+            failed: list[str] = []
+            code: str | None = None
+            kms = self.kms()
+            for g in rec.grants:
+                try:
+                    kms.retire_grant(key_id=rec.kms_key, grant_id=g.grant_id)
+                except KmsError as exc:
+                    failed.append(g.grant_id)
+                    code = code or exc.code
+            if failed:
+                raise GrantsNotRetiredError(
+                    repository_name=rec.name, kms_key=rec.kms_key, grant_ids=tuple(failed), kms_error=code
+                )
+        return description
+
+    def list_repository_grants(self, repository_name: str) -> list[GrantListEntry]:
+        """The grants on the repository's key constrained to it (ListGrants, caller's client)."""
+        rec = self._record(repository_name)
+        if rec.kms_key is None:
+            return []
+        return find_repository_grants(self.kms(), rec.kms_key, self._core.repository_arn(rec.name))
+
+
+def open_local_kms(root: Path, *, account: str, region: str) -> Any:
+
+    return LocalKms(path=root / "kms.sqlite3", account=account, region=region)
+
+
+def _repository_name(name: str) -> str:
+    try:
+        return RepositoryName(name).value
+    except ValidationError as exc:
+        # ECR answers a name outside its pattern with InvalidParameterException.
+        raise InvalidParameterError(f"Invalid parameter at 'repositoryName': {exc}") from None
+
+
+def _configuration(value: EncryptionConfiguration | Mapping[str, Any] | None) -> EncryptionConfiguration:
+    if value is None or isinstance(value, EncryptionConfiguration):
+        return value or EncryptionConfiguration()
+    try:
+        return EncryptionConfiguration.from_api(value)
+    except InvalidParameterError:
+        raise
+    except ValidationError as exc:
+        raise InvalidParameterError(f"Invalid parameter at 'encryptionConfiguration': {exc}") from None
+
+
+def _exists_message(name: str, registry_id: str) -> str:
+    return f"The repository with name '{name}' already exists in the registry with id '{registry_id}'"
+
+
+def _check_usable(meta: KeyMetadata, ref: str, region: str) -> None:
+    arn = KeyArn.parse(meta.arn)
+    if str(arn.region) != region:
+        # ECR: "The key must exist in the same Region as the repository." ECR's regional KMS
+        # client cannot see a key of another Region, so KMS answers NotFoundException.
+        raise EcrKmsError(
+            f"KMS key {meta.arn} is in Region {arn.region}; a repository in {region} needs a key in {region}",
+            kms_error="NotFoundException",
+        )
+    if meta.key_state is KeyState.DISABLED:
+        # KMS key-state table: CreateGrant on a Disabled key fails with DisabledException.
+        raise EcrKmsError(f"KMS key {meta.arn} is disabled.", kms_error="DisabledException")
+    if meta.key_state is KeyState.PENDING_DELETION:
+        # KMS: "KMSInvalidStateException: ... is pending deletion" (ecrcrypt's pick, kms.py).
+        raise EcrKmsError(f"KMS key {meta.arn} is pending deletion.", kms_error="KMSInvalidStateException")
+    if meta.key_state is not KeyState.ENABLED:
+        raise EcrKmsError(f"KMS key {meta.arn} is {meta.key_state.value}.", kms_error="KMSInvalidStateException")

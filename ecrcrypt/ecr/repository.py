@@ -1,0 +1,450 @@
+"""One ECR repository: encrypted push and pull of layers and images.
+
+A :class:`Repository` is obtained from :meth:`ecrcrypt.ecr.registry.Registry.repository`
+and is bound to the caller who asked for it (the ``userIdentity`` of the audit
+events it records). Every layer and manifest is one ESDK message (two for
+``KMS_DSSE``) with a fresh data key bound to ECR's two-key encryption context; the
+plaintext digest is computed while streaming and checked against the declared one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from ecrcrypt.arns import RepositoryArn
+from ecrcrypt.config import EncryptionType
+from ecrcrypt.context import EncryptionContext
+from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.codec import (
+    COPY_CHUNK,
+    BlobRangeSource,
+    BodyFirstUpload,
+    DecryptedRangeSource,
+    OnceKeyProvider,
+    VerifyingReader,
+    Written,
+    encrypt_stream,
+    inner_context,
+    open_decrypting,
+)
+from ecrcrypt.ecr.core import RegistryCore
+from ecrcrypt.ecr.metadata import ObjectRecord, RepositoryRecord, now
+from ecrcrypt.ecr.types import (
+    Image,
+    ImageId,
+    LayerPush,
+    LayerSink,
+    LayerSource,
+    RepositoryDescription,
+    check_tag,
+    layer_digests,
+)
+from ecrcrypt.errors import (
+    BlobNotFoundError,
+    DigestMismatchError,
+    EcrCryptError,
+    ImageNotFoundError,
+    InvalidParameterError,
+    LayersNotFoundError,
+    RepositoryNotFoundError,
+    StreamClosedError,
+)
+from ecrcrypt.keyprovider import KeyProvider
+from ecrcrypt.streams.ranges import decrypt_range
+
+__all__ = ["LayerUpload", "Repository"]
+
+
+def _as_digest(value: Digest | str) -> Digest:
+    return value if isinstance(value, Digest) else Digest.parse(value)
+
+
+def _reader(source: LayerSource | bytes | bytearray | memoryview) -> Callable[[], bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source).cast("B")
+        pos = 0
+
+        def chunk() -> bytes:
+            nonlocal pos
+            data = bytes(view[pos : pos + COPY_CHUNK])
+            pos += len(data)
+            return data
+
+        return chunk
+    return lambda: source.read(COPY_CHUNK)
+
+
+class Repository:
+    """A repository of a :class:`~ecrcrypt.ecr.registry.Registry`, bound to one caller.
+
+    For a KMS repository every object's data key takes one call under the ECR grant
+    (the ECR service principal's GenerateDataKeyWithoutPlaintext / Decrypt / ReEncrypt)
+    and one under the storage grant (the storage principal's Decrypt, how it receives
+    the plaintext key), so revoking either grant stops every push and pull of the
+    repository -- each layer, upload and manifest -- and the error names the grant.
+    AES256 repositories use the registry's service-managed key.
+    """
+
+    def __init__(self, core: RegistryCore, record: RepositoryRecord, caller: str) -> None:
+        self._core = core
+        self._record = record
+        self._caller = caller
+        self._arn = core.repository_arn(record.name)
+        self._type = EncryptionType(record.encryption_type)
+
+    def __repr__(self) -> str:
+        return f"Repository({str(self._arn)!r}, {self._type.value}, caller={self._caller!r})"
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def arn(self) -> RepositoryArn:
+        return self._arn
+
+    @property
+    def encryption_type(self) -> EncryptionType:
+        return self._type
+
+    @property
+    def kms_key(self) -> str | None:
+        """The key ARN recorded at creation (``None`` for AES256)."""
+        return self._record.kms_key
+
+    @property
+    def grant_ids(self) -> tuple[str, ...]:
+        return tuple(g.grant_id for g in self._record.grants)
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    def describe(self) -> RepositoryDescription:
+        return self._core.description(self._record)
+
+    # -- internals ------------------------------------------------------------------------
+    def _prefix(self, kind: str) -> str:
+        return f"{self._core.account}/{self._record.uid}/{kind}s"
+
+    def _blob_key(self, kind: str, digest: Digest) -> str:
+        return f"{self._prefix(kind)}/{digest}"
+
+    def _context(self, kind: str, digest: Digest) -> EncryptionContext:
+        return EncryptionContext.for_ecr_object(
+            bucket=self._core.bucket, prefix=self._prefix(kind), digest=digest, repository=self._arn
+        )
+
+    def _inner(self) -> EncryptionContext | None:
+        return inner_context(str(self._arn)) if self._type is EncryptionType.KMS_DSSE else None
+
+    def _provider(self) -> KeyProvider:
+        # One provider per object operation: it records whose KMS call (ECR's or storage's) was refused.
+        return self._core.provider_for(self._record)
+
+    def _guard(self, provider: KeyProvider) -> AbstractContextManager[None]:
+        return self._core.kms_errors(self._record, provider)
+
+    @contextmanager
+    def _audited(self, event_name: str, **params: Any) -> Iterator[None]:
+        """Record the ECR event for this call; a failed call is recorded with its error code, as
+        CloudTrail records failed API calls (so "who tried to pull" is answerable too)."""
+        try:
+            yield
+        except EcrCryptError as exc:
+            self._core.audit_event(self._caller, event_name, self.name, error=exc, **params)
+            raise
+        self._core.audit_event(self._caller, event_name, self.name, **params)
+
+    def _require_live(self) -> None:
+        # A Repository handle outlives nothing: once deleted (or re-created) it refuses to work.
+        current = self._core.metadata.get_repository(self._record.name)
+        if current is None or current.uid != self._record.uid:
+            raise self._gone()
+
+    def _gone(self) -> LookupError:
+
+        return RepositoryNotFoundError(
+            f"The repository with name '{self._record.name}' does not exist in the registry with id "
+            f"'{self._core.account}'"
+        )
+
+    def _store(
+        self, kind: str, source: LayerSource | bytes | bytearray | memoryview, declared: Digest
+    ) -> tuple[Written, ObjectRecord]:
+        key = self._blob_key(kind, declared)
+        provider = self._provider()
+        with self._guard(provider), self._core.store.open_write(key) as sink:
+            written = encrypt_stream(
+                sink,
+                _reader(source),
+                provider=provider,
+                context=self._context(kind, declared),
+                inner=self._inner(),
+                frame_length=self._core.frame_length,
+            )
+            if written.sha256 != declared:
+                sink.abort()
+                raise DigestMismatchError(f"content has digest {written.sha256}, not the declared {declared}")
+            sink.commit()
+        return written, self._record_object(kind, declared, written, key)
+
+    def _record_object(self, kind: str, digest: Digest, written: Written, blob_key: str) -> ObjectRecord:
+        rec = ObjectRecord(
+            kind=kind,
+            digest=str(digest),
+            size=written.size,
+            stored_size=written.stored_size,
+            inner_size=written.inner_size,
+            pushed_at=now(),
+            blob_key=blob_key,
+        )
+        if not self._core.metadata.put_object(self._record, rec):
+            # Deleted (or deleted and re-created) while this push was streaming: the blob is
+            # under the old repository's prefix (its uid) and must not be attached to a new one.
+            self._core.store.delete(blob_key)
+            raise self._gone()
+        return rec
+
+    def _object(self, kind: str, digest: Digest) -> ObjectRecord:
+        rec = self._core.metadata.get_object(self._record.name, kind, str(digest))
+        if rec is None:
+            if kind == "manifest":
+                raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
+            raise LayersNotFoundError(f"The layer {digest} does not exist in the repository '{self.name}'")
+        return rec
+
+    def _open(self, kind: str, digest: Digest, provider: KeyProvider) -> VerifyingReader:
+        """Open a verifying reader; the caller wraps this in ``self._guard(provider)``."""
+        rec = self._object(kind, digest)
+        try:
+            source = self._core.store.open_read(rec.blob_key)
+        except BlobNotFoundError:
+            raise LayersNotFoundError(f"the stored object for {digest} is missing from the blob store") from None
+        return open_decrypting(
+            source,
+            provider=provider,
+            context=self._context(kind, digest),
+            inner=self._inner(),
+            expected=digest,
+        )
+
+    # -- layers -------------------------------------------------------------------------
+    def has_layer(self, digest: Digest | str) -> bool:
+        return self._core.metadata.get_object(self._record.name, "layer", str(_as_digest(digest))) is not None
+
+    def push_layer(self, source: LayerSource | bytes | bytearray | memoryview, *, digest: Digest | str) -> LayerPush:
+        """Encrypt and store a layer whose digest the client declared up front (header first).
+
+        Content-addressed: a layer already in the repository is not read nor re-encrypted.
+        On a digest mismatch nothing is stored and :class:`DigestMismatchError` is raised.
+        """
+        self._require_live()
+        declared = _as_digest(digest)
+        existing = self._core.metadata.get_object(self._record.name, "layer", str(declared))
+        if existing is not None and self._core.store.exists(existing.blob_key):
+            return LayerPush(
+                digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
+            )
+        with self._audited("CompleteLayerUpload", layerDigests=[str(declared)]):
+            written, _ = self._store("layer", source, declared)
+        return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
+
+    def start_upload(self) -> LayerUpload:
+        """A chunked upload whose digest is declared only at :meth:`LayerUpload.complete` (body first)."""
+        self._require_live()
+        return LayerUpload(self)
+
+    def open_layer(self, digest: Digest | str) -> VerifyingReader:
+        """A readable of the layer's plaintext; the digest is verified when EOF is reached."""
+        self._require_live()
+        d = _as_digest(digest)
+        provider = self._provider()
+        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
+            return self._open("layer", d, provider)
+
+    def pull_layer(self, digest: Digest | str, destination: LayerSink) -> int:
+        """Stream the layer's plaintext into ``destination``; returns the byte count."""
+        self._require_live()
+        d = _as_digest(digest)
+        total = 0
+        provider = self._provider()
+        with (
+            self._audited("GetDownloadUrlForLayer", layerDigest=str(d)),
+            self._guard(provider),
+            self._open("layer", d, provider) as reader,
+        ):
+            while True:
+                data = reader.read(COPY_CHUNK)
+                if not data:
+                    break
+                destination.write(data)
+                total += len(data)
+        return total
+
+    def read_layer(self, digest: Digest | str) -> bytes:
+        """The whole plaintext of a (small) layer."""
+        parts: list[bytes] = []
+
+        class _Sink:
+            def write(self, data: bytes) -> int:
+                parts.append(data)
+                return len(data)
+
+        self.pull_layer(digest, _Sink())
+        return b"".join(parts)
+
+    def read_layer_range(self, digest: Digest | str, offset: int, length: int) -> bytes:
+        """Plaintext bytes ``[offset, offset+length)`` of a layer, decrypting only the frames they span."""
+
+        self._require_live()
+        d = _as_digest(digest)
+        rec = self._object("layer", d)
+        source = BlobRangeSource(self._core.store, rec.blob_key)
+        provider = self._provider()
+        context = self._context("layer", d)
+        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
+            if self._type is EncryptionType.KMS_DSSE:
+                assert rec.inner_size is not None
+                inner_source = DecryptedRangeSource(source, OnceKeyProvider(provider), context, rec.inner_size)
+                inner = self._inner()
+                assert inner is not None
+                data = decrypt_range(inner_source, offset, length, provider=provider, context=inner)
+            else:
+                data = decrypt_range(source, offset, length, provider=provider, context=context)
+        return data
+
+    def list_layers(self) -> list[Digest]:
+        return [Digest.parse(r.digest) for r in self._core.metadata.list_objects(self._record.name, "layer")]
+
+    # -- images -------------------------------------------------------------------------
+    def put_image(self, manifest: bytes | Mapping[str, Any], *, tag: str | None = None) -> ImageId:
+        """Store an image manifest (every layer it lists must be in the repository) and tag it."""
+        self._require_live()
+        if isinstance(manifest, Mapping):
+            manifest = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        if not isinstance(manifest, bytes):
+            raise InvalidParameterError("imageManifest must be bytes or a JSON mapping")
+        if tag is not None:
+            check_tag(tag)
+        missing = [str(d) for d in layer_digests(manifest) if not self.has_layer(d)]
+        if missing:
+            raise LayersNotFoundError(f"The image references layers not in the repository: {', '.join(missing)}")
+        digest = Digest.of(manifest)
+        with self._audited("PutImage", imageDigest=str(digest), imageTag=tag):
+            if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
+                self._store("manifest", manifest, digest)
+            if tag is not None and not self._core.metadata.put_tag(self._record, tag, str(digest)):
+                self._require_live()  # deleted meanwhile: RepositoryNotFoundError
+                raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
+        return ImageId(digest=digest, tag=tag)
+
+    def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:
+        if (tag is None) == (digest is None):
+            raise InvalidParameterError("give exactly one of imageTag and imageDigest")
+        if tag is not None:
+            found = self._core.metadata.get_tag(self._record.name, tag)
+            if found is None:
+                raise ImageNotFoundError(f"The image with tag '{tag}' does not exist in '{self.name}'")
+            return Digest.parse(found)
+        return _as_digest(digest)  # type: ignore[arg-type]
+
+    def get_image(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Image:
+        """Decrypt and return an image's manifest (BatchGetImage)."""
+        self._require_live()
+        d = self.resolve(tag=tag, digest=digest)
+        provider = self._provider()
+        with (
+            self._audited("BatchGetImage", imageDigest=str(d), imageTag=tag),
+            self._guard(provider),
+            self._open("manifest", d, provider) as reader,
+        ):
+            manifest = reader.read()
+            reader.read()  # EOF: verifies the digest
+        return Image(digest=d, manifest=manifest, tags=tuple(self._core.metadata.tags_of(self._record.name, str(d))))
+
+    def list_images(self) -> list[ImageId]:
+        out: list[ImageId] = []
+        for rec in self._core.metadata.list_objects(self._record.name, "manifest"):
+            tags = self._core.metadata.tags_of(self._record.name, rec.digest)
+            d = Digest.parse(rec.digest)
+            out.extend([ImageId(digest=d, tag=t) for t in tags] or [ImageId(digest=d)])
+        return out
+
+
+class LayerUpload:
+    """A chunked layer upload (InitiateLayerUpload → UploadLayerPart … → CompleteLayerUpload).
+
+    The data is encrypted as it arrives, body first; the header with the final
+    context is written at :meth:`complete`. Leaving a ``with`` block without
+    completing aborts: nothing becomes visible.
+    """
+
+    def __init__(self, repository: Repository) -> None:
+        self._repo = repository
+        # The blob is named by the upload, not by the digest that is not known yet; the
+        # metadata maps the digest to it (the context still names the layer's content address).
+        self._key = f"{repository._prefix('upload')}/{_upload_id()}"
+        self._provider = repository._provider()
+        with repository._guard(self._provider):
+            self._upload: BodyFirstUpload | None = BodyFirstUpload(
+                repository._core.store,
+                self._key,
+                provider=self._provider,
+                context_for=lambda d: repository._context("layer", d),
+                inner=repository._inner(),
+                frame_length=repository._core.frame_length,
+            )
+        self._written = 0
+
+    def __repr__(self) -> str:
+        return f"LayerUpload({self._repo.name!r}, written={self._written})"
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._upload is None:
+            raise StreamClosedError("write to a completed or aborted upload")
+        n = self._upload.write(data)
+        self._written += n
+        return n
+
+    def abort(self) -> None:
+        if self._upload is not None:
+            self._upload.abort()
+            self._upload = None
+
+    def complete(self, digest: Digest | str) -> LayerPush:
+        """Declare the digest; on a mismatch nothing is stored and :class:`DigestMismatchError` is raised.
+
+        A layer the repository already holds is discarded (its bytes were already
+        encrypted: the digest was not known while they arrived).
+        """
+        if self._upload is None:
+            raise StreamClosedError("upload already completed or aborted")
+        repo = self._repo
+        declared = _as_digest(digest)
+        upload, self._upload = self._upload, None
+        existing = repo._core.metadata.get_object(repo.name, "layer", str(declared))
+        with repo._audited("CompleteLayerUpload", layerDigests=[str(declared)]), repo._guard(self._provider):
+            written = upload.finish(declared, keep=lambda: existing is None)
+        if written is None:
+            assert existing is not None
+            return LayerPush(
+                digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
+            )
+        repo._record_object("layer", declared, written, self._key)
+        return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
+
+    def __enter__(self) -> LayerUpload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+
+def _upload_id() -> str:
+    return secrets.token_hex(16)

@@ -1,0 +1,137 @@
+"""ECR's value types: what DescribeRepositories, PutImage and a layer push return, and manifests.
+
+Kept apart from :mod:`ecrcrypt.ecr.repository` so that the registry, the repository and the
+faces share them without importing each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from ecrcrypt.config import EncryptionConfiguration
+from ecrcrypt.digest import Digest
+from ecrcrypt.errors import InvalidParameterError, ValidationError
+
+__all__ = [
+    "CONFIG_MEDIA_TYPE",
+    "LAYER_MEDIA_TYPE",
+    "MANIFEST_MEDIA_TYPE",
+    "Image",
+    "ImageId",
+    "LayerPush",
+    "LayerSink",
+    "LayerSource",
+    "RepositoryDescription",
+    "build_manifest",
+    "check_tag",
+    "layer_digests",
+]
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+# OCI distribution spec: tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR uses the same bound.
+_TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+class LayerSource(Protocol):
+    """What a push reads plaintext from: any object with ``read(size)`` (a file, a socket, a pipe)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class LayerSink(Protocol):
+    """What a pull writes plaintext to: any object with ``write(data)``."""
+
+    def write(self, data: bytes, /) -> Any: ...
+
+
+@attrs.frozen(kw_only=True)
+class RepositoryDescription:
+    """DescribeRepositories' ``repository`` structure."""
+
+    registry_id: str
+    repository_name: str
+    repository_arn: str
+    repository_uri: str
+    created_at: float
+    encryption_configuration: EncryptionConfiguration
+    image_tag_mutability: str = "MUTABLE"
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "repositoryArn": self.repository_arn,
+            "registryId": self.registry_id,
+            "repositoryName": self.repository_name,
+            "repositoryUri": self.repository_uri,
+            "createdAt": self.created_at,
+            "imageTagMutability": self.image_tag_mutability,
+            "encryptionConfiguration": self.encryption_configuration.to_api(),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class LayerPush:
+    """What a layer push stored: ``already_existed`` means nothing was re-encrypted."""
+
+    digest: Digest
+    size: int
+    stored_size: int
+    already_existed: bool
+
+
+@attrs.frozen(kw_only=True)
+class ImageId:
+    digest: Digest
+    tag: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Image:
+    digest: Digest
+    manifest: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    tags: tuple[str, ...]
+
+    @property
+    def layer_digests(self) -> tuple[Digest, ...]:
+        return layer_digests(self.manifest)
+
+
+def build_manifest(layers: Sequence[LayerPush], *, config: LayerPush | None = None) -> bytes:
+    """A minimal OCI image manifest listing ``layers`` (and ``config`` when given), canonical JSON."""
+    doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE}
+    if config is not None:
+        doc["config"] = {"mediaType": CONFIG_MEDIA_TYPE, "digest": str(config.digest), "size": config.size}
+    doc["layers"] = [{"mediaType": LAYER_MEDIA_TYPE, "digest": str(lp.digest), "size": lp.size} for lp in layers]
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def layer_digests(manifest: bytes) -> tuple[Digest, ...]:
+    try:
+        doc = json.loads(manifest)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameterError("the image manifest is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
+        raise InvalidParameterError("the image manifest must be a JSON object with schemaVersion 2")
+    refs: list[Any] = list(doc.get("layers", []))
+    if "config" in doc:
+        refs.insert(0, doc["config"])
+    out = []
+    for ref in refs:
+        if not isinstance(ref, dict) or not isinstance(ref.get("digest"), str):
+            raise InvalidParameterError("every layer of the image manifest needs a digest")
+        try:
+            out.append(Digest.parse(ref["digest"]))
+        except ValidationError as exc:
+            raise InvalidParameterError(f"image manifest: {exc}") from None
+    return tuple(out)
+
+
+def check_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not 1 <= len(tag) <= 128 or tag[0] in ".-" or not set(tag) <= _TAG_CHARS:
+        raise InvalidParameterError(f"image tag {tag!r} is invalid: 1-128 of [a-zA-Z0-9_.-], not starting with . or -")
+    return tag

@@ -1,0 +1,308 @@
+"""The local KMS's grant operations (private).
+
+Grants are how ECR's service principal gets to use a customer's key: created with
+quotas and idempotent retries, listed by key or by retiring principal, retired or
+revoked. Grant-only writes go through :meth:`KmsCore._grant_write`, which keeps
+the key's cached grant index current instead of dropping every cache.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from ecrcrypt.errors import (
+    InvalidGrantIdError,
+    InvalidGrantTokenError,
+    LimitExceededError,
+    NotFoundError,
+    ValidationError,
+)
+from ecrcrypt.kms import (
+    CreateGrantResponse,
+    GrantConstraints,
+    GrantOperation,
+    KeyIdentifier,
+    KeyManager,
+    ListGrantsResponse,
+)
+from ecrcrypt.kms.local.access import access_denied, authorize, check_denied, child_grant_allowed, policy_allows
+from ecrcrypt.kms.local.client import ClientBase
+from ecrcrypt.kms.local.events import Call
+from ecrcrypt.kms.local.params import (
+    GRANT_ID,
+    GRANT_NAME,
+    check_limit,
+    check_operations,
+    check_principal,
+    check_tokens,
+    decode_marker,
+    encode_marker,
+    new_token,
+    token_grant_id,
+)
+from ecrcrypt.kms.local.rules import require_usable
+from ecrcrypt.kms.local.state import GrantChanges
+from ecrcrypt.kms.local.store import GrantRecord, Tx
+
+
+class GrantOps(ClientBase):
+    """CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant."""
+
+    # -- grants -------------------------------------------------------------------------
+    def create_grant(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        grantee_principal: str,
+        operations: Sequence[GrantOperation | str],
+        retiring_principal: str | None = None,
+        constraints: GrantConstraints | None = None,
+        grant_tokens: Sequence[str] = (),
+        name: str | None = None,
+    ) -> CreateGrantResponse:
+        params: dict[str, Any] = {
+            "keyId": str(key_id),
+            "granteePrincipal": grantee_principal,
+            "operations": [str(op) for op in operations] if not isinstance(operations, str) else operations,
+        }
+        if retiring_principal is not None:
+            params["retiringPrincipal"] = retiring_principal
+        if constraints is not None and isinstance(constraints, GrantConstraints):
+            api = constraints.to_api()
+            params["constraints"] = {k[0].lower() + k[1:]: v for k, v in api.items()}
+        if name is not None:
+            params["name"] = name
+        call = Call("CreateGrant", params, read_only=False)
+        kms = self._kms
+        caller = self._caller
+
+        def run(call: Call) -> CreateGrantResponse:
+            grantee = check_principal(grantee_principal, "GranteePrincipal")
+            retiring = None if retiring_principal is None else check_principal(retiring_principal, "RetiringPrincipal")
+            ops = check_operations(operations)
+            if constraints is not None and not isinstance(constraints, GrantConstraints):
+                raise ValidationError("Constraints must be a GrantConstraints")
+            if name is not None and (not isinstance(name, str) or GRANT_NAME.fullmatch(name) is None):
+                raise ValidationError("Name must match ^[a-zA-Z0-9:/_-]+$ and be 1 to 256 characters")
+            check_tokens(grant_tokens)
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            check_denied(caller, "CreateGrant", key.arn)
+            if not policy_allows(caller, key, "CreateGrant"):
+                parents = [
+                    g
+                    for g in kms._grants_of(key.key_id).of(caller.principal)
+                    if GrantOperation.CREATE_GRANT in g.operations
+                ]
+                if not any(child_grant_allowed(p, ops, constraints) for p in parents):
+                    raise access_denied(caller, "CreateGrant", key.arn)
+            require_usable(key)  # KMS: CreateGrant fails on a Disabled / PendingDeletion key
+            with kms._grant_write() as (tx, changes):
+                current = tx.key(key.key_id)
+                if current is None:
+                    raise kms._not_found(key.key_id)
+                require_usable(current)
+                if name is not None:
+                    # KMS: a retry with identical parameters, Name included, returns the
+                    # original GrantId and creates no new grant (each call: a new token).
+                    for g in tx.grants_named(key.key_id, name):
+                        if (
+                            g.name == name
+                            and g.grantee == grantee
+                            and g.retiring == retiring
+                            and g.operations == ops
+                            and g.constraints == constraints
+                        ):
+                            call.response = {"grantId": g.grant_id, "keyId": key.arn}
+                            kms._record(caller, call, tx)
+                            return CreateGrantResponse(grant_id=g.grant_id, grant_token=new_token(g.grant_id))
+                if current.manager is KeyManager.CUSTOMER:
+                    # The quotas apply to customer managed keys only (KMS: "This quota does
+                    # not apply to AWS managed keys"). See docs/kms-model.md for the 500.
+                    per_grantee = kms.quotas.grants_per_grantee_per_key
+                    if per_grantee is not None and tx.count_grants(key.key_id, grantee) >= per_grantee:
+                        raise LimitExceededError(
+                            f"The grant quota of {per_grantee} grants for grantee principal {grantee} "
+                            f"on {key.arn} has been reached."
+                        )
+                    per_key = kms.quotas.grants_per_key
+                    if per_key is not None and tx.count_grants(key.key_id) >= per_key:
+                        raise LimitExceededError(f"The grant quota of {per_key} grants on {key.arn} has been reached.")
+                grant_id = secrets.token_hex(32)
+                tx.insert_grant(
+                    grant_id=grant_id,
+                    key_id=key.key_id,
+                    name=name,
+                    grantee=grantee,
+                    retiring=retiring,
+                    issuing_account=kms.account,
+                    operations=ops,
+                    constraints=constraints,
+                    created=kms._now(),
+                )
+                added = tx.grant(grant_id)  # the row as every reader decodes it
+                assert added is not None
+                changes.added(added)
+                call.response = {"grantId": grant_id, "keyId": key.arn}
+                kms._record(caller, call, tx)
+            return CreateGrantResponse(grant_id=grant_id, grant_token=new_token(grant_id))
+
+        return self._run(call, run)
+
+    def list_grants(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        grant_id: str | None = None,
+        grantee_principal: str | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+    ) -> ListGrantsResponse:
+        call = Call(
+            "ListGrants",
+            {"keyId": str(key_id), "grantId": grant_id, "granteePrincipal": grantee_principal, "limit": limit},
+            read_only=True,
+        )
+        kms = self._kms
+
+        def run(call: Call) -> ListGrantsResponse:
+            n = check_limit(limit)
+            after = decode_marker("grant", marker)
+            after_seq = int(after) if after is not None and after.isdigit() else -1
+            if after is not None and after_seq < 0:
+                raise ValidationError(f"The marker {marker!r} is not valid")
+            # KMS: ListGrants succeeds in every key state.
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "ListGrants")
+            matches = [
+                g
+                for g in kms._grants_of(key.key_id).all
+                if g.seq > after_seq
+                and (grant_id is None or g.grant_id == grant_id)
+                and (grantee_principal is None or g.grantee == grantee_principal)
+            ]
+            page = matches[:n]
+            truncated = len(matches) > n
+            return ListGrantsResponse(
+                grants=tuple(kms._grant_entry(g) for g in page),
+                next_marker=encode_marker("grant", str(page[-1].seq)) if truncated else None,
+                truncated=truncated,
+            )
+
+        return self._run(call, run)
+
+    def list_retirable_grants(
+        self, *, retiring_principal: str, limit: int | None = None, marker: str | None = None
+    ) -> ListGrantsResponse:
+        call = Call("ListRetirableGrants", {"retiringPrincipal": retiring_principal, "limit": limit}, read_only=True)
+        kms = self._kms
+        caller = self._caller
+
+        def run(call: Call) -> ListGrantsResponse:
+            principal = check_principal(retiring_principal, "RetiringPrincipal")
+            n = check_limit(limit)
+            after = decode_marker("grant", marker)
+            after_seq = int(after) if after is not None and after.isdigit() else -1
+            if after is not None and after_seq < 0:
+                raise ValidationError(f"The marker {marker!r} is not valid")
+            check_denied(caller, "ListRetirableGrants", "*")
+            # KMS: authorized by an IAM policy in the caller's account; we allow the
+            # account's principals and the retiring principal itself.
+            if caller.account != kms.account and caller.principal != principal:
+                raise access_denied(caller, "ListRetirableGrants", "*")
+            found: list[GrantRecord] = []
+            seq = after_seq
+            tx = kms._store.autocommit()
+            while len(found) <= n:
+                batch = tx.grants_retirable_by(principal, seq, n + 1)
+                if not batch:
+                    break
+                seq = batch[-1].seq
+                found += [g for g in batch if kms._load_key(g.key_id) is not None]
+            page = found[:n]
+            truncated = len(found) > n
+            return ListGrantsResponse(
+                grants=tuple(kms._grant_entry(g) for g in page),
+                next_marker=encode_marker("grant", str(page[-1].seq)) if truncated else None,
+                truncated=truncated,
+            )
+
+        return self._run(call, run)
+
+    def retire_grant(
+        self, *, grant_token: str | None = None, key_id: KeyIdentifier | None = None, grant_id: str | None = None
+    ) -> None:
+        # KMS CloudTrail: RetireGrant has requestParameters null, additionalEventData.grantId.
+        call = Call("RetireGrant", None, read_only=False)
+        kms = self._kms
+
+        def run(call: Call) -> None:
+            if grant_token is not None:
+                if key_id is not None or grant_id is not None:
+                    raise ValidationError("Identify the grant by GrantToken, or by KeyId and GrantId, not both")
+                gid = token_grant_id(grant_token)
+                with kms._grant_write() as (tx, changes):
+                    grant = tx.grant(gid)
+                    if grant is None:
+                        raise InvalidGrantTokenError("The grant token is invalid.")
+                    self._retire(tx, grant, call, changes)
+                return
+            if key_id is None or grant_id is None:
+                raise ValidationError("RetireGrant needs a GrantToken, or a KeyId and a GrantId")
+            if not isinstance(grant_id, str) or GRANT_ID.fullmatch(grant_id) is None:
+                raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            call.extra = {"grantId": grant_id}
+            with kms._grant_write() as (tx, changes):
+                grant = tx.grant(grant_id)
+                if grant is None or grant.key_id != key.key_id:
+                    raise NotFoundError(f"Grant ID {grant_id} not found for {key.arn}")
+                self._retire(tx, grant, call, changes)
+
+        self._run(call, run)
+
+    def _retire(self, tx: Tx, grant: GrantRecord, call: Call, changes: GrantChanges) -> None:
+        kms = self._kms
+        caller = self._caller
+        key = tx.key(grant.key_id)
+        arn = kms._key_arn(grant.key_id)
+        call.arns = (arn,)
+        call.extra = {"grantId": grant.grant_id}
+        # KMS RetireGrant: an IAM deny on kms:RetireGrant blocks every path below.
+        check_denied(caller, "RetireGrant", arn)
+        allowed = (
+            caller.principal == grant.retiring
+            or (caller.principal == grant.grantee and GrantOperation.RETIRE_GRANT in grant.operations)
+            or (key is not None and caller.account == key.account)  # "the AWS account in which the grant is created"
+        )
+        if not allowed:
+            raise access_denied(caller, "RetireGrant", arn)
+        tx.delete_grant(grant.grant_id)
+        changes.removed(grant)
+        kms._record(caller, call, tx)
+
+    def revoke_grant(self, *, key_id: KeyIdentifier, grant_id: str) -> None:
+        call = Call("RevokeGrant", {"keyId": str(key_id), "grantId": grant_id}, read_only=False)
+        kms = self._kms
+
+        def run(call: Call) -> None:
+            if not isinstance(grant_id, str) or GRANT_ID.fullmatch(grant_id) is None:
+                raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
+            key = kms._resolve(key_id, aliases=False)
+            call.arns = (key.arn,)
+            authorize(self._caller, key, "RevokeGrant")
+            with kms._grant_write() as (tx, changes):
+                grant = tx.grant(grant_id)
+                if grant is None or grant.key_id != key.key_id:
+                    raise NotFoundError(f"Grant ID {grant_id} not found for {key.arn}")
+                # ECR: "When you revoke a grant ... the change occurs immediately" (we
+                # model no eventual-consistency delay).
+                tx.delete_grant(grant_id)
+                changes.removed(grant)
+                kms._record(self._caller, call, tx)
+
+        self._run(call, run)
