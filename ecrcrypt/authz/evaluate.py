@@ -95,6 +95,13 @@ def _decide(request: Request, reason: Reason, explanation: str, *found: Sequence
     )
 
 
+def _by_grant(request: Request, granted: tuple[Grant, ...]) -> Decision:
+    labels = ", ".join(grant.label for grant in granted)
+    return Decision(
+        request=request, allowed=True, reason=Reason.ALLOWED_BY_GRANT, grants=granted, explanation=f"{labels} allows it"
+    )
+
+
 def _identity_words(scan: _Scan) -> str:
     if scan.identity:
         return _labels(scan.identity)
@@ -109,16 +116,6 @@ def _evaluate_key(request: Request, key_policy: Policy, scan: _Scan, grants: Seq
     granted = tuple(grant for grant in grants if grant.allows(request))
     policy = f"the {key_policy.name}"
 
-    def by_grant() -> Decision:
-        labels = ", ".join(grant.label for grant in granted)
-        return Decision(
-            request=request,
-            allowed=True,
-            reason=Reason.ALLOWED_BY_GRANT,
-            grants=granted,
-            explanation=f"{labels} allows it",
-        )
-
     if same_account:
         if scan.direct:
             return _decide(request, Reason.ALLOWED_BY_RESOURCE_POLICY, f"{_labels(scan.direct)} allows it", scan.direct)
@@ -132,7 +129,7 @@ def _evaluate_key(request: Request, key_policy: Policy, scan: _Scan, grants: Seq
                 scan.identity,
             )
         if granted:
-            return by_grant()
+            return _by_grant(request, granted)
         if scan.identity and not scan.account:
             return _decide(
                 request,
@@ -163,7 +160,7 @@ def _evaluate_key(request: Request, key_policy: Policy, scan: _Scan, grants: Seq
             scan.identity,
         )
     if granted:
-        return by_grant()
+        return _by_grant(request, granted)
     if key_side:
         return _decide(
             request,
@@ -185,6 +182,31 @@ def _evaluate_key(request: Request, key_policy: Policy, scan: _Scan, grants: Seq
         Reason.NO_RESOURCE_POLICY_ALLOW,
         f"cross-account: no statement in {policy} of account {owner} allows it, no identity policy allows it, "
         "and no grant does",
+    )
+
+
+def _evaluate_retire(request: Request, key_policy: Policy, scan: _Scan, grants: Sequence[Grant]) -> Decision:
+    """``kms:RetireGrant``: an IAM permission of the key's account, never a key-policy one.
+
+    KMS: ``kms:RetireGrant`` "is not effective in a key policy"; principals of the
+    account that owns the key may retire its grants when an IAM policy allows it
+    (this is how ECR's repository deleter retires the grants, P1/P3), and a grant
+    that lists ``RetireGrant`` lets its grantee retire. Whether the caller is the
+    retiring principal of one particular grant is for the KMS model to check.
+    """
+    principal = request.principal
+    owner = request.resource_account
+    granted = tuple(grant for grant in grants if grant.allows(request))
+    if scan.identity_ok and (owner is None or owner == principal.account):
+        return _decide(request, Reason.ALLOWED_BY_IDENTITY_POLICY, f"{_identity_words(scan)} allows it", scan.identity)
+    if granted:
+        return _by_grant(request, granted)
+    where = "" if owner is None or owner == principal.account else f" (the key belongs to account {owner})"
+    return _decide(
+        request,
+        Reason.NO_IDENTITY_ALLOW,
+        f"no identity policy of the key's account allows it{where}, and no grant does; kms:RetireGrant is an IAM "
+        f"permission -- a statement in the {key_policy.name} does not grant it",
     )
 
 
@@ -265,6 +287,8 @@ def evaluate(
     if scan.denies:
         return _decide(request, Reason.EXPLICIT_DENY, f"explicit deny in {_labels(scan.denies)}", scan.denies)
     if resource_policy is not None and resource_policy.kind is PolicyKind.KEY:
+        if request.action.lower() == "kms:retiregrant":
+            return _evaluate_retire(request, resource_policy, scan, grants)
         return _evaluate_key(request, resource_policy, scan, grants)
     return _evaluate_other(request, resource_policy, scan)
 
