@@ -76,7 +76,8 @@ def _arn_regex(pattern: str) -> str:
     # wildcard in the first five never crosses a colon; the resource part may hold colons.
     parts = pattern.split(":", 5)
     if len(parts) < 6:
-        return wildcard_regex(pattern)
+        # Fewer than six components cannot line up with an ARN's; only a bare "*" matches anything.
+        return ".*" if pattern == "*" else "(?!)"
     head = [wildcard_regex(p, run="[^:]*", one="[^:]") for p in parts[:5]]
     return ":".join([*head, wildcard_regex(parts[5])])
 
