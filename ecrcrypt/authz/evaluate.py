@@ -283,6 +283,9 @@ def evaluate(
     ``grants`` are the grants on the key (ignored for other resources).
     """
     _check_policies(resource_policy, identity_policies, request.principal)
+    if resource_policy is None and ":key/" in request.resource and request.action.lower().startswith("kms:"):
+        # Every KMS key has a key policy; deciding without it would silently use the non-KMS rules.
+        raise ValidationError(f"{request.action} on {request.resource}: pass the key's key policy as resource_policy")
     scan = _Scan(request, resource_policy, identity_policies)
     if scan.denies:
         return _decide(request, Reason.EXPLICIT_DENY, f"explicit deny in {_labels(scan.denies)}", scan.denies)
