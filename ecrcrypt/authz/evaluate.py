@@ -23,7 +23,12 @@ a KMS key", https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-mod
 4. the account root user holds every identity permission in its own account
    (IAM policies cannot restrict it), so its identity side is always satisfied;
    it still needs the key policy for a KMS key;
-5. a service principal has no identity policies: only a resource-policy
+5. ``kms:RetireGrant`` is an IAM permission of the key's account (KMS: it "is not
+   effective in a key policy"): an identity policy there, or a grant listing
+   ``RetireGrant``, allows it; whether the caller is a grant's retiring
+   principal is for the KMS model, which knows the grant, to check;
+6. a KMS request on a key must come with its key policy (every key has one);
+7. a service principal has no identity policies: only a resource-policy
    statement naming it, or a grant, allows it. A call a service makes *on a
    caller's behalf* is the caller's request with ``kms:ViaService`` set.
 """
