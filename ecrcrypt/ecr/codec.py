@@ -25,12 +25,12 @@ from ecrcrypt.errors import DigestMismatchError, EcrCryptError, StreamClosedErro
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
 from ecrcrypt.store.protocol import BlobStore, BlobWriter
 from ecrcrypt.streams import BodyFirstWriter, DecryptingReader, EncryptingWriter, header_length
-from ecrcrypt.streams.ranges import decrypt_range
+from ecrcrypt.streams.ranges import RandomAccessSource, decrypt_range
 
 __all__ = [
     "COPY_CHUNK",
     "DSSE_INNER_KEY",
-    "BlobRangeSource",
+    "REPOSITORY_UID_KEY",
     "BodyFirstUpload",
     "DecryptedRangeSource",
     "OnceKeyProvider",
@@ -47,12 +47,18 @@ __all__ = [
 #: Plaintext is copied in chunks of this size: memory stays constant whatever the layer size.
 COPY_CHUNK = 1 << 20
 DSSE_INNER_KEY = "ecrcrypt:dsse-layer"
+#: The repository's uid, in every context of a repository that binds it (``ecr.lifecycle``): ECR's
+#: two keys name the repository by name only, which a later repository of the same name shares.
+REPOSITORY_UID_KEY = "ecrcrypt:repository-uid"
 
 
-def inner_context(repository_arn: str) -> EncryptionContext:
-    # The grant constraint is EncryptionContextSubset {"aws:ecr:arn": <repo ARN>}: the inner
-    # layer's context must carry it too, or KMS refuses the call made under the grant.
-    return EncryptionContext({ECR_ARN_KEY: repository_arn, DSSE_INNER_KEY: "inner"})
+def inner_context(repository_arn: str, uid: str | None = None) -> EncryptionContext:
+    # The grant constraint is EncryptionContextSubset {"aws:ecr:arn": <repo ARN>} (and the uid):
+    # the inner layer's context must carry it too, or KMS refuses the call made under the grant.
+    pairs = {ECR_ARN_KEY: repository_arn, DSSE_INNER_KEY: "inner"}
+    if uid is not None:
+        pairs[REPOSITORY_UID_KEY] = uid
+    return EncryptionContext(pairs)
 
 
 def placeholder_digest() -> Digest:
@@ -210,24 +216,10 @@ def open_decrypting(
 
 
 @attrs.frozen
-class BlobRangeSource:
-    """The ranges module's random-access source over one stored blob."""
-
-    store: BlobStore
-    key: str
-
-    def size(self) -> int:
-        return self.store.size(self.key)
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        return self.store.read_range(self.key, offset, length)
-
-
-@attrs.frozen
 class DecryptedRangeSource:
     """Random access into the plaintext of an outer message (the inner message of DSSE)."""
 
-    outer: BlobRangeSource
+    outer: RandomAccessSource
     provider: KeyProvider
     context: EncryptionContext
     plaintext_size: int

@@ -3,8 +3,14 @@
 One SQLite database per registry (account + region): a file next to the blob store
 for the embedded default, ``:memory:`` for tests. It holds identifiers, sizes and
 grant ids only -- never key material. Blobs are committed to the store *before*
-their row is written here, so a crash between the two leaves an orphan blob that
-the next push of the same digest overwrites, never a row that points at nothing.
+their row is written here, so a crash between the two leaves an unrecorded blob
+(collected by ``ecr.gc``), never a row that points at nothing.
+
+Crash consistency (``ecr.recovery``) rests on intents written here *before* the step
+they announce: a repository intent before the first CreateGrant of a creation (with the
+grant names) and, in the same transaction as the removal of the repository row, before
+a deletion retires anything; a blob intent before a push opens its blob. The step that
+completes an operation removes its intent in the transaction that records the result.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["RepositoryGrant", "ObjectRecord", "RegistryMetadata", "RepositoryRecord"]
+__all__ = [
+    "BlobIntent",
+    "ObjectRecord",
+    "RegistryMetadata",
+    "RepositoryGrant",
+    "RepositoryIntent",
+    "RepositoryRecord",
+    "Snapshot",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
@@ -47,6 +61,32 @@ CREATE TABLE IF NOT EXISTS tags (
     digest     TEXT NOT NULL,
     PRIMARY KEY (repository, tag)
 );
+-- >>> crash consistency (issue 10 part A): intents, uid-bound repositories. Additive tables only.
+-- A repository creation or deletion in progress: written before its first KMS call (creation)
+-- or with the removal of the repository row (deletion); removed when the operation is done.
+CREATE TABLE IF NOT EXISTS repository_intents (
+    uid             TEXT PRIMARY KEY,
+    operation       TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    encryption_type TEXT NOT NULL,
+    kms_key         TEXT,
+    grants          TEXT NOT NULL,
+    owner           TEXT NOT NULL,
+    started_at      REAL NOT NULL
+);
+-- A blob a push is writing or has committed but not yet recorded: garbage collection keeps it.
+CREATE TABLE IF NOT EXISTS blob_intents (
+    blob_key       TEXT PRIMARY KEY,
+    repository_uid TEXT NOT NULL,
+    owner          TEXT NOT NULL,
+    started_at     REAL NOT NULL
+);
+-- Repositories whose uid is part of every encryption context and grant constraint (all those
+-- created since); a repository absent here predates it and keeps ECR's two-key context.
+CREATE TABLE IF NOT EXISTS uid_bound_repositories (
+    uid TEXT PRIMARY KEY
+);
+-- <<< crash consistency
 """
 
 
@@ -54,10 +94,12 @@ CREATE TABLE IF NOT EXISTS tags (
 class RepositoryGrant:
     """One of the grants a KMS repository holds; the token lets it be used before it is consistent."""
 
-    role: str  # "ecr" (manifests) or "storage" (layers)
+    role: str  # "ecr" or "storage"
     grant_id: str
     grantee: str
     grant_token: str = attrs.field(repr=False, default="")
+    #: the CreateGrant ``Name`` (``""`` for grants made before names were given)
+    name: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -68,6 +110,43 @@ class RepositoryRecord:
     encryption_type: str
     kms_key: str | None
     grants: tuple[RepositoryGrant, ...]
+    #: the uid is in every encryption context and grant constraint of the repository
+    binds_uid: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class RepositoryIntent:
+    """A repository creation or deletion that has begun and not yet finished."""
+
+    operation: str  # "create" or "delete"
+    uid: str
+    name: str
+    encryption_type: str
+    kms_key: str | None
+    #: create: the grants to be made (names, no ids yet); delete: the grants to retire
+    grants: tuple[RepositoryGrant, ...]
+    owner: str
+    started_at: float
+
+
+@attrs.frozen(kw_only=True)
+class BlobIntent:
+    """A blob a push is writing (or has committed and not yet recorded)."""
+
+    blob_key: str
+    repository_uid: str
+    owner: str
+    started_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Snapshot:
+    """One consistent read of what references blobs and grants (one transaction)."""
+
+    repositories: tuple[RepositoryRecord, ...]
+    intents: tuple[RepositoryIntent, ...]
+    blob_intents: tuple[BlobIntent, ...]
+    blob_keys: frozenset[str]
 
 
 @attrs.frozen(kw_only=True)
@@ -116,49 +195,32 @@ class RegistryMetadata:
             self._db.execute("COMMIT")
 
     # -- repositories ------------------------------------------------------------------
-    def insert_repository(self, record: RepositoryRecord) -> bool:
-        """Insert; ``False`` when the name is taken (nothing written)."""
-        with self._tx() as db:
-            if db.execute("SELECT 1 FROM repositories WHERE name = ?", (record.name,)).fetchone():
-                return False
-            db.execute(
-                "INSERT INTO repositories VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    record.name,
-                    record.uid,
-                    record.created_at,
-                    record.encryption_type,
-                    record.kms_key,
-                    _dump_grants(record.grants),
-                ),
-            )
-            return True
-
     def get_repository(self, name: str) -> RepositoryRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM repositories WHERE name = ?", (name,)).fetchone()
+            row = self._db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (name,)).fetchone()
         return None if row is None else _repo(row)
 
     def list_repositories(self) -> list[RepositoryRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM repositories ORDER BY created_at, name").fetchall()
+            rows = self._db.execute(_SELECT_REPOSITORIES + " ORDER BY r.created_at, r.name").fetchall()
         return [_repo(r) for r in rows]
 
-    def delete_repository(self, name: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM repositories WHERE name = ?", (name,))
-            db.execute("DELETE FROM objects WHERE repository = ?", (name,))
-            db.execute("DELETE FROM tags WHERE repository = ?", (name,))
-
-    # -- objects -----------------------------------------------------------------------
     def _live(self, db: sqlite3.Connection, repository: RepositoryRecord) -> bool:
         """Whether ``repository`` (that very one: its uid) still exists, in the caller's transaction."""
         row = db.execute("SELECT uid FROM repositories WHERE name = ?", (repository.name,)).fetchone()
         return row is not None and row[0] == repository.uid
 
-    def put_object(self, repository: RepositoryRecord, record: ObjectRecord) -> bool:
-        """Record an object of ``repository``; ``False`` (nothing written) when that repository
-        is gone, deleted or deleted and re-created under its name since the caller read it.
+    def put_object(
+        self, repository: RepositoryRecord, record: ObjectRecord, *, replacing: str | None = None
+    ) -> ObjectRecord | None:
+        """Record an object of ``repository`` unless one is recorded already: the first writer wins.
+
+        Returns the record now in force -- ``record`` itself, or the earlier one (the caller
+        then discards its own blob) -- or ``None`` (nothing written) when that repository is
+        gone, deleted or deleted and re-created under its name since the caller read it.
+        ``replacing`` names the blob key of an existing record the caller found missing
+        from the store: only that record may be replaced. The push's blob intent (if any)
+        goes in the same transaction, so the blob is always held by an intent or a record.
 
         Rows are keyed by name: checking liveness in a separate transaction would let a
         push racing a delete leave a ghost row that a later repository of the same name
@@ -166,7 +228,16 @@ class RegistryMetadata:
         """
         with self._tx() as db:
             if not self._live(db, repository):
-                return False
+                return None
+            row = db.execute(
+                _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?",
+                (repository.name, record.kind, record.digest),
+            ).fetchone()
+            if row is not None:
+                current = ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
+                if replacing is None or current.blob_key != replacing:
+                    return current
+            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (record.blob_key,))
             db.execute(
                 "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -180,7 +251,7 @@ class RegistryMetadata:
                     record.blob_key,
                 ),
             )
-            return True
+            return record
 
     def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None:
         with self._lock:
@@ -234,26 +305,177 @@ class RegistryMetadata:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
+    # -- repository intents (crash consistency) ------------------------------------------
+    def begin_create(self, intent: RepositoryIntent) -> RepositoryIntent | RepositoryRecord | None:
+        """Record the intent to create ``intent.name``; ``None`` when recorded, else what holds the
+        name: the existing repository, or the intent of a creation of that name already begun."""
+        with self._tx() as db:
+            row = db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (intent.name,)).fetchone()
+            if row is not None:
+                return _repo(row)
+            other = db.execute(
+                _SELECT_INTENTS + " WHERE name = ? AND operation = 'create'",
+                (intent.name,),
+            ).fetchone()
+            if other is not None:
+                return _intent(other)
+            self._insert_intent(db, intent)
+            return None
 
+    def finish_create(self, record: RepositoryRecord, owner: str) -> bool:
+        """Replace the creation intent of ``record.uid`` (still held by ``owner``) by the repository
+        row, in one transaction; ``False`` (nothing written) when recovery took the intent over."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM repository_intents WHERE uid = ? AND operation = 'create' AND owner = ?",
+                (record.uid, owner),
+            )
+            if cur.rowcount != 1:
+                return False
+            if db.execute("SELECT 1 FROM repositories WHERE name = ?", (record.name,)).fetchone():
+                raise AssertionError("a repository row appeared under a name held by a creation intent")
+            db.execute(
+                "INSERT INTO repositories VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.name,
+                    record.uid,
+                    record.created_at,
+                    record.encryption_type,
+                    record.kms_key,
+                    _dump_grants(record.grants),
+                ),
+            )
+            if record.binds_uid:
+                db.execute("INSERT OR IGNORE INTO uid_bound_repositories VALUES (?)", (record.uid,))
+            return True
+
+    def begin_delete(self, record: RepositoryRecord, intent: RepositoryIntent) -> bool:
+        """Remove the repository (that very one: its uid) with its objects and tags, and record the
+        intent to finish the deletion, in one transaction; ``False`` when it is already gone."""
+        with self._tx() as db:
+            if not self._live(db, record):
+                return False
+            db.execute("DELETE FROM repositories WHERE name = ?", (record.name,))
+            db.execute("DELETE FROM objects WHERE repository = ?", (record.name,))
+            db.execute("DELETE FROM tags WHERE repository = ?", (record.name,))
+            db.execute("DELETE FROM uid_bound_repositories WHERE uid = ?", (record.uid,))
+            self._insert_intent(db, intent)
+            return True
+
+    def _insert_intent(self, db: sqlite3.Connection, intent: RepositoryIntent) -> None:
+        db.execute(
+            "INSERT INTO repository_intents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                intent.uid,
+                intent.operation,
+                intent.name,
+                intent.encryption_type,
+                intent.kms_key,
+                _dump_grants(intent.grants),
+                intent.owner,
+                intent.started_at,
+            ),
+        )
+
+    def list_intents(self) -> list[RepositoryIntent]:
+        with self._lock:
+            rows = self._db.execute(_SELECT_INTENTS + " ORDER BY started_at, uid").fetchall()
+        return [_intent(r) for r in rows]
+
+    def claim_intent(self, uid: str, owner: str, new_owner: str) -> bool:
+        """Take the intent of ``uid`` over from ``owner`` (compare and set); ``False`` if it changed."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE repository_intents SET owner = ? WHERE uid = ? AND owner = ?", (new_owner, uid, owner)
+            )
+            return cur.rowcount == 1
+
+    def end_intent(self, uid: str, owner: str) -> bool:
+        """Remove the intent of ``uid`` if ``owner`` still holds it."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM repository_intents WHERE uid = ? AND owner = ?", (uid, owner))
+            return cur.rowcount == 1
+
+    # -- blob intents (write-once objects, garbage collection) ---------------------------
+    def begin_blob(self, intent: BlobIntent) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO blob_intents VALUES (?, ?, ?, ?)",
+                (intent.blob_key, intent.repository_uid, intent.owner, intent.started_at),
+            )
+
+    def end_blob(self, blob_key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
+
+    def snapshot(self) -> Snapshot:
+        """Repositories, intents and every recorded blob key, read in one transaction."""
+        with self._tx() as db:
+            repos = tuple(_repo(r) for r in db.execute(_SELECT_REPOSITORIES).fetchall())
+            intents = tuple(_intent(r) for r in db.execute(_SELECT_INTENTS).fetchall())
+            blobs = tuple(
+                _blob_intent(r)
+                for r in db.execute("SELECT blob_key, repository_uid, owner, started_at FROM blob_intents").fetchall()
+            )
+            keys = frozenset(str(r[0]) for r in db.execute("SELECT blob_key FROM objects").fetchall())
+        return Snapshot(repositories=repos, intents=intents, blob_intents=blobs, blob_keys=keys)
+
+
+_SELECT_INTENTS = (
+    "SELECT uid, operation, name, encryption_type, kms_key, grants, owner, started_at FROM repository_intents"
+)
 _OBJECT_FIELDS = ("kind", "digest", "size", "stored_size", "inner_size", "pushed_at", "blob_key")
+_SELECT_OBJECTS = "SELECT kind, digest, size, stored_size, inner_size, pushed_at, blob_key FROM objects"
+_SELECT_REPOSITORIES = (
+    "SELECT r.name, r.uid, r.created_at, r.encryption_type, r.kms_key, r.grants, b.uid IS NOT NULL "
+    "FROM repositories r LEFT JOIN uid_bound_repositories b ON b.uid = r.uid"
+)
 
 
 def _dump_grants(grants: tuple[RepositoryGrant, ...]) -> str:
-    return json.dumps(
-        [{"role": g.role, "grant_id": g.grant_id, "grantee": g.grantee, "grant_token": g.grant_token} for g in grants]
-    )
+    out = []
+    for g in grants:
+        item = {"role": g.role, "grant_id": g.grant_id, "grantee": g.grantee, "grant_token": g.grant_token}
+        if g.name:
+            item["name"] = g.name
+        out.append(item)
+    return json.dumps(out)
+
+
+def _load_grants(text: object) -> tuple[RepositoryGrant, ...]:
+    return tuple(RepositoryGrant(**g) for g in json.loads(str(text)))
 
 
 def _repo(row: tuple[object, ...]) -> RepositoryRecord:
-    name, uid, created_at, encryption_type, kms_key, grants = row
+    name, uid, created_at, encryption_type, kms_key, grants, bound = row
     return RepositoryRecord(
         name=str(name),
         uid=str(uid),
         created_at=float(created_at),  # type: ignore[arg-type]
         encryption_type=str(encryption_type),
         kms_key=None if kms_key is None else str(kms_key),
-        grants=tuple(RepositoryGrant(**g) for g in json.loads(str(grants))),
+        grants=_load_grants(grants),
+        binds_uid=bool(bound),
     )
+
+
+def _intent(row: tuple[object, ...]) -> RepositoryIntent:
+    uid, operation, name, encryption_type, kms_key, grants, owner, started_at = row
+    return RepositoryIntent(
+        operation=str(operation),
+        uid=str(uid),
+        name=str(name),
+        encryption_type=str(encryption_type),
+        kms_key=None if kms_key is None else str(kms_key),
+        grants=_load_grants(grants),
+        owner=str(owner),
+        started_at=float(started_at),  # type: ignore[arg-type]
+    )
+
+
+def _blob_intent(row: tuple[object, ...]) -> BlobIntent:
+    key, uid, owner, started_at = row
+    return BlobIntent(blob_key=str(key), repository_uid=str(uid), owner=str(owner), started_at=float(started_at))  # type: ignore[arg-type]
 
 
 def now() -> float:

@@ -13,7 +13,12 @@ DeleteRepository with ECR's rules (kms-ecr-semantics.md §3):
   the ECR service principal, one to the storage service principal; every object's
   data key takes a call under each (``ecr.grant_provider``). Creation is all or nothing;
 * deleting retires both grants with the deleting caller's credentials; when that
-  fails the repository is deleted anyway and :class:`GrantsNotRetiredError` says so.
+  fails the repository is deleted anyway and :class:`GrantsNotRetiredError` says so;
+* both are crash consistent: each records its intent before its first irreversible
+  step, and :meth:`Registry.recover` (run by :meth:`Registry.open`) undoes an interrupted
+  creation and finishes an interrupted deletion (``ecr.recovery``). A repository's uid is
+  bound into its grants' constraint and its objects' contexts (``ecr.lifecycle``), so no
+  grant of an earlier repository of the same name can authorize it.
 
 A registry view is bound to a caller principal (:meth:`Registry.as_caller`): the
 identity that calls DescribeKey / CreateGrant / RetireGrant and that the audit trail
@@ -29,11 +34,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryArn, RepositoryName
+import attrs
+
+from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryName
 from ecrcrypt.config import EncryptionConfiguration
-from ecrcrypt.context import ECR_ARN_KEY
 from ecrcrypt.ecr.core import ECR_ROLE, STORAGE_ROLE, KmsFactory, RegistryCore
-from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryRecord, now
+from ecrcrypt.ecr.crashpoints import crashpoint
+from ecrcrypt.ecr.gc import DEFAULT_GRACE, GarbageReport, collect_garbage
+from ecrcrypt.ecr.lifecycle import (
+    constrained_arn,
+    delete_repository_blobs,
+    find_repository_grants,
+    grant_constraints,
+    list_key_grants,
+    planned_grants,
+    recovery_ways,
+    retire_grants,
+)
+from ecrcrypt.ecr.liveness import ABANDONED, current_owner, owner_alive
+from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryIntent, RepositoryRecord, now
+from ecrcrypt.ecr.recovery import RecoveryReport, recover, undo_creation
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.service_key import ServiceKey
 from ecrcrypt.ecr.types import RepositoryDescription
@@ -49,7 +69,7 @@ from ecrcrypt.errors import (
     RepositoryNotFoundError,
     ValidationError,
 )
-from ecrcrypt.kms import GrantConstraints, GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms
+from ecrcrypt.kms import GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms
 from ecrcrypt.kms.local.audit import AuditTrail
 from ecrcrypt.kms.local.service import LocalKms
 from ecrcrypt.store.filesystem import FilesystemBlobStore
@@ -95,28 +115,6 @@ def _note_grants_left(error: BaseException, key_arn: str, grant_ids: tuple[str, 
         error.add_note(
             f"grants not retired on {key_arn} (retire or revoke them by hand): grant ids {', '.join(grant_ids)}"
         )
-
-
-def find_repository_grants(kms: Kms, key_id: str, repository_arn: str | RepositoryArn) -> list[GrantListEntry]:
-    """ListGrants on ``key_id`` filtered by the repository ARN in the grant constraint.
-
-    The manual procedure after :class:`GrantsNotRetiredError` (ECR user guide): find
-    the grants whose ``EncryptionContextSubset`` names the repository, then
-    ``retire_grant(key_id=<key ARN>, grant_id=...)`` each.
-    """
-    target = str(repository_arn)
-    found: list[GrantListEntry] = []
-    marker: str | None = None
-    while True:
-        page = kms.list_grants(key_id=key_id, limit=100, marker=marker)
-        for g in page.grants:
-            c = g.constraints
-            subset = None if c is None else (c.encryption_context_subset or c.encryption_context_equals)
-            if subset is not None and subset.get(ECR_ARN_KEY) == target:
-                found.append(g)
-        if not page.truncated or not page.next_marker:
-            return found
-        marker = page.next_marker
 
 
 class Registry:
@@ -200,6 +198,7 @@ class Registry:
                 caller=caller,
                 frame_length=frame_length,
             )
+            registry.recover()  # finish or undo what a killed process left half done
         except BaseException:
             # Nothing opened here may outlive a failed open (SQLite connections, the KMS checkpointer).
             if metadata is not None:
@@ -310,29 +309,103 @@ class Registry:
             return self._create(name, config)
 
     def _create(self, name: str, config: EncryptionConfiguration) -> RepositoryDescription:
-        arn = self._core.repository_arn(name)
-        if self._core.metadata.get_repository(name) is not None:
+        """Intent, leftover grants retired, grants, record -- in that order, each step recoverable.
+
+        The intent (uid, key, grant names) is durable before the first CreateGrant, so a
+        process killed anywhere after it leaves what :meth:`recover` needs to find and
+        retire the grants; the repository row replaces the intent in one transaction.
+        """
+        core = self._core
+        if core.metadata.get_repository(name) is not None:
             raise RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
-        key_arn: str | None = None
-        grants: tuple[RepositoryGrant, ...] = ()
-        if config.uses_kms:
-            key_arn = self._resolve_key(config)
-            grants = self._create_grants(key_arn, arn, name)
-        record = RepositoryRecord(
+        key_arn = self._resolve_key(config) if config.uses_kms else None
+        uid = uuid.uuid4().hex
+        owner = current_owner()
+        intent = RepositoryIntent(
+            operation="create",
+            uid=uid,
             name=name,
-            uid=uuid.uuid4().hex,
-            created_at=now(),
             encryption_type=config.encryption_type.value,
             kms_key=key_arn,
-            grants=grants,
+            grants=planned_grants(core, uid) if key_arn is not None else (),
+            owner=owner,
+            started_at=now(),
         )
-        if not self._core.metadata.insert_repository(record):
-            # Lost a race with another creator of the same name: undo our grants.
-            lost = RepositoryAlreadyExistsError(_exists_message(name, self.registry_id))
+        self._begin_create(intent)
+        crashpoint("create:intent")
+        made: list[RepositoryGrant] = []
+        try:
             if key_arn is not None:
-                _note_grants_left(lost, key_arn, self._undo_grants(key_arn, grants))
-            raise lost
-        return self._core.description(record)
+                self._retire_leftovers(key_arn, name)
+                crashpoint("create:leftovers")
+                self._create_grants(key_arn, name, intent, made)
+            record = RepositoryRecord(
+                name=name,
+                uid=uid,
+                created_at=now(),
+                encryption_type=config.encryption_type.value,
+                kms_key=key_arn,
+                grants=tuple(made),
+                binds_uid=True,
+            )
+            if not core.metadata.finish_create(record, owner):
+                raise EcrCryptError(
+                    f"the creation of repository '{name}' was undone by a recovery that took this process for "
+                    "dead; create it again"
+                )
+        except BaseException as exc:
+            left = self._undo_grants(key_arn, tuple(made)) if key_arn is not None else ()
+            # The failure is what the caller must see: the undo never replaces it. A grant the
+            # undo could not retire stays under the intent, abandoned: the next recovery retries.
+            if key_arn is not None:
+                _note_grants_left(exc, key_arn, left)
+            if left:
+                core.metadata.claim_intent(uid, owner, ABANDONED)
+            else:
+                core.metadata.end_intent(uid, owner)
+            raise
+        crashpoint("create:recorded")
+        return core.description(record)
+
+    def _begin_create(self, intent: RepositoryIntent) -> None:
+        """Record the creation intent, or raise ``RepositoryAlreadyExistsError`` when the name is held.
+
+        A creation of the same name begun by a process that died is undone first (it never
+        returned a repository to anyone); one a live process is running holds the name.
+        """
+        for _ in range(2):
+            held = self._core.metadata.begin_create(intent)
+            if held is None:
+                return
+            if isinstance(held, RepositoryIntent):
+                alive = owner_alive(held.owner, age=now() - held.started_at, grace=DEFAULT_GRACE)
+                if not alive and undo_creation(self._core, self._caller, held):
+                    continue
+                raise RepositoryAlreadyExistsError(
+                    f"{_exists_message(intent.name, self.registry_id)} (its creation is in progress)"
+                )
+            break
+        raise RepositoryAlreadyExistsError(_exists_message(intent.name, self.registry_id))
+
+    def _retire_leftovers(self, key_arn: str, name: str) -> None:
+        """Retire grants on the key still constrained to this repository ARN (ECR's or the storage
+        grantee): no repository of this name exists and this creation holds the name, so each is
+        an orphan of an earlier repository or one a deletion in progress is retiring anyway.
+
+        Best effort: a caller without ListGrants leaves them to :meth:`recover`. They cannot
+        authorize the new repository either way -- its grants and contexts carry its own uid.
+        """
+        arn = str(self._core.repository_arn(name))
+        grantees = {self._core.ecr_principal, self._core.storage_principal}
+        try:
+            found = [
+                g.grant_id
+                for g in list_key_grants(self.kms(), key_arn)
+                if constrained_arn(g) == arn and g.grantee_principal in grantees
+            ]
+        except KmsError:
+            return
+        retire_grants(key_arn, found, recovery_ways(self._core, self._caller))
 
     def _resolve_key(self, config: EncryptionConfiguration) -> str:
         ref = AWS_MANAGED_ECR_ALIAS if config.kms_key is None else str(config.kms_key)
@@ -344,67 +417,48 @@ class Registry:
         _check_usable(meta, ref, self.region)
         return meta.arn
 
-    def _create_grants(self, key_arn: str, arn: RepositoryArn, name: str) -> tuple[RepositoryGrant, ...]:
+    def _create_grants(self, key_arn: str, name: str, intent: RepositoryIntent, made: list[RepositoryGrant]) -> None:
+        """CreateGrant for each grant the intent names, appending each to ``made`` as it exists."""
         kms = self.kms()
-        constraints = GrantConstraints(encryption_context_subset={ECR_ARN_KEY: str(arn)})
-        made: list[RepositoryGrant] = []
-        for role, grantee, ops in (
-            (ECR_ROLE, self._core.ecr_principal, ECR_GRANT_OPERATIONS),
-            (STORAGE_ROLE, self._core.storage_principal, STORAGE_GRANT_OPERATIONS),
-        ):
+        constraints = grant_constraints(self._core.repository_arn(name), intent.uid)
+        operations = {ECR_ROLE: ECR_GRANT_OPERATIONS, STORAGE_ROLE: STORAGE_GRANT_OPERATIONS}
+        for planned in intent.grants:
             try:
                 resp = kms.create_grant(
                     key_id=key_arn,
-                    grantee_principal=grantee,
-                    operations=ops,
+                    grantee_principal=planned.grantee,
+                    operations=operations[planned.role],
                     # ECR's grants name ecr.<region>.amazonaws.com as the retiring principal.
                     retiring_principal=self._core.ecr_principal,
                     constraints=constraints,
+                    # The name makes a retry idempotent and lets recovery find the grant.
+                    name=planned.name,
                 )
             except KmsError as exc:
                 if isinstance(exc, LimitExceededError):
-                    error = EcrKmsError(
+                    raise EcrKmsError(
                         f"cannot create repository '{name}': KMS key {key_arn} has reached its grant quota "
                         f"({exc}); each KMS repository holds two grants on its key (one per grantee), so "
                         "with 500 grants per grantee a key encrypts at most 500 repositories. Delete a "
                         "repository on this key or use another key",
                         kms_error=exc.code,
-                    )
-                else:
-                    error = EcrKmsError(
-                        f"cannot create repository '{name}': CreateGrant on {key_arn} failed: {exc}",
-                        kms_error=exc.code,
-                    )
-                # The CreateGrant failure is what the caller must see: the undo never replaces it.
-                _note_grants_left(error, key_arn, self._undo_grants(key_arn, tuple(made)))
-                raise error from exc
-            made.append(
-                RepositoryGrant(role=role, grant_id=resp.grant_id, grantee=grantee, grant_token=resp.grant_token)
-            )
-        return tuple(made)
+                    ) from exc
+                raise EcrKmsError(
+                    f"cannot create repository '{name}': CreateGrant on {key_arn} failed: {exc}",
+                    kms_error=exc.code,
+                ) from exc
+            made.append(attrs.evolve(planned, grant_id=resp.grant_id, grant_token=resp.grant_token))
+            crashpoint("create:grant")
 
     def _undo_grants(self, key_arn: str, grants: tuple[RepositoryGrant, ...]) -> tuple[str, ...]:
         """Retire the grants a failed CreateRepository made; the ids of those left.
 
-        Never raises: it runs while another error is on its way to the caller, and
-        that error, not the undo's, says what went wrong.
+        Never raises a KMS error: it runs while another error is on its way to the
+        caller, and that error, not the undo's, says what went wrong.
         """
-        ecr, caller = self._core.client(self._core.ecr_principal), self.kms()
-        left: list[str] = []
-        for g in grants:
-            # Every grant names ECR's service principal as its retiring principal, and KMS
-            # RetireGrant: "the retiring principal ... can retire the grant" -- so ECR's own
-            # client comes first (the caller may lack kms:RetireGrant); then the caller's
-            # retire, and a key admin's revoke.
-            for undo in (ecr.retire_grant, caller.retire_grant, caller.revoke_grant):
-                try:
-                    undo(key_id=key_arn, grant_id=g.grant_id)
-                    break
-                except Exception:  # noqa: S112 -- any failure: try the next way, report the grant if none works
-                    continue
-            else:
-                left.append(g.grant_id)
-        return tuple(left)
+        # ECR's own client first (the caller may lack kms:RetireGrant), see lifecycle.recovery_ways.
+        ways = recovery_ways(self._core, self._caller)
+        return retire_grants(key_arn, (g.grant_id for g in grants), ways).left
 
     # -- DescribeRepositories ------------------------------------------------------------
     def describe_repositories(self, repository_names: Sequence[str] | None = None) -> list[RepositoryDescription]:
@@ -464,34 +518,51 @@ class Registry:
             return self._delete(name, force=force)
 
     def _delete(self, repository_name: str, *, force: bool) -> RepositoryDescription:
+        """Row removed with the intent recorded (one transaction), blobs, grants, intent removed.
+
+        From the first transaction on the repository is gone for every caller; a process
+        killed after it leaves the intent, and :meth:`recover` finishes the deletion.
+        """
+        core = self._core
         rec = self._record(repository_name)
-        if self._core.metadata.count_objects(rec.name) and not force:
+        if core.metadata.count_objects(rec.name) and not force:
             raise RepositoryNotEmptyError(
                 f"The repository with name '{rec.name}' in registry with id '{self.registry_id}' cannot be "
                 "deleted because it still contains images"
             )
-        description = self._core.description(rec)
-        blobs = {o.blob_key for kind in ("layer", "manifest") for o in self._core.metadata.list_objects(rec.name, kind)}
-        self._core.metadata.delete_repository(rec.name)
-        # Everything under the repository's prefix goes, including a blob committed by a process
-        # that died before recording it (the metadata row is written after the blob).
-        blobs.update(self._core.store.list(f"{self._core.account}/{rec.uid}/"))
-        for key in sorted(blobs):
-            self._core.store.delete(key)
+        description = core.description(rec)
+        blobs = {o.blob_key for kind in ("layer", "manifest") for o in core.metadata.list_objects(rec.name, kind)}
+        owner = current_owner()
+        intent = RepositoryIntent(
+            operation="delete",
+            uid=rec.uid,
+            name=rec.name,
+            encryption_type=rec.encryption_type,
+            kms_key=rec.kms_key,
+            grants=rec.grants,
+            owner=owner,
+            started_at=now(),
+        )
+        if not core.metadata.begin_delete(rec, intent):
+            raise RepositoryNotFoundError(
+                f"The repository with name '{rec.name}' does not exist in the registry with id '{self.registry_id}'"
+            )
+        crashpoint("delete:intent")
+        delete_repository_blobs(core, rec.uid, blobs)
+        crashpoint("delete:blobs")
         if rec.kms_key is not None and rec.grants:
-            failed: list[str] = []
-            code: str | None = None
-            kms = self.kms()
-            for g in rec.grants:
-                try:
-                    kms.retire_grant(key_id=rec.kms_key, grant_id=g.grant_id)
-                except KmsError as exc:
-                    failed.append(g.grant_id)
-                    code = code or exc.code
-            if failed:
+            # The deleting caller's credentials (ECR: "the IAM principal that deletes the repository
+            # must have the kms:RetireGrant permission").
+            grant_ids = (g.grant_id for g in rec.grants)
+            outcome = retire_grants(rec.kms_key, grant_ids, (self.kms().retire_grant,), missing_ok=False)
+            if outcome.left:
+                # Kept, abandoned: the next recovery retires them with ECR's own client.
+                core.metadata.claim_intent(rec.uid, owner, ABANDONED)
                 raise GrantsNotRetiredError(
-                    repository_name=rec.name, kms_key=rec.kms_key, grant_ids=tuple(failed), kms_error=code
+                    repository_name=rec.name, kms_key=rec.kms_key, grant_ids=outcome.left, kms_error=outcome.error
                 )
+        core.metadata.end_intent(rec.uid, owner)
+        crashpoint("delete:done")
         return description
 
     def list_repository_grants(self, repository_name: str) -> list[GrantListEntry]:
@@ -500,6 +571,27 @@ class Registry:
         if rec.kms_key is None:
             return []
         return find_repository_grants(self.kms(), rec.kms_key, self._core.repository_arn(rec.name))
+
+    # -- recovery and garbage collection ----------------------------------------------------
+    def recover(self, *, grace: float = DEFAULT_GRACE) -> RecoveryReport:
+        """Undo interrupted creations, finish interrupted deletions, retire orphan grants and
+        collect unreferenced blobs, with the caller's KMS client; report what was done.
+
+        :meth:`open` runs it. Safe at any time and idempotent: work a live process is doing
+        (its intent's owner runs on this host, or on another host for less than ``grace``
+        seconds) is left alone and reported as ``in_progress``. KMS failures do not raise:
+        they are in ``errors``, and what they left undone is retried by the next recovery.
+        """
+        return recover(self._core, self._caller, grace=grace)
+
+    def collect_garbage(self, *, grace: float = DEFAULT_GRACE, unknown_repositories: bool = False) -> GarbageReport:
+        """Delete the blobs of this registry's repositories that no record references (``ecr.gc``).
+
+        A blob a live push is writing or has committed but not yet recorded is kept.
+        ``unknown_repositories=True`` also deletes blobs of repositories this registry has
+        no trace of, under the account's prefix: only for a store no other registry uses.
+        """
+        return collect_garbage(self._core, grace=grace, unknown_repositories=unknown_repositories)
 
 
 def open_local_kms(root: Path, *, account: str, region: str) -> Any:

@@ -21,7 +21,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.codec import (
     COPY_CHUNK,
-    BlobRangeSource,
+    REPOSITORY_UID_KEY,
     BodyFirstUpload,
     DecryptedRangeSource,
     OnceKeyProvider,
@@ -32,7 +32,9 @@ from ecrcrypt.ecr.codec import (
     open_decrypting,
 )
 from ecrcrypt.ecr.core import RegistryCore
-from ecrcrypt.ecr.metadata import ObjectRecord, RepositoryRecord, now
+from ecrcrypt.ecr.crashpoints import crashpoint
+from ecrcrypt.ecr.liveness import current_owner
+from ecrcrypt.ecr.metadata import BlobIntent, ObjectRecord, RepositoryRecord, now
 from ecrcrypt.ecr.types import (
     Image,
     ImageId,
@@ -54,6 +56,7 @@ from ecrcrypt.errors import (
     StreamClosedError,
 )
 from ecrcrypt.keyprovider import KeyProvider
+from ecrcrypt.store.protocol import BlobRangeReader
 from ecrcrypt.streams.ranges import decrypt_range
 
 __all__ = ["LayerUpload", "Repository"]
@@ -136,12 +139,15 @@ class Repository:
         return f"{self._prefix(kind)}/{digest}"
 
     def _context(self, kind: str, digest: Digest) -> EncryptionContext:
-        return EncryptionContext.for_ecr_object(
+        context = EncryptionContext.for_ecr_object(
             bucket=self._core.bucket, prefix=self._prefix(kind), digest=digest, repository=self._arn
         )
+        return context.union({REPOSITORY_UID_KEY: self._record.uid}) if self._record.binds_uid else context
 
     def _inner(self) -> EncryptionContext | None:
-        return inner_context(str(self._arn)) if self._type is EncryptionType.KMS_DSSE else None
+        if self._type is not EncryptionType.KMS_DSSE:
+            return None
+        return inner_context(str(self._arn), self._record.uid if self._record.binds_uid else None)
 
     def _provider(self) -> KeyProvider:
         # One provider per object operation: it records whose KMS call (ECR's or storage's) was refused.
@@ -174,27 +180,62 @@ class Repository:
             f"'{self._core.account}'"
         )
 
-    def _store(
-        self, kind: str, source: LayerSource | bytes | bytearray | memoryview, declared: Digest
-    ) -> tuple[Written, ObjectRecord]:
-        key = self._blob_key(kind, declared)
-        provider = self._provider()
-        with self._guard(provider), self._core.store.open_write(key) as sink:
-            written = encrypt_stream(
-                sink,
-                _reader(source),
-                provider=provider,
-                context=self._context(kind, declared),
-                inner=self._inner(),
-                frame_length=self._core.frame_length,
-            )
-            if written.sha256 != declared:
-                sink.abort()
-                raise DigestMismatchError(f"content has digest {written.sha256}, not the declared {declared}")
-            sink.commit()
-        return written, self._record_object(kind, declared, written, key)
+    def _begin_blob(self, key: str) -> None:
+        """Announce a blob before it is opened: garbage collection keeps a blob under an intent
+        whose process is alive, so a blob committed and not yet recorded is never collected."""
+        self._core.metadata.begin_blob(
+            BlobIntent(blob_key=key, repository_uid=self._record.uid, owner=current_owner(), started_at=now())
+        )
+        crashpoint("push:intent")
 
-    def _record_object(self, kind: str, digest: Digest, written: Written, blob_key: str) -> ObjectRecord:
+    def _drop_blob(self, key: str) -> None:
+        """Undo a push that will not be recorded: its blob (if committed), then its intent."""
+        self._core.store.delete(key)
+        crashpoint("push:discarded")
+        self._core.metadata.end_blob(key)
+
+    def _store(
+        self,
+        kind: str,
+        source: LayerSource | bytes | bytearray | memoryview,
+        declared: Digest,
+        *,
+        replacing: str | None = None,
+    ) -> tuple[ObjectRecord, bool]:
+        """Encrypt ``source`` into a blob of its own and record it; the record in force and whether
+        this push made it (``False``: another push of the digest was recorded first and won).
+
+        Every push writes a fresh blob key (``<digest>.<push id>``), so a committed object is never
+        overwritten: two racing pushes of one digest each write their own blob, the first to be
+        recorded wins and the other deletes its blob. A reader holds one object from start to end.
+        """
+        key = f"{self._blob_key(kind, declared)}.{_upload_id()[:16]}"
+        provider = self._provider()
+        self._begin_blob(key)
+        try:
+            with self._guard(provider), self._core.store.open_write(key) as sink:
+                written = encrypt_stream(
+                    sink,
+                    _reader(source),
+                    provider=provider,
+                    context=self._context(kind, declared),
+                    inner=self._inner(),
+                    frame_length=self._core.frame_length,
+                )
+                if written.sha256 != declared:
+                    sink.abort()
+                    raise DigestMismatchError(f"content has digest {written.sha256}, not the declared {declared}")
+                crashpoint("push:encrypted")
+                sink.commit()
+        except BaseException:
+            self._core.metadata.end_blob(key)  # nothing was committed
+            raise
+        crashpoint("push:committed")
+        return self._record_object(kind, declared, written, key, replacing=replacing)
+
+    def _record_object(
+        self, kind: str, digest: Digest, written: Written, blob_key: str, *, replacing: str | None = None
+    ) -> tuple[ObjectRecord, bool]:
         rec = ObjectRecord(
             kind=kind,
             digest=str(digest),
@@ -204,12 +245,21 @@ class Repository:
             pushed_at=now(),
             blob_key=blob_key,
         )
-        if not self._core.metadata.put_object(self._record, rec):
+        try:
+            current = self._core.metadata.put_object(self._record, rec, replacing=replacing)
+        except BaseException:
+            self._drop_blob(blob_key)
+            raise
+        if current is None:
             # Deleted (or deleted and re-created) while this push was streaming: the blob is
             # under the old repository's prefix (its uid) and must not be attached to a new one.
-            self._core.store.delete(blob_key)
+            self._drop_blob(blob_key)
             raise self._gone()
-        return rec
+        if current.blob_key != blob_key:
+            self._drop_blob(blob_key)  # another push of this digest was recorded first: it stands
+            return current, False
+        crashpoint("push:recorded")
+        return current, True
 
     def _object(self, kind: str, digest: Digest) -> ObjectRecord:
         rec = self._core.metadata.get_object(self._record.name, kind, str(digest))
@@ -251,9 +301,11 @@ class Repository:
             return LayerPush(
                 digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
             )
+        # A record whose blob is missing from the store may be replaced (a repair); nothing else.
+        replacing = None if existing is None else existing.blob_key
         with self._audited("CompleteLayerUpload", layerDigests=[str(declared)]):
-            written, _ = self._store("layer", source, declared)
-        return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
+            rec, created = self._store("layer", source, declared, replacing=replacing)
+        return LayerPush(digest=declared, size=rec.size, stored_size=rec.stored_size, already_existed=not created)
 
     def start_upload(self) -> LayerUpload:
         """A chunked upload whose digest is declared only at :meth:`LayerUpload.complete` (body first)."""
@@ -305,10 +357,15 @@ class Repository:
         self._require_live()
         d = _as_digest(digest)
         rec = self._object("layer", d)
-        source = BlobRangeSource(self._core.store, rec.blob_key)
         provider = self._provider()
         context = self._context("layer", d)
-        with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
+        with (
+            self._audited("GetDownloadUrlForLayer", layerDigest=str(d)),
+            self._guard(provider),
+            self._open_ranges(d, rec.blob_key) as source,
+        ):
+            # One pinned reader for every read of the request: header, final frame and covered
+            # frames all come from the one message that was stored when the read began.
             if self._type is EncryptionType.KMS_DSSE:
                 assert rec.inner_size is not None
                 inner_source = DecryptedRangeSource(source, OnceKeyProvider(provider), context, rec.inner_size)
@@ -318,6 +375,12 @@ class Repository:
             else:
                 data = decrypt_range(source, offset, length, provider=provider, context=context)
         return data
+
+    def _open_ranges(self, digest: Digest, blob_key: str) -> BlobRangeReader:
+        try:
+            return self._core.store.open_ranges(blob_key)
+        except BlobNotFoundError:
+            raise LayersNotFoundError(f"the stored object for {digest} is missing from the blob store") from None
 
     def list_layers(self) -> list[Digest]:
         return [Digest.parse(r.digest) for r in self._core.metadata.list_objects(self._record.name, "layer")]
@@ -391,15 +454,20 @@ class LayerUpload:
         # metadata maps the digest to it (the context still names the layer's content address).
         self._key = f"{repository._prefix('upload')}/{_upload_id()}"
         self._provider = repository._provider()
-        with repository._guard(self._provider):
-            self._upload: BodyFirstUpload | None = BodyFirstUpload(
-                repository._core.store,
-                self._key,
-                provider=self._provider,
-                context_for=lambda d: repository._context("layer", d),
-                inner=repository._inner(),
-                frame_length=repository._core.frame_length,
-            )
+        repository._begin_blob(self._key)
+        try:
+            with repository._guard(self._provider):
+                self._upload: BodyFirstUpload | None = BodyFirstUpload(
+                    repository._core.store,
+                    self._key,
+                    provider=self._provider,
+                    context_for=lambda d: repository._context("layer", d),
+                    inner=repository._inner(),
+                    frame_length=repository._core.frame_length,
+                )
+        except BaseException:
+            repository._core.metadata.end_blob(self._key)
+            raise
         self._written = 0
 
     def __repr__(self) -> str:
@@ -410,12 +478,14 @@ class LayerUpload:
             raise StreamClosedError("write to a completed or aborted upload")
         n = self._upload.write(data)
         self._written += n
+        crashpoint("upload:write")
         return n
 
     def abort(self) -> None:
         if self._upload is not None:
             self._upload.abort()
             self._upload = None
+            self._repo._core.metadata.end_blob(self._key)
 
     def complete(self, digest: Digest | str) -> LayerPush:
         """Declare the digest; on a mismatch nothing is stored and :class:`DigestMismatchError` is raised.
@@ -429,15 +499,21 @@ class LayerUpload:
         declared = _as_digest(digest)
         upload, self._upload = self._upload, None
         existing = repo._core.metadata.get_object(repo.name, "layer", str(declared))
-        with repo._audited("CompleteLayerUpload", layerDigests=[str(declared)]), repo._guard(self._provider):
-            written = upload.finish(declared, keep=lambda: existing is None)
+        try:
+            with repo._audited("CompleteLayerUpload", layerDigests=[str(declared)]), repo._guard(self._provider):
+                written = upload.finish(declared, keep=lambda: existing is None)
+        except BaseException:
+            repo._core.metadata.end_blob(self._key)  # the upload was aborted: nothing committed
+            raise
         if written is None:
             assert existing is not None
+            repo._core.metadata.end_blob(self._key)
             return LayerPush(
                 digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
             )
-        repo._record_object("layer", declared, written, self._key)
-        return LayerPush(digest=declared, size=written.size, stored_size=written.stored_size, already_existed=False)
+        crashpoint("upload:committed")
+        rec, created = repo._record_object("layer", declared, written, self._key)
+        return LayerPush(digest=declared, size=rec.size, stored_size=rec.stored_size, already_existed=not created)
 
     def __enter__(self) -> LayerUpload:
         return self

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ecrcrypt.errors import BlobNotFoundError, ValidationError
-from ecrcrypt.store.protocol import TMP_SUFFIX, BlobWriter, validate_key, validate_prefix
-from ecrcrypt.store.writer_base import BlobWriterBase, check_range, range_slice
+from ecrcrypt.store.protocol import TMP_SUFFIX, BlobRangeReader, BlobWriter, validate_key, validate_prefix
+from ecrcrypt.store.writer_base import BlobWriterBase, RangeReaderBase, check_range
 
 __all__ = ["FilesystemBlobStore"]
 
@@ -73,6 +73,29 @@ class _FileWriter(BlobWriterBase):
             self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
+
+
+class _FileRangeReader(RangeReaderBase):
+    """One open file descriptor for every read: a rename over the key or an unlink leaves the
+    file this descriptor names untouched, so all reads see the version that was opened."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._size = os.fstat(file.fileno()).st_size
+
+    def _read(self, start: int, stop: int) -> bytes:
+        out = bytearray(stop - start)
+        view = memoryview(out)
+        done = 0
+        while done < len(out):
+            n = os.preadv(self._file.fileno(), [view[done:]], start + done)
+            if n == 0:  # truncated: cannot happen with rename-only updates
+                break
+            done += n
+        return bytes(out[:done])
+
+    def _close(self) -> None:
+        self._file.close()
 
 
 class FilesystemBlobStore:
@@ -150,22 +173,18 @@ class FilesystemBlobStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BlobNotFoundError(f"no blob under key {key!r}") from None
 
+    def open_ranges(self, key: str) -> BlobRangeReader:
+        f = self.open_read(key)
+        try:
+            return _FileRangeReader(f)
+        except BaseException:
+            f.close()
+            raise
+
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         check_range(offset, length)
-        with self.open_read(key) as f:
-            size = os.fstat(f.fileno()).st_size
-            start, stop = range_slice(size, offset, length)
-            if stop == start:
-                return b""
-            out = bytearray(stop - start)
-            view = memoryview(out)
-            done = 0
-            while done < len(out):
-                n = os.preadv(f.fileno(), [view[done:]], start + done)
-                if n == 0:  # truncated concurrently: cannot happen with rename-only updates
-                    break
-                done += n
-            return bytes(out[:done])
+        with self.open_ranges(key) as reader:
+            return reader.read_at(offset, length)
 
     def size(self, key: str) -> int:
         path = self._path(key)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from ecrcrypt.errors import BlobNotFoundError
-from ecrcrypt.store.protocol import BlobWriter, validate_key, validate_prefix
-from ecrcrypt.store.writer_base import BlobWriterBase, check_range, range_slice
+from ecrcrypt.store.protocol import BlobRangeReader, BlobWriter, validate_key, validate_prefix
+from ecrcrypt.store.writer_base import BlobWriterBase, RangeReaderBase, check_range, range_slice
 
 __all__ = ["MemoryBlobStore"]
 
@@ -30,6 +30,20 @@ class _MemoryWriter(BlobWriterBase):
 
     def _abort(self) -> None:
         self._buffer = bytearray()
+
+
+class _MemoryRangeReader(RangeReaderBase):
+    """Holds the object's bytes as they were at open: a later write or delete does not touch them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._size = len(data)
+
+    def _read(self, start: int, stop: int) -> bytes:
+        return self._data[start:stop]
+
+    def _close(self) -> None:
+        self._data = b""
 
 
 class MemoryBlobStore:
@@ -59,6 +73,9 @@ class MemoryBlobStore:
 
     def open_read(self, key: str) -> BinaryIO:
         return io.BytesIO(self._get(key))
+
+    def open_ranges(self, key: str) -> BlobRangeReader:
+        return _MemoryRangeReader(self._get(key))
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         check_range(offset, length)

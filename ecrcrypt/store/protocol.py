@@ -10,7 +10,13 @@ owes the layers above it three promises:
 * **reserve** - a writer can set aside bytes at the front of the object and fill
   them in last. The ECR layer uses this to write an ESDK v2 message body first and
   its header (whose encryption context holds the digest known only at the end)
-  afterwards, in one pass of encryption.
+  afterwards, in one pass of encryption;
+* **one version per read** - :meth:`BlobStore.open_read` and every read of one
+  :meth:`BlobStore.open_ranges` reader see the same object from start to end, even if
+  the key is deleted or written again meanwhile (then a reader either keeps reading the
+  version it opened or fails with :class:`BlobNotFoundError`, never mixes versions). A
+  random-access decryption reads a message's header, final frame and covered frames in
+  separate reads: from two versions, the tags would not verify -- a false tamper alarm.
 
 Implementations: :mod:`ecrcrypt.store.memory` (tests), :mod:`ecrcrypt.store.filesystem` (the
 embedded default), :mod:`ecrcrypt.store.s3`.
@@ -24,7 +30,15 @@ from typing import BinaryIO, Protocol, Self, runtime_checkable
 
 from ecrcrypt.errors import ValidationError
 
-__all__ = ["BlobStore", "BlobWriter", "MAX_KEY_BYTES", "TMP_SUFFIX", "validate_key", "validate_prefix"]
+__all__ = [
+    "BlobRangeReader",
+    "BlobStore",
+    "BlobWriter",
+    "MAX_KEY_BYTES",
+    "TMP_SUFFIX",
+    "validate_key",
+    "validate_prefix",
+]
 
 
 #: Temporary files end with this; keys may not, so a temporary never looks like an object.
@@ -121,6 +135,29 @@ class BlobWriter(Protocol):
 
 
 @runtime_checkable
+class BlobRangeReader(Protocol):
+    """One version of one object, open for random reads (``streams.ranges.RandomAccessSource``).
+
+    Every read sees the version that was current when the reader was opened; if that
+    version can no longer be read, :class:`BlobNotFoundError`. Close it (``with``) when done.
+    """
+
+    def size(self) -> int: ...
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        """As :meth:`BlobStore.read_range`, on the version this reader holds."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+@runtime_checkable
 class BlobStore(Protocol):
     """A flat namespace of immutable byte objects under :func:`validate_key` keys.
 
@@ -135,6 +172,10 @@ class BlobStore(Protocol):
 
     def open_read(self, key: str) -> BinaryIO:
         """A readable binary stream over the whole object; close it (``with``) when done."""
+        ...
+
+    def open_ranges(self, key: str) -> BlobRangeReader:
+        """A random-access reader pinned to the object's current version (see :class:`BlobRangeReader`)."""
         ...
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:

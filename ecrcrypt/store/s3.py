@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 from ecrcrypt._aws_errors import client_error_code
 from ecrcrypt.arns import S3BucketName
 from ecrcrypt.errors import BlobNotFoundError, ValidationError
-from ecrcrypt.store.protocol import BlobWriter, validate_key, validate_prefix
-from ecrcrypt.store.writer_base import BlobWriterBase
+from ecrcrypt.store.protocol import BlobRangeReader, BlobWriter, validate_key, validate_prefix
+from ecrcrypt.store.writer_base import BlobWriterBase, RangeReaderBase
 
 __all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "S3BlobStore"]
 
@@ -36,6 +36,8 @@ DEFAULT_PART_SIZE = 8 * 1024 * 1024
 _MAX_PARTS = 10_000
 #: Error codes S3 uses for a missing object: GetObject says NoSuchKey, HeadObject has no body so botocore sees "404".
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+#: GetObject with If-Match of an ETag the object no longer has: 412 PreconditionFailed.
+_CHANGED = frozenset({"PreconditionFailed", "412"})
 
 
 class _S3Writer(BlobWriterBase):
@@ -143,6 +145,45 @@ class _BodyReader(io.RawIOBase):
         super().close()
 
 
+def _read_body(resp: dict[str, Any]) -> bytes:
+    body = resp["Body"]
+    try:
+        return bytes(body.read())
+    finally:
+        body.close()
+
+
+class _S3RangeReader(RangeReaderBase):
+    """Ranged GETs pinned to the version HeadObject saw: its ``VersionId`` when the bucket is
+    versioned (that version stays readable), and always ``If-Match`` its ETag, so a GET after
+    the key was written again fails (412) instead of returning bytes of another version."""
+
+    def __init__(self, store: S3BlobStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        head = store._head(key)
+        self._size = int(head["ContentLength"])
+        self._pin: dict[str, str] = {"IfMatch": str(head["ETag"])}
+        version = head.get("VersionId")
+        if version and version != "null":
+            self._pin["VersionId"] = str(version)
+
+    def _read(self, start: int, stop: int) -> bytes:
+        store = self._store
+        try:
+            resp = store._client.get_object(
+                Bucket=store.bucket, Key=store._key(self._key), Range=f"bytes={start}-{stop - 1}", **self._pin
+            )
+        except Exception as exc:
+            code = client_error_code(exc)
+            if code in _NOT_FOUND or code in _CHANGED or code == "NoSuchVersion":
+                raise BlobNotFoundError(
+                    f"blob {self._key!r} in bucket {store.bucket!r} was deleted or replaced during the read"
+                ) from exc
+            raise
+        return _read_body(resp)
+
+
 class S3BlobStore:
     """Objects in ``bucket`` under ``prefix``; see the module docstring for the write path.
 
@@ -197,6 +238,9 @@ class S3BlobStore:
             raise
         return io.BufferedReader(_BodyReader(resp["Body"]), buffer_size=1 << 20)
 
+    def open_ranges(self, key: str) -> BlobRangeReader:
+        return _S3RangeReader(self, key)
+
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         for name, value in (("offset", offset), ("length", length)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -220,20 +264,19 @@ class S3BlobStore:
                     return b""
                 raise ValidationError(f"read_range offset {offset} is beyond the object's size {size}") from exc
             raise
-        body = resp["Body"]
-        try:
-            return bytes(body.read())
-        finally:
-            body.close()
+        return _read_body(resp)
 
-    def size(self, key: str) -> int:
+    def _head(self, key: str) -> dict[str, Any]:
         try:
-            resp = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+            resp: dict[str, Any] = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as exc:
             if (missing := self._missing(exc, key)) is not None:
                 raise missing from exc
             raise
-        return int(resp["ContentLength"])
+        return resp
+
+    def size(self, key: str) -> int:
+        return int(self._head(key)["ContentLength"])
 
     def exists(self, key: str) -> bool:
         try:

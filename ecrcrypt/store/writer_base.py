@@ -8,7 +8,7 @@ from typing import Self
 
 from ecrcrypt.errors import StreamClosedError, ValidationError
 
-__all__ = ["BlobWriterBase", "check_range", "range_slice"]
+__all__ = ["BlobWriterBase", "RangeReaderBase", "check_range", "range_slice"]
 
 
 class BlobWriterBase:
@@ -119,3 +119,43 @@ def range_slice(size: int, offset: int, length: int) -> tuple[int, int]:
     if offset > size:
         raise ValidationError(f"read_range offset {offset} is beyond the object's size {size}")
     return offset, min(size, offset + length)
+
+
+class RangeReaderBase:
+    """The checks and context management every store's range reader shares (a helper for implementers).
+
+    Subclasses set ``self._size`` and implement :meth:`_read` (``[start, stop)``, within the object)
+    and :meth:`_close`.
+    """
+
+    _size: int
+    _closed: bool = False
+
+    def size(self) -> int:
+        return self._size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        check_range(offset, length)
+        if self._closed:
+            raise StreamClosedError("read from a closed blob range reader")
+        start, stop = range_slice(self._size, offset, length)
+        return b"" if stop == start else self._read(start, stop)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _read(self, start: int, stop: int) -> bytes:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass

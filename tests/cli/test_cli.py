@@ -41,7 +41,13 @@ def test_cli_story(tmp_path: Path) -> None:
 
     grants = json.loads(_run(runner, root, "list-grants", "cli/app"))["Grants"]
     assert len(grants) == 2
-    assert all(g["Constraints"]["EncryptionContextSubset"] == {"aws:ecr:arn": created["repositoryArn"]} for g in grants)
+    # ECR's constraint plus the repository's uid (one value, the same in both grants).
+    subsets = [g["Constraints"]["EncryptionContextSubset"] for g in grants]
+    assert all(
+        s["aws:ecr:arn"] == created["repositoryArn"] and set(s) == {"aws:ecr:arn", "ecrcrypt:repository-uid"}
+        for s in subsets
+    )
+    assert subsets[0] == subsets[1]
 
     events = json.loads(_run(runner, root, "audit", "--source", "ecr.amazonaws.com", "--repository", "cli/app"))
     assert {e["eventName"] for e in events["Events"]} == {

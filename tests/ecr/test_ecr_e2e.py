@@ -161,7 +161,7 @@ def test_content_addressed_push_does_not_reencrypt() -> None:
 
 
 def test_context_is_ecr_two_key_context() -> None:
-    """The header of a stored layer carries exactly ECR's two-key context."""
+    """The header of a stored layer carries ECR's two-key context plus the repository's uid."""
     env = make_env()
     env.registry.create_repository("app")
     repo = env.registry.repository("app")
@@ -173,7 +173,9 @@ def test_context_is_ecr_two_key_context() -> None:
     ctx = EncryptionContext.deserialize(raw[37 : 37 + aad_len])
     assert ctx["aws:ecr:arn"] == str(repo.arn)
     assert ctx["aws:s3:arn"].startswith("arn:aws:s3:::") and ctx["aws:s3:arn"].endswith(f"/{digest}")
-    assert set(ctx) == {"aws:ecr:arn", "aws:s3:arn"}
+    assert set(ctx) == {"aws:ecr:arn", "aws:s3:arn", "ecrcrypt:repository-uid"}
+    uid = env.registry._core.metadata.get_repository("app").uid  # type: ignore[union-attr]
+    assert ctx["ecrcrypt:repository-uid"] == uid and f"/{uid}/" in ctx["aws:s3:arn"]
 
 
 def test_image_errors() -> None:

@@ -111,9 +111,15 @@ def test_two_grants_constrained_to_the_repository() -> None:
     assert len(grants) == 2 == len(env.all_grants(key))
     by_grantee = {g.grantee_principal: g for g in grants}
     assert set(by_grantee) == {f"ecr.{REGION}.amazonaws.com", f"s3.{REGION}.amazonaws.com"}
+    uid = env.registry._core.metadata.get_repository("app").uid  # type: ignore[union-attr]
     for g in grants:
-        assert g.constraints.encryption_context_subset == {"aws:ecr:arn": desc.repository_arn}
+        # ECR's constraint, plus the repository's uid: no grant of an earlier "app" fits this one.
+        assert g.constraints.encryption_context_subset == {
+            "aws:ecr:arn": desc.repository_arn,
+            "ecrcrypt:repository-uid": uid,
+        }
         assert g.retiring_principal == f"ecr.{REGION}.amazonaws.com"
+        assert g.name in {f"ecrcrypt-{uid}-ecr", f"ecrcrypt-{uid}-storage"}
     # ECR's documented grant (GenerateDataKey, Decrypt) plus what ECR's side of every object needs:
     # GenerateDataKeyWithoutPlaintext on push, ReEncrypt to re-bind a body-first upload's key.
     assert set(by_grantee[f"ecr.{REGION}.amazonaws.com"].operations) == {
@@ -294,11 +300,11 @@ def _recreate_before(env: Env, method: str) -> None:
     metadata = env.registry._core.metadata
     original = getattr(metadata, method)
 
-    def racing(*args: Any) -> Any:
+    def racing(*args: Any, **kwargs: Any) -> Any:
         setattr(metadata, method, original)
         env.registry.delete_repository("team/app", force=True)
         env.registry.create_repository("team/app")
-        return original(*args)
+        return original(*args, **kwargs)
 
     setattr(metadata, method, racing)
 

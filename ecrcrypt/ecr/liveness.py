@@ -1,0 +1,84 @@
+"""Which process holds an intent, and whether that process can still finish it.
+
+Recovery and garbage collection must never undo work another process is doing right
+now: a repository being created, a blob committed but not yet recorded. Each intent row
+names its owner -- host, boot, pid and the process's start time, so a pid reused after a
+crash or a reboot is not mistaken for the original process. An owner on this host is
+checked directly (``/proc``); one on another host cannot be, and counts as alive until its
+intent is older than the caller's grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cache
+
+__all__ = ["ABANDONED", "current_owner", "owner_alive"]
+
+#: The owner of an intent its process gave up on (a failed undo): recovery takes it at once.
+ABANDONED = ""
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return "-"
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22);
+    ``None`` when it does not exist or is a zombie (it will never run again)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "?"
+    # The command name (field 2) is in parentheses and may hold spaces: split after its last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return fields[19] if len(fields) > 19 else "?"
+
+
+def current_owner() -> str:
+    """This process, as recorded in intent rows: ``host|boot id|pid|start time``."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}|{_boot_id()}|{pid}|{_start_time(pid) or '?'}"
+
+
+def owner_alive(owner: str, *, age: float, grace: float) -> bool:
+    """Whether the process ``owner`` may still be working on an intent ``age`` seconds old."""
+    if owner == ABANDONED:
+        return False
+    parts = owner.split("|")
+    if len(parts) != 4 or parts[0] != socket.gethostname():
+        return age < grace  # another host (or an unknown format): only time can tell
+    _host, boot, pid_text, start = parts
+    if boot != _boot_id():
+        return False  # recorded before a reboot
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return age < grace
+    found = _start_time(pid)
+    if found is None:
+        if not os.path.isdir("/proc/self"):
+            return _signalable(pid) or age < grace
+        return False
+    return start in ("?", found) or found == "?"
+
+
+def _signalable(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
