@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test bench lint typecheck clean
+.PHONY: demo test bench lint typecheck clean soak
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -34,6 +34,11 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# The crash suite with many more SIGKILLs (tests/ecr/test_crash_lifecycle.py); ITERATIONS per test.
+ITERATIONS ?= 1000
+soak: $(VENV)/.installed-test
+	ECRCRYPT_CRASH_ITERATIONS=$(ITERATIONS) $(BIN)/python -m pytest -n 2 tests/ecr/test_crash_lifecycle.py tests/ecr/test_race_write_once.py $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -128,6 +128,20 @@ class RepositoryIntent:
     owner: str
     started_at: float
 
+    @classmethod
+    def deleting(cls, record: RepositoryRecord, *, owner: str, started_at: float) -> RepositoryIntent:
+        """The intent to delete ``record``: what finishing the deletion needs once the row is gone."""
+        return cls(
+            operation="delete",
+            uid=record.uid,
+            name=record.name,
+            encryption_type=record.encryption_type,
+            kms_key=record.kms_key,
+            grants=record.grants,
+            owner=owner,
+            started_at=started_at,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class BlobIntent:

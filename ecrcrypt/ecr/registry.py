@@ -43,6 +43,7 @@ from ecrcrypt.ecr.crashpoints import crashpoint
 from ecrcrypt.ecr.gc import DEFAULT_GRACE, GarbageReport, collect_garbage
 from ecrcrypt.ecr.lifecycle import (
     constrained_arn,
+    constrained_uid,
     delete_repository_blobs,
     find_repository_grants,
     grant_constraints,
@@ -392,20 +393,35 @@ class Registry:
         grantee): no repository of this name exists and this creation holds the name, so each is
         an orphan of an earlier repository or one a deletion in progress is retiring anyway.
 
-        Best effort: a caller without ListGrants leaves them to :meth:`recover`. They cannot
-        authorize the new repository either way -- its grants and contexts carry its own uid.
+        A leftover bound to another uid cannot authorize the new repository (its contexts carry
+        its own uid): if it resists retirement, :meth:`recover` tries again later. A leftover
+        constrained to the ARN alone (made before uids were bound) would authorize it, so
+        creation fails closed when such a grant cannot be retired -- or when ListGrants is
+        refused and none can be ruled out.
         """
         arn = str(self._core.repository_arn(name))
         grantees = {self._core.ecr_principal, self._core.storage_principal}
         try:
             found = [
-                g.grant_id
+                g
                 for g in list_key_grants(self.kms(), key_arn)
                 if constrained_arn(g) == arn and g.grantee_principal in grantees
             ]
-        except KmsError:
-            return
-        retire_grants(key_arn, found, recovery_ways(self._core, self._caller))
+        except KmsError as exc:
+            raise EcrKmsError(
+                f"cannot create repository '{name}': ListGrants on {key_arn} failed ({exc}), so grants left by an "
+                "earlier repository of this name cannot be ruled out; the caller needs kms:ListGrants",
+                kms_error=exc.code,
+            ) from exc
+        outcome = retire_grants(key_arn, (g.grant_id for g in found), recovery_ways(self._core, self._caller))
+        unbound = sorted(g.grant_id for g in found if constrained_uid(g) is None and g.grant_id in outcome.left)
+        if unbound:
+            raise EcrKmsError(
+                f"cannot create repository '{name}': grants {', '.join(unbound)} on {key_arn} of an earlier "
+                f"repository of this name would authorize it and could not be retired ({outcome.error}); "
+                "revoke them (RevokeGrant) and create the repository again",
+                kms_error=outcome.error,
+            )
 
     def _resolve_key(self, config: EncryptionConfiguration) -> str:
         ref = AWS_MANAGED_ECR_ALIAS if config.kms_key is None else str(config.kms_key)
@@ -533,17 +549,7 @@ class Registry:
         description = core.description(rec)
         blobs = {o.blob_key for kind in ("layer", "manifest") for o in core.metadata.list_objects(rec.name, kind)}
         owner = current_owner()
-        intent = RepositoryIntent(
-            operation="delete",
-            uid=rec.uid,
-            name=rec.name,
-            encryption_type=rec.encryption_type,
-            kms_key=rec.kms_key,
-            grants=rec.grants,
-            owner=owner,
-            started_at=now(),
-        )
-        if not core.metadata.begin_delete(rec, intent):
+        if not core.metadata.begin_delete(rec, RepositoryIntent.deleting(rec, owner=owner, started_at=now())):
             raise RepositoryNotFoundError(
                 f"The repository with name '{rec.name}' does not exist in the registry with id '{self.registry_id}'"
             )

@@ -397,3 +397,44 @@ def test_large_object_streams_in_constant_memory(store: BlobStore) -> None:
         # S3 holds part 1 plus the part being filled (2 x 5 MiB, measured ~11 MiB); files ~3 MiB.
         assert write_peak < total // 2, write_peak
         assert read_peak < total // 4, read_peak
+
+
+# --------------------------------------------------------------------------- one version per range reader
+
+
+def test_range_reader_reads_one_version_whatever_happens_to_the_key(store: BlobStore) -> None:
+    """All reads of one ``open_ranges`` reader see the version it opened, or fail: never another version."""
+    old, new = _pattern(3000, seed=1), _pattern(3000, seed=2)
+    _put(store, "v/k", old)
+    with store.open_ranges("v/k") as reader:
+        assert reader.size() == 3000
+        assert reader.read_at(0, 100) == old[:100]
+        _put(store, "v/k", new)  # the key now names another object of the same size
+        try:
+            assert reader.read_at(2900, 500) == old[2900:]  # cut short at the end, as read_range
+            assert reader.read_at(3000, 10) == b""
+        except BlobNotFoundError:
+            assert isinstance(store, S3BlobStore)  # S3 without versioning: If-Match refuses the new ETag
+        store.delete("v/k")
+        try:
+            assert reader.read_at(1000, 10) == old[1000:1010]
+        except BlobNotFoundError:
+            assert isinstance(store, S3BlobStore)
+        with pytest.raises(ValidationError):
+            reader.read_at(3001, 1)
+    with pytest.raises(StreamClosedError):
+        reader.read_at(0, 1)
+    with pytest.raises(BlobNotFoundError):
+        store.open_ranges("v/k")
+
+
+def test_range_reader_matches_read_range(store: BlobStore) -> None:
+    data = _pattern(10_000, seed=3)
+    _put(store, "r", data)
+    with store.open_ranges("r") as reader:
+        for offset, length in ((0, 0), (0, 1), (17, 4000), (9_999, 5), (10_000, 3)):
+            assert (
+                reader.read_at(offset, length)
+                == store.read_range("r", offset, length)
+                == data[offset : offset + length]
+            )
