@@ -25,7 +25,9 @@ from ecrcrypt.arns import (
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.gc import GarbageReport
 from ecrcrypt.ecr.migration import MigrationReport, migrate
+from ecrcrypt.ecr.recovery import RecoveryReport
 from ecrcrypt.ecr.registry import Registry, find_repository_grants
 from ecrcrypt.ecr.repository import LayerUpload, Repository
 from ecrcrypt.ecr.types import Image, ImageId, LayerPush, RepositoryDescription, build_manifest
@@ -49,7 +51,7 @@ from ecrcrypt.providers.kms_keyring import KmsKeyProvider
 from ecrcrypt.providers.raw_aes import RawAesKeyProvider
 from ecrcrypt.store.filesystem import FilesystemBlobStore
 from ecrcrypt.store.memory import MemoryBlobStore
-from ecrcrypt.store.protocol import BlobStore, BlobWriter
+from ecrcrypt.store.protocol import BlobRangeReader, BlobStore, BlobWriter
 from ecrcrypt.store.s3 import S3BlobStore
 from ecrcrypt.streams import (
     BodyFirstWriter,
@@ -70,6 +72,7 @@ __all__ = [
     "AliasName",
     "AuditEvent",
     "AuditTrail",
+    "BlobRangeReader",
     "BlobStore",
     "BlobWriter",
     "BodyFirstWriter",
@@ -87,6 +90,7 @@ __all__ = [
     "EncryptionType",
     "FileRangeSource",
     "FilesystemBlobStore",
+    "GarbageReport",
     "GrantConstraints",
     "GrantListEntry",
     "GrantOperation",
@@ -111,6 +115,7 @@ __all__ = [
     "Partition",
     "RandomAccessSource",
     "RawAesKeyProvider",
+    "RecoveryReport",
     "Region",
     "Registry",
     "Repository",

@@ -198,15 +198,25 @@ class RegistryMetadata:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction. ``durable=False`` commits without waiting for the disk (WAL,
+        ``synchronous=NORMAL``): still atomic and visible to every reader, and it survives a
+        killed process, but a power loss may roll it back -- for rows whose loss is harmless."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            relaxed = not durable and self._path is not None
+            if relaxed:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if relaxed:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     # -- repositories ------------------------------------------------------------------
     def get_repository(self, name: str) -> RepositoryRecord | None:
@@ -412,14 +422,17 @@ class RegistryMetadata:
 
     # -- blob intents (write-once objects, garbage collection) ---------------------------
     def begin_blob(self, intent: BlobIntent) -> None:
-        with self._tx() as db:
+        """Record a blob intent. Not waited to disk: a power loss that drops it also voids the
+        push (never acknowledged), and a blob without intent or record is then rightly collected."""
+        with self._tx(durable=False) as db:
             db.execute(
                 "INSERT OR REPLACE INTO blob_intents VALUES (?, ?, ?, ?)",
                 (intent.blob_key, intent.repository_uid, intent.owner, intent.started_at),
             )
 
     def end_blob(self, blob_key: str) -> None:
-        with self._tx() as db:
+        """Drop a blob intent (not waited to disk: a revived intent's owner is dead, recovery drops it)."""
+        with self._tx(durable=False) as db:
             db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
 
     def snapshot(self) -> Snapshot:

@@ -17,14 +17,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ecrcrypt.ecr.crashpoints import set_crash_hook
-from tests.ecr.crash_scenario import Acks, check_after_crash, copy_template, make_template, run_scenario
+from ecrcrypt.ecr.registry import Registry
+from tests.ecr.crash_scenario import FRAME, Acks, check_after_crash, copy_template, make_template, run_scenario
 
-ITERATIONS = int(os.environ.get("ECRCRYPT_CRASH_ITERATIONS", "45"))
+ITERATIONS = int(os.environ.get("ECRCRYPT_CRASH_ITERATIONS", "100"))
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,8 +41,8 @@ def _count_points(template: Path, work: Path) -> list[str]:
     return seen
 
 
-def _killed_child(root: Path, at: int) -> tuple[int, str]:
-    """Fork a child that runs the scenario and SIGKILLs itself at crash point number ``at``."""
+def _killed_child(root: Path, at: int, work: Callable[[Path, Callable[[str], None]], None]) -> tuple[int, str]:
+    """Fork a child that runs ``work`` and SIGKILLs itself at crash point number ``at``."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -60,7 +62,7 @@ def _killed_child(root: Path, at: int) -> tuple[int, str]:
             def ack(line: str) -> None:
                 os.write(write_end, (line + "\n").encode())
 
-            run_scenario(root, ack)
+            work(root, ack)
             code = 0
         finally:
             os._exit(code)
@@ -69,6 +71,11 @@ def _killed_child(root: Path, at: int) -> tuple[int, str]:
         text = acks.read()
     _, status = os.waitpid(pid, 0)
     return status, text
+
+
+def _open_and_close(root: Path, _ack: Callable[[str], None]) -> None:
+    """What a process that only opens the registry does: recovery (``Registry.open`` runs it)."""
+    Registry.open(root, frame_length=FRAME).close()
 
 
 @pytest.fixture(scope="module", params=["KMS", "KMS_DSSE"])
@@ -102,22 +109,29 @@ def test_scenario_passes_every_window(template: tuple[Path, list[str]]) -> None:
 def test_sigkill_at_random_points_then_recover(template: tuple[Path, list[str]], tmp_path: Path) -> None:
     root_template, points = template
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
-    kills = 0
+    kills = recovery_kills = 0
     for i in range(ITERATIONS):
         at = rng.randint(1, len(points))
         root = copy_template(root_template, tmp_path / f"run-{i}")
-        status, text = _killed_child(root, at)
+        status, text = _killed_child(root, at, run_scenario)
         if os.WIFSIGNALED(status):
             assert os.WTERMSIG(status) == signal.SIGKILL
             kills += 1
         else:
             assert os.WEXITSTATUS(status) == 0, text
+        # Every other run, the recovery that follows is killed too, at one of its first points.
+        second = rng.randint(1, 12) if i % 2 else 0
+        if second:
+            status, _ = _killed_child(root, second, _open_and_close)
+            assert os.WIFSIGNALED(status) or os.WEXITSTATUS(status) == 0
+            recovery_kills += os.WIFSIGNALED(status)
         try:
             check_after_crash(root, Acks.parse(text))
         except BaseException as exc:
-            exc.add_note(f"killed at crash point {at} ({points[at - 1]}); acknowledged:\n{text}")
+            exc.add_note(f"killed at crash point {at} ({points[at - 1]}), then in recovery at {second}; acks:\n{text}")
             raise
     assert kills >= ITERATIONS * 0.9  # the recovery at open adds points: a few runs may finish
+    assert recovery_kills > 0 or ITERATIONS < 10  # some recoveries had work to be killed in
 
 
 def test_sigkill_after_random_delay_in_a_fresh_interpreter(template: tuple[Path, list[str]], tmp_path: Path) -> None:
