@@ -2,10 +2,12 @@
 
 Recovery and garbage collection must never undo work another process is doing right
 now: a repository being created, a blob committed but not yet recorded. Each intent row
-names its owner -- host, boot, pid and the process's start time, so a pid reused after a
-crash or a reboot is not mistaken for the original process. An owner on this host is
-checked directly (``/proc``); one on another host cannot be, and counts as alive until its
-intent is older than the caller's grace period.
+names its owner -- host, boot, PID namespace, pid and the process's start time, so a pid
+reused after a crash or a reboot is not mistaken for the original process, and a process
+of another container on the same kernel (same host name and boot, other PID namespace) is
+not judged by a pid that means something else here. An owner in this host's PID namespace
+is checked directly (``/proc``); any other cannot be, and counts as alive until its intent
+is older than the caller's grace period.
 """
 
 from __future__ import annotations
@@ -46,10 +48,18 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else "?"
 
 
+@cache
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "-"
+
+
 def current_owner() -> str:
-    """This process, as recorded in intent rows: ``host|boot id|pid|start time``."""
+    """This process, as recorded in intent rows: ``host|boot id|pid namespace|pid|start time``."""
     pid = os.getpid()
-    return f"{socket.gethostname()}|{_boot_id()}|{pid}|{_start_time(pid) or '?'}"
+    return f"{socket.gethostname()}|{_boot_id()}|{_pid_namespace()}|{pid}|{_start_time(pid) or '?'}"
 
 
 def owner_alive(owner: str, *, age: float, grace: float) -> bool:
@@ -57,11 +67,13 @@ def owner_alive(owner: str, *, age: float, grace: float) -> bool:
     if owner == ABANDONED:
         return False
     parts = owner.split("|")
-    if len(parts) != 4 or parts[0] != socket.gethostname():
+    if len(parts) != 5 or parts[0] != socket.gethostname():
         return age < grace  # another host (or an unknown format): only time can tell
-    _host, boot, pid_text, start = parts
+    _host, boot, namespace, pid_text, start = parts
     if boot != _boot_id():
         return False  # recorded before a reboot
+    if namespace != _pid_namespace():
+        return age < grace  # another container: its pids are not ours to look up
     try:
         pid = int(pid_text)
     except ValueError:

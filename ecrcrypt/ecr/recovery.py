@@ -86,7 +86,7 @@ def recover(core: RegistryCore, caller: str, *, grace: float = DEFAULT_GRACE) ->
         if not core.metadata.claim_intent(intent.uid, intent.owner, me):
             continue  # another recovery (or the owner) changed it meanwhile
         crashpoint("recover:claimed")
-        _settle(core, caller, intent, me, progress)
+        _settle_or_abandon(core, caller, intent, me, progress)
     _sweep_orphans(core, caller, progress)
     garbage = collect_garbage(core, grace=grace)
     return RecoveryReport(
@@ -107,8 +107,18 @@ def undo_creation(core: RegistryCore, caller: str, intent: RepositoryIntent) -> 
     if not core.metadata.claim_intent(intent.uid, intent.owner, me):
         return False
     progress = _Progress()
-    _settle(core, caller, intent, me, progress)
+    _settle_or_abandon(core, caller, intent, me, progress)
     return intent.name in progress.undone
+
+
+def _settle_or_abandon(core: RegistryCore, caller: str, intent: RepositoryIntent, me: str, progress: _Progress) -> None:
+    """:func:`_settle`; on an unexpected failure the intent is marked abandoned, so that the next
+    recovery -- in this process too -- takes it up again instead of taking it for work in progress."""
+    try:
+        _settle(core, caller, intent, me, progress)
+    except BaseException:
+        core.metadata.claim_intent(intent.uid, me, ABANDONED)
+        raise
 
 
 def _settle(core: RegistryCore, caller: str, intent: RepositoryIntent, me: str, progress: _Progress) -> None:

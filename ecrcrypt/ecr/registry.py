@@ -554,19 +554,24 @@ class Registry:
                 f"The repository with name '{rec.name}' does not exist in the registry with id '{self.registry_id}'"
             )
         crashpoint("delete:intent")
-        delete_repository_blobs(core, rec.uid, blobs)
-        crashpoint("delete:blobs")
-        if rec.kms_key is not None and rec.grants:
-            # The deleting caller's credentials (ECR: "the IAM principal that deletes the repository
-            # must have the kms:RetireGrant permission").
-            grant_ids = (g.grant_id for g in rec.grants)
-            outcome = retire_grants(rec.kms_key, grant_ids, (self.kms().retire_grant,), missing_ok=False)
-            if outcome.left:
-                # Kept, abandoned: the next recovery retires them with ECR's own client.
-                core.metadata.claim_intent(rec.uid, owner, ABANDONED)
-                raise GrantsNotRetiredError(
-                    repository_name=rec.name, kms_key=rec.kms_key, grant_ids=outcome.left, kms_error=outcome.error
-                )
+        try:
+            delete_repository_blobs(core, rec.uid, blobs)
+            crashpoint("delete:blobs")
+            outcome = None
+            if rec.kms_key is not None and rec.grants:
+                # The deleting caller's credentials (ECR: "the IAM principal that deletes the repository
+                # must have the kms:RetireGrant permission").
+                grant_ids = (g.grant_id for g in rec.grants)
+                outcome = retire_grants(rec.kms_key, grant_ids, (self.kms().retire_grant,), missing_ok=False)
+        except BaseException:
+            core.metadata.claim_intent(rec.uid, owner, ABANDONED)  # the next recovery finishes it
+            raise
+        if outcome is not None and outcome.left:
+            # Kept, abandoned: the next recovery retires them with ECR's own client.
+            core.metadata.claim_intent(rec.uid, owner, ABANDONED)
+            raise GrantsNotRetiredError(
+                repository_name=rec.name, kms_key=rec.kms_key or "", grant_ids=outcome.left, kms_error=outcome.error
+            )
         core.metadata.end_intent(rec.uid, owner)
         crashpoint("delete:done")
         return description

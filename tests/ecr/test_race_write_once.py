@@ -172,7 +172,7 @@ def test_garbage_collection_keeps_in_flight_blobs_and_takes_dead_ones(tmp_path: 
         w.write(b"y")
         w.commit()
     md._db.execute(
-        "INSERT INTO blob_intents VALUES (?, ?, ?, ?)", (dead, rec.uid, "elsewhere|boot|1|1", 0.0)
+        "INSERT INTO blob_intents VALUES (?, ?, ?, ?)", (dead, rec.uid, "elsewhere|boot|pid:[1]|1|1", 0.0)
     )  # another host's push, long past the grace period
     report = registry.collect_garbage()
     assert set(report.deleted) == {stray, dead} and report.referenced == 1

@@ -20,7 +20,7 @@ from ecrcrypt.store.s3 import S3BlobStore
 from tests.ecr.support import ROOT, Env, kms_config, layer, make_env
 from tests.moto_server import ACCOUNT, REGION
 
-DEAD = "elsewhere|boot|1|1"  # a process on another host, its intent long past the grace period
+DEAD = "elsewhere|boot|pid:[1]|1|1"  # a process on another host, its intent long past the grace period
 
 
 def _half_created(registry: Registry, kms: Kms, name: str, key_arn: str, *, grants: int) -> RepositoryIntent:
@@ -80,7 +80,7 @@ def test_a_live_creation_holds_its_name_and_recovery_leaves_it_alone() -> None:
     key = env.customer_key()
     intent = _half_created(env.registry, env.admin, "team/app", key, grants=1)
     md = env.registry._core.metadata
-    assert md.claim_intent(intent.uid, DEAD, "elsewhere|boot|1|1-live")
+    assert md.claim_intent(intent.uid, DEAD, "elsewhere|boot|pid:[1]|1|2")
     md._db.execute("UPDATE repository_intents SET started_at = ?", (now(),))  # another host, just now
     with pytest.raises(RepositoryAlreadyExistsError, match="in progress"):
         env.registry.create_repository("team/app", encryption_configuration=kms_config(key))
@@ -217,3 +217,31 @@ def test_recover_and_collect_garbage_on_an_empty_registry_do_nothing() -> None:
     registry = make_env(store=MemoryBlobStore()).registry
     assert registry.recover().clean and registry.collect_garbage().deleted == ()
     assert ROOT in registry.caller
+
+
+class _FlakyStore(MemoryBlobStore):
+    """A store whose deletes fail while ``failing`` is set (an outage mid-deletion)."""
+
+    failing = False
+
+    def delete(self, key: str) -> None:
+        if self.failing:
+            raise OSError("store unavailable")
+        super().delete(key)
+
+
+def test_a_deletion_that_fails_midway_is_finished_by_the_next_recovery_in_the_same_process() -> None:
+    store = _FlakyStore()
+    env = make_env(store=store)
+    key = env.customer_key()
+    env.registry.create_repository("team/app", encryption_configuration=kms_config(key))
+    data, digest = layer(2000)
+    env.registry.repository("team/app").push_layer(data, digest=digest)
+    store.failing = True
+    with pytest.raises(OSError, match="unavailable"):
+        env.registry.delete_repository("team/app", force=True)
+    assert env.registry.describe_repositories() == []  # gone for every caller from the first step on
+    store.failing = False
+    report = env.registry.recover()  # abandoned, not "in progress": taken up at once
+    assert report.deletions_finished == ("team/app",) and len(report.grants_retired) == 2
+    assert env.all_grants(key) == [] and list(store.list()) == [] and report.clean
