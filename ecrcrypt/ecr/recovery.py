@@ -49,7 +49,8 @@ class RecoveryReport:
     creations_undone: tuple[str, ...] = ()
     #: repositories whose interrupted deletion was finished
     deletions_finished: tuple[str, ...] = ()
-    #: ids of the grants retired (of undone creations, finished deletions, and orphans)
+    #: ids of the grants retired (of undone creations, finished deletions, and orphans), including
+    #: recorded ones KMS no longer knew (retired or revoked before, e.g. by hand)
     grants_retired: tuple[str, ...] = ()
     #: ids of grants that should go but KMS refused to retire or revoke (retried next time)
     grants_left: tuple[str, ...] = ()
