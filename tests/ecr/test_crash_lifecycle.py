@@ -26,7 +26,7 @@ from ecrcrypt.ecr.crashpoints import set_crash_hook
 from ecrcrypt.ecr.registry import Registry
 from tests.ecr.crash_scenario import FRAME, Acks, check_after_crash, copy_template, make_template, run_scenario
 
-ITERATIONS = int(os.environ.get("ECRCRYPT_CRASH_ITERATIONS", "100"))
+ITERATIONS = int(os.environ.get("ECRCRYPT_CRASH_ITERATIONS", "80"))
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -120,7 +120,7 @@ def test_sigkill_at_random_points_then_recover(template: tuple[Path, list[str]],
         else:
             assert os.WEXITSTATUS(status) == 0, text
         # Every other run, the recovery that follows is killed too, at one of its first points.
-        second = rng.randint(1, 12) if i % 2 else 0
+        second = rng.randint(1, 4) if i % 2 else 0
         if second:
             status, _ = _killed_child(root, second, _open_and_close)
             assert os.WIFSIGNALED(status) or os.WEXITSTATUS(status) == 0
@@ -131,7 +131,8 @@ def test_sigkill_at_random_points_then_recover(template: tuple[Path, list[str]],
             exc.add_note(f"killed at crash point {at} ({points[at - 1]}), then in recovery at {second}; acks:\n{text}")
             raise
     assert kills >= ITERATIONS * 0.9  # the recovery at open adds points: a few runs may finish
-    assert recovery_kills > 0 or ITERATIONS < 10  # some recoveries had work to be killed in
+    print(f"{kills} kills, {recovery_kills} of them followed by a killed recovery")
+    assert recovery_kills > 0 or ITERATIONS < 30  # some recoveries had work to be killed in
 
 
 def test_sigkill_after_random_delay_in_a_fresh_interpreter(template: tuple[Path, list[str]], tmp_path: Path) -> None:
