@@ -40,6 +40,7 @@ def _pusher(repo: Repository, data: bytes, digest: Digest, body_first: bool, exi
 
 def _reader(repo: Repository, data: bytes, digest: Digest, stop: threading.Event, errors: list[BaseException]) -> None:
     rng = random.Random()
+    recorded = False
     while not stop.is_set():
         try:
             if rng.random() < 0.2:
@@ -49,8 +50,11 @@ def _reader(repo: Repository, data: bytes, digest: Digest, stop: threading.Event
                 offset = rng.randrange(0, SIZE)
                 length = rng.randrange(1, SIZE - offset + 1)
                 assert repo.read_layer_range(digest, offset, length) == data[offset : offset + length]
-        except LayersNotFoundError:
-            continue  # not recorded yet
+            recorded = True
+        except LayersNotFoundError as exc:
+            if recorded:  # once readable, the object never goes away (write-once)
+                errors.append(exc)
+                return
         except BaseException as exc:  # an AuthenticationError here is the false tamper alarm
             errors.append(exc)
             return
