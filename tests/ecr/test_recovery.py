@@ -200,7 +200,15 @@ def test_recovery_over_boto3_kms_finds_grants_by_name_and_constraint(
     assert find_repository_grants(kms, key, registry._core.repository_arn("moto/app")) == []
     assert registry._core.metadata.list_intents() == [] and intent.uid not in str(report.errors)
 
+    arn = str(registry._core.repository_arn("moto/app"))
+    legacy = kms.create_grant(  # as older versions left them: constrained to the ARN alone
+        key_id=key,
+        grantee_principal=registry.ecr_principal,
+        operations=ECR_GRANT_OPERATIONS,
+        constraints=GrantConstraints(encryption_context_subset={"aws:ecr:arn": arn}),
+    ).grant_id
     desc = registry.create_repository("moto/app", encryption_configuration={"encryptionType": "KMS", "kmsKey": key})
+    assert legacy not in {g.grant_id for g in find_repository_grants(kms, key, arn)}  # retired before creating
     repo = registry.repository("moto/app")
     data = bytes(range(256)) * 40
     repo.push_layer(data, digest=Digest.of(data))
