@@ -9,7 +9,7 @@ DeleteRepository with ECR's rules (kms-ecr-semantics.md §3):
   DescribeKey and the repository records the key ARN; no key means the AWS managed
   key ``alias/aws/ecr``, created by KMS on first use;
 * creating a KMS repository creates two grants on the key, each constrained to the
-  repository (``EncryptionContextSubset {"aws:ecr:arn": <repository ARN>}``): one to
+  repository (``EncryptionContextSubset {"aws:ecr:arn": <repository ARN>}``, plus its uid): one to
   the ECR service principal, one to the storage service principal; every object's
   data key takes a call under each (``ecr.grant_provider``). Creation is all or nothing;
 * deleting retires both grants with the deleting caller's credentials; when that

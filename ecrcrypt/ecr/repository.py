@@ -3,7 +3,8 @@
 A :class:`Repository` is obtained from :meth:`ecrcrypt.ecr.registry.Registry.repository`
 and is bound to the caller who asked for it (the ``userIdentity`` of the audit
 events it records). Every layer and manifest is one ESDK message (two for
-``KMS_DSSE``) with a fresh data key bound to ECR's two-key encryption context; the
+``KMS_DSSE``) with a fresh data key bound to ECR's two-key encryption context (plus the
+repository's uid, ``ecr.lifecycle``); the
 plaintext digest is computed while streaming and checked against the declared one.
 """
 
