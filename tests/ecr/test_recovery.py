@@ -253,3 +253,16 @@ def test_a_deletion_that_fails_midway_is_finished_by_the_next_recovery_in_the_sa
     report = env.registry.recover()  # abandoned, not "in progress": taken up at once
     assert report.deletions_finished == ("team/app",) and len(report.grants_retired) == 2
     assert env.all_grants(key) == [] and list(store.list()) == [] and report.clean
+
+
+def test_garbage_of_unknown_repositories_is_taken_only_when_asked() -> None:
+    """Blobs under a uid this registry never knew may be another registry's (same account, other
+    Region, one store): kept by default, collected with ``unknown_repositories=True``."""
+    env = make_env()
+    stranger = f"{env.registry.account}/{'e' * 32}/layers/sha256:{'0' * 64}.x"
+    with env.store.open_write(stranger) as w:
+        w.write(b"z")
+        w.commit()
+    assert env.registry.recover().garbage.deleted == () and env.store.exists(stranger)
+    assert env.registry.collect_garbage(unknown_repositories=True).deleted == (stranger,)
+    assert list(env.store.list()) == []
