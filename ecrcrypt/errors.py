@@ -24,10 +24,12 @@ __all__ = [
     "DataKeyDecryptionError",
     "DependencyTimeoutError",
     "DigestMismatchError",
+    "DeleteConflictError",
     "DisabledError",
     "EcrCryptError",
     "EcrKmsError",
     "EncryptionContextMismatchError",
+    "EntityAlreadyExistsError",
     "GrantsNotRetiredError",
     "ImageNotFoundError",
     "IncorrectKeyError",
@@ -37,6 +39,7 @@ __all__ = [
     "InvalidGrantIdError",
     "InvalidGrantTokenError",
     "InvalidKeyUsageError",
+    "InvalidMarkerError",
     "InvalidParameterError",
     "KeyUnavailableError",
     "KmsError",
@@ -44,9 +47,13 @@ __all__ = [
     "KmsInvalidStateError",
     "LayersNotFoundError",
     "LimitExceededError",
+    "MalformedPolicyDocumentError",
     "MessageFormatError",
     "MessageLimitError",
+    "NoSuchEntityError",
     "NotFoundError",
+    "PolicyAccessDeniedError",
+    "PolicySizeLimitExceededError",
     "RepositoryAlreadyExistsError",
     "RepositoryNotEmptyError",
     "RepositoryNotFoundError",
@@ -95,6 +102,40 @@ class InvalidParameterError(ValidationError):
     """ECR's name for a rejected request parameter."""
 
     code = "InvalidParameterException"
+
+
+class MalformedPolicyDocumentError(ValidationError):
+    """A policy document breaks AWS's policy grammar; the message says which rule.
+
+    KMS answers ``MalformedPolicyDocumentException``; IAM's wire code for the same
+    refusal is ``MalformedPolicyDocument``; ecrcrypt raises this one class for both.
+    """
+
+    code = "MalformedPolicyDocumentException"
+
+
+class InvalidMarkerError(ValidationError):
+    """KMS ``InvalidMarkerException``: "the marker that specifies where pagination should next begin is not valid"."""
+
+    code = "InvalidMarkerException"
+
+
+class NoSuchEntityError(EcrCryptError, LookupError):
+    """IAM ``NoSuchEntity``: the user, role or policy a request names does not exist."""
+
+    code = "NoSuchEntity"
+
+
+class EntityAlreadyExistsError(EcrCryptError):
+    """IAM ``EntityAlreadyExists``: a user, role or managed policy of that name already exists."""
+
+    code = "EntityAlreadyExists"
+
+
+class DeleteConflictError(EcrCryptError):
+    """IAM ``DeleteConflict``: the entity still has policies or attachments that must go first."""
+
+    code = "DeleteConflict"
 
 
 # --------------------------------------------------------------------------- ciphertext
@@ -193,6 +234,28 @@ class AccessDeniedError(KmsError, PermissionError):
 
 
 class LimitExceededError(KmsError):
+    code = "LimitExceededException"
+
+
+class PolicyAccessDeniedError(AccessDeniedError):
+    """``AccessDeniedException`` raised by policy evaluation, carrying the decision that denied.
+
+    ``decision`` is an :class:`ecrcrypt.authz.Decision` (typed loosely: this module
+    knows nothing of the engine); its message is the decision's explanation.
+    """
+
+    def __init__(self, message: str, *, decision: object = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class PolicySizeLimitExceededError(LimitExceededError, ValueError):
+    """A policy document is longer than AWS allows for its kind.
+
+    KMS (PutKeyPolicy) and IAM (PutUserPolicy, PutRolePolicy, CreatePolicy) both
+    answer an over-long document with a limit error, not a grammar error.
+    """
+
     code = "LimitExceededException"
 
 

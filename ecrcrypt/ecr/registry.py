@@ -70,7 +70,7 @@ from ecrcrypt.errors import (
     RepositoryNotFoundError,
     ValidationError,
 )
-from ecrcrypt.kms import GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms
+from ecrcrypt.kms import GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms, SupportsViaService
 from ecrcrypt.kms.local.audit import AuditTrail
 from ecrcrypt.kms.local.service import LocalKms
 from ecrcrypt.store.filesystem import FilesystemBlobStore
@@ -277,6 +277,19 @@ class Registry:
         """The caller's KMS client."""
         return self._core.client(self._caller)
 
+    def _on_behalf(self) -> Kms:
+        """The caller's KMS client for the calls ECR makes on its behalf (``kms:ViaService``).
+
+        ECR's DescribeKey and CreateGrant at CreateRepository and its RetireGrant at
+        DeleteRepository are the caller's requests made through ECR: a key policy that
+        confines a key to ECR (``kms:ViaService = ecr.<region>.amazonaws.com``), such as
+        the AWS managed key's, allows them. A client that cannot say so is used as is.
+        """
+        kms = self.kms()
+        if isinstance(kms, SupportsViaService):
+            return kms.via_service(f"ecr.{self.region}.amazonaws.com")
+        return kms
+
     def close(self) -> None:
         """Close the metadata database (and the local KMS :meth:`open` created)."""
         self._core.metadata.close()
@@ -404,7 +417,7 @@ class Registry:
         try:
             found = [
                 g
-                for g in list_key_grants(self.kms(), key_arn)
+                for g in list_key_grants(self._on_behalf(), key_arn)
                 if constrained_arn(g) == arn and g.grantee_principal in grantees
             ]
         except KmsError as exc:
@@ -427,7 +440,7 @@ class Registry:
         ref = AWS_MANAGED_ECR_ALIAS if config.kms_key is None else str(config.kms_key)
         # ECR calls DescribeKey "to validate and retrieve the ARN of the KMS key" (user guide).
         try:
-            meta = self.kms().describe_key(key_id=ref)
+            meta = self._on_behalf().describe_key(key_id=ref)
         except KmsError as exc:
             raise EcrKmsError(f"KMS key {ref!r} cannot be used for encryption: {exc}", kms_error=exc.code) from exc
         _check_usable(meta, ref, self.region)
@@ -435,7 +448,7 @@ class Registry:
 
     def _create_grants(self, key_arn: str, name: str, intent: RepositoryIntent, made: list[RepositoryGrant]) -> None:
         """CreateGrant for each grant the intent names, appending each to ``made`` as it exists."""
-        kms = self.kms()
+        kms = self._on_behalf()
         constraints = grant_constraints(self._core.repository_arn(name), intent.uid)
         operations = {ECR_ROLE: ECR_GRANT_OPERATIONS, STORAGE_ROLE: STORAGE_GRANT_OPERATIONS}
         for planned in intent.grants:
@@ -562,7 +575,7 @@ class Registry:
                 # The deleting caller's credentials (ECR: "the IAM principal that deletes the repository
                 # must have the kms:RetireGrant permission").
                 grant_ids = (g.grant_id for g in rec.grants)
-                outcome = retire_grants(rec.kms_key, grant_ids, (self.kms().retire_grant,), missing_ok=False)
+                outcome = retire_grants(rec.kms_key, grant_ids, (self._on_behalf().retire_grant,), missing_ok=False)
         except BaseException:
             core.metadata.claim_intent(rec.uid, owner, ABANDONED)  # the next recovery finishes it
             raise

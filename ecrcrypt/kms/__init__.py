@@ -63,6 +63,7 @@ __all__ = [
     "GrantListEntry",
     "GrantOperation",
     "KeyIdentifier",
+    "KeyListEntry",
     "KeyManager",
     "KeyMetadata",
     "KeyState",
@@ -70,9 +71,12 @@ __all__ = [
     "KmsQuotas",
     "ListAliasesResponse",
     "ListGrantsResponse",
+    "ListKeyPoliciesResponse",
+    "ListKeysResponse",
     "ReEncryptResponse",
     "RotateKeyOnDemandResponse",
     "ScheduleKeyDeletionResponse",
+    "SupportsViaService",
 ]
 
 KeyIdentifier: TypeAlias = str | KeyId | KeyArn | AliasName | AliasArn
@@ -361,6 +365,30 @@ class RotateKeyOnDemandResponse:
     key_id: str
 
 
+@attrs.frozen(kw_only=True)
+class KeyListEntry:
+    """One key of ListKeys: its id and ARN."""
+
+    key_id: str
+    key_arn: str
+
+
+@attrs.frozen(kw_only=True)
+class ListKeysResponse:
+    keys: tuple[KeyListEntry, ...]
+    next_marker: str | None = None
+    truncated: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ListKeyPoliciesResponse:
+    """ListKeyPolicies: KMS keys have one key policy, ``default``."""
+
+    policy_names: tuple[str, ...]
+    next_marker: str | None = None
+    truncated: bool = False
+
+
 @runtime_checkable
 class Kms(Protocol):
     """The KMS API for one caller identity. Error contract per operation below.
@@ -373,12 +401,51 @@ class Kms(Protocol):
     """
 
     # -- keys ---------------------------------------------------------------------------
-    def create_key(self, *, description: str = "", key_spec: str = SYMMETRIC_DEFAULT) -> KeyMetadata:
+    def create_key(
+        self,
+        *,
+        description: str = "",
+        key_spec: str = SYMMETRIC_DEFAULT,
+        policy: str | None = None,
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> KeyMetadata:
         """Create a customer managed symmetric key (Enabled, rotation off).
 
+        ``policy`` is the key policy (JSON text); without one the key gets KMS's default
+        key policy (the account root: ``kms:*``, which enables IAM policies).
         ``ValidationError`` for a key spec other than SYMMETRIC_DEFAULT or a description
-        over 8192 characters; ``LimitExceededError`` past the key quota.
+        over 8192 characters; ``MalformedPolicyDocumentError`` for a policy that breaks
+        the grammar or would lock the caller out of PutKeyPolicy (unless
+        ``bypass_policy_lockout_safety_check``); ``LimitExceededError`` past the key quota
+        or a policy over 32 KB.
         """
+        ...
+
+    def list_keys(self, *, limit: int | None = None, marker: str | None = None) -> ListKeysResponse:
+        """The keys of the account and Region. ``limit`` 1-1000 (default 100); a marker not
+        returned by an earlier call is ``InvalidMarkerError``."""
+        ...
+
+    def get_key_policy(self, *, key_id: KeyIdentifier, policy_name: str = "default") -> str:
+        """The key policy document, as written. Key id or ARN; every key state."""
+        ...
+
+    def put_key_policy(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        policy: str,
+        policy_name: str = "default",
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> None:
+        """Replace the key policy. ``MalformedPolicyDocumentError`` as for CreateKey;
+        ``UnsupportedOperationError`` (local KMS) or ``AccessDeniedError`` for an AWS managed key."""
+        ...
+
+    def list_key_policies(
+        self, *, key_id: KeyIdentifier, limit: int | None = None, marker: str | None = None
+    ) -> ListKeyPoliciesResponse:
+        """The key policy names of a key: ``("default",)``."""
         ...
 
     def describe_key(self, *, key_id: KeyIdentifier, grant_tokens: Sequence[str] = ()) -> KeyMetadata:
@@ -587,3 +654,16 @@ class Kms(Protocol):
         """Key id or ARN + grant id; every key state. ``NotFoundError`` for an unknown
         grant, ``InvalidGrantIdError`` for a malformed id."""
         ...
+
+
+@runtime_checkable
+class SupportsViaService(Protocol):
+    """A client that can make the calls an AWS service makes on its caller's behalf.
+
+    ECR calls KMS with the caller's credentials; KMS then evaluates the caller's
+    request with ``kms:ViaService`` set to the service's endpoint name
+    (``ecr.<region>.amazonaws.com``). The local KMS models that with this method;
+    against AWS, ECR itself makes those calls, so ``Boto3Kms`` has no such method.
+    """
+
+    def via_service(self, service: str) -> Kms: ...

@@ -39,6 +39,8 @@ from ecrcrypt.kms import (
     Kms,
     ListAliasesResponse,
     ListGrantsResponse,
+    ListKeyPoliciesResponse,
+    ListKeysResponse,
     ReEncryptResponse,
     RotateKeyOnDemandResponse,
     ScheduleKeyDeletionResponse,
@@ -126,9 +128,51 @@ class Boto3Kms:
         return key_id if key_id.startswith("arn:") else self.describe_key(key_id=key_id).arn
 
     # -- keys ---------------------------------------------------------------------------
-    def create_key(self, *, description: str = "", key_spec: str = SYMMETRIC_DEFAULT) -> KeyMetadata:
-        resp = self._call("create_key", Description=description or None, KeySpec=str(key_spec))
+    def create_key(
+        self,
+        *,
+        description: str = "",
+        key_spec: str = SYMMETRIC_DEFAULT,
+        policy: str | None = None,
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> KeyMetadata:
+        resp = self._call(
+            "create_key",
+            Description=description or None,
+            KeySpec=str(key_spec),
+            Policy=policy,
+            BypassPolicyLockoutSafetyCheck=bypass_policy_lockout_safety_check or None,
+        )
         return shapes.key_metadata(resp["KeyMetadata"])
+
+    def list_keys(self, *, limit: int | None = None, marker: str | None = None) -> ListKeysResponse:
+        return shapes.key_list(self._call("list_keys", Limit=limit, Marker=marker))
+
+    def get_key_policy(self, *, key_id: KeyIdentifier, policy_name: str = "default") -> str:
+        resp = self._call("get_key_policy", KeyId=_own_key(key_id), PolicyName=policy_name)
+        return str(resp["Policy"])
+
+    def put_key_policy(
+        self,
+        *,
+        key_id: KeyIdentifier,
+        policy: str,
+        policy_name: str = "default",
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> None:
+        self._call(
+            "put_key_policy",
+            KeyId=_own_key(key_id),
+            Policy=policy,
+            PolicyName=policy_name,
+            BypassPolicyLockoutSafetyCheck=bypass_policy_lockout_safety_check or None,
+        )
+
+    def list_key_policies(
+        self, *, key_id: KeyIdentifier, limit: int | None = None, marker: str | None = None
+    ) -> ListKeyPoliciesResponse:
+        resp = self._call("list_key_policies", KeyId=_own_key(key_id), Limit=limit, Marker=marker)
+        return shapes.key_policy_list(resp)
 
     def describe_key(self, *, key_id: KeyIdentifier, grant_tokens: Sequence[str] = ()) -> KeyMetadata:
         resp = self._call("describe_key", KeyId=_key(key_id), GrantTokens=_tokens(grant_tokens))

@@ -19,14 +19,17 @@ from ecrcrypt.kms import (
     GrantConstraints,
     GrantListEntry,
     GrantOperation,
+    KeyListEntry,
     KeyManager,
     KeyMetadata,
     KeyState,
     ListAliasesResponse,
     ListGrantsResponse,
+    ListKeyPoliciesResponse,
+    ListKeysResponse,
 )
 
-__all__ = ["alias_list", "grant_list", "key_metadata"]
+__all__ = ["alias_list", "grant_list", "key_list", "key_metadata", "key_policy_list"]
 
 #: Shown when a service omits a grant's CreationDate (moto 5 does; AWS always returns it).
 UNKNOWN_DATE = datetime(1970, 1, 1, tzinfo=UTC)
@@ -112,6 +115,22 @@ def alias_list(data: Mapping[str, Any]) -> ListAliasesResponse:
             )
             for a in data.get("Aliases", ())
         ),
+        next_marker=data.get("NextMarker") or None,
+        truncated=bool(data.get("Truncated", False)),
+    )
+
+
+def key_list(data: Mapping[str, Any]) -> ListKeysResponse:
+    return ListKeysResponse(
+        keys=tuple(KeyListEntry(key_id=str(k["KeyId"]), key_arn=str(k["KeyArn"])) for k in data.get("Keys", ())),
+        next_marker=data.get("NextMarker") or None,
+        truncated=bool(data.get("Truncated", False)),
+    )
+
+
+def key_policy_list(data: Mapping[str, Any]) -> ListKeyPoliciesResponse:
+    return ListKeyPoliciesResponse(
+        policy_names=tuple(str(name) for name in data.get("PolicyNames", ())),
         next_marker=data.get("NextMarker") or None,
         truncated=bool(data.get("Truncated", False)),
     )

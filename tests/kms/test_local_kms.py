@@ -127,7 +127,8 @@ def test_aws_managed_key_is_not_directly_usable_by_the_account(admin: Kms) -> No
 
 def test_aws_managed_key_has_no_grant_quota_and_serves_services_through_grants(clock: ManualClock) -> None:
     kms = LocalKms(account=ACCOUNT, region=REGION, clock=clock, quotas=KmsQuotas(grants_per_grantee_per_key=2))
-    admin = kms.client(ROOT)
+    # The AWS managed key's policy allows CreateGrant only through the service (kms:ViaService).
+    admin = kms.client(ROOT, via_service=f"ecr.{REGION}.amazonaws.com")
     arn = admin.describe_key(key_id="alias/aws/ecr").arn
     for _ in range(3):
         admin.create_grant(key_id=arn, grantee_principal=ECR, operations=["GenerateDataKey", "Decrypt"])

@@ -131,7 +131,9 @@ class LocalKmsMachine(RuleBasedStateMachine):
         try:
             call()
         except errors.EcrCryptError as exc:
-            assert type(exc) is expected, f"expected {expected.__name__}, got {type(exc).__name__}: {exc}"
+            # A denial by the policy engine is an AccessDeniedError subclass carrying its decision.
+            got = errors.AccessDeniedError if isinstance(exc, errors.PolicyAccessDeniedError) else type(exc)
+            assert got is expected, f"expected {expected.__name__}, got {type(exc).__name__}: {exc}"
             return None
         raise AssertionError(f"expected {expected.__name__}, the call succeeded")
 

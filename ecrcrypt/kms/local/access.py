@@ -1,126 +1,247 @@
-"""Who may do what with a local KMS key: callers, the default key policy, grants (private).
+"""Who may do what with a local KMS key: callers, and the policy engine's decision for each request (private).
 
-The model (docs/kms-model.md, kms-ecr-semantics.md §5):
-``allowed = not explicit_deny and (key_policy_allows or grant_allows)``.
+Every request is decided by :func:`ecrcrypt.authz.evaluate` (KMS Developer Guide,
+"Determining access to a KMS key",
+https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html):
+an explicit deny in the key policy or any identity policy wins; otherwise the key
+policy must allow the caller -- directly, or by naming the caller's account
+(``arn:aws:iam::<acct>:root``), which *enables IAM policies*, when an identity policy
+of the caller allows it too -- or a grant on the key must. Across accounts both
+halves are needed. The policies come from the service (:class:`PolicySource`: the
+stored key policy and the caller's IAM policies, compiled once per write and
+cached); grants come from the key's :class:`GrantIndex`, looked up only when the
+policies do not allow the call, so a grant check never scans the key's grants.
 
-* The default key policy of a customer managed key gives the account's principals
-  (``arn:aws:iam::<acct>:root`` / ``:user/...`` / ``:role/...``, STS assumed roles)
-  everything, as its ``arn:aws:iam::<acct>:root`` + ``kms:*`` statement with IAM
-  enabled does.
-* An AWS managed key's fixed policy lets the account's principals only describe the
-  key and manage grants on it; cryptographic use goes through the owning service
-  (here: through grants to the service principal).
-* Anyone else -- service principals such as ``ecr.us-east-1.amazonaws.com``, other
-  accounts -- only through a grant naming them, for the grant's operations, when the
-  request's encryption context satisfies the grant's constraint (KMS: constraints are
-  ignored for DescribeKey and RetireGrant).
-* ``deny`` models IAM explicit denies (``kms:RetireGrant``, ``kms:*``); an explicit
-  deny always wins (KMS: "never denied, in a key policy, IAM policy, or grant").
+The request context carries what the client knows about the call:
+``kms:ViaService`` when an AWS service (ECR) calls on the caller's behalf,
+``kms:GrantIsForAWSResource`` for that service's grant operations, and the
+encryption context of a cryptographic call (``kms:EncryptionContext:<key>``,
+``kms:EncryptionContextKeys``).
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
-from ecrcrypt.errors import AccessDeniedError, ValidationError
-from ecrcrypt.kms import GrantConstraints, GrantOperation, KeyManager
+from ecrcrypt.authz import (
+    ContextValue,
+    DecidingStatement,
+    Decision,
+    Grant,
+    Policy,
+    PolicyKind,
+    Principal,
+    PrincipalMatch,
+    Reason,
+    Request,
+    evaluate,
+)
+from ecrcrypt.errors import AccessDeniedError, InvalidArnError, MalformedPolicyDocumentError, ValidationError
+from ecrcrypt.kms import GrantConstraints, GrantOperation
 from ecrcrypt.kms.local.store import GrantRecord, KeyRecord
 
-_IAM = re.compile(r"arn:aws[a-z-]*:(iam|sts)::([0-9]{12}):(root|user/.+|role/.+|assumed-role/.+)")
-_SERVICE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?")
 _ACCOUNT = re.compile(r"[0-9]{12}")
+_DENY_ACTION = re.compile(r"kms:[A-Za-z*?]+")
 
-# The operations an AWS managed key's policy lets the account's own principals call.
-AWS_MANAGED_ACCOUNT_OPERATIONS = frozenset(
-    {"DescribeKey", "CreateGrant", "ListGrants", "RetireGrant", "GetKeyRotationStatus", "ListAliases"}
-)
 # KMS: grant constraints "are ignored for DescribeKey and RetireGrant".
 _UNCONSTRAINED = frozenset({GrantOperation.DESCRIBE_KEY, GrantOperation.RETIRE_GRANT, GrantOperation.CREATE_GRANT})
+# KMS: kms:GrantIsForAWSResource is set when an integrated service calls these on the caller's behalf.
+_GRANT_CALLS = frozenset({"CreateGrant", "ListGrants", "RevokeGrant", "RetireGrant"})
+# Condition keys whose value changes from one call to the next on the same client and key.
+_PER_CALL_KEYS = ("kms:encryptioncontext", "kms:grant", "kms:retiringprincipal")
 
 
 @attrs.frozen(kw_only=True)
 class Caller:
-    """The identity a client is bound to, parsed once."""
+    """The identity a client is bound to, parsed once, with what it knows about its calls."""
 
     principal: str
     account: str | None  # None for a service principal
     identity_type: str
+    parsed: Principal = attrs.field(eq=False, repr=False)
     denies: frozenset[str] = frozenset()
+    deny_policy: Policy | None = attrs.field(default=None, eq=False, repr=False)
+    """``deny`` as an identity policy of explicit denies (see :meth:`parse`)."""
+    via_service: str | None = None
+    """``kms:ViaService``: the service calling on this caller's behalf (``ecr.<region>.amazonaws.com``)."""
     user_identity: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
     identity_json: str = attrs.field(default="{}", eq=False, repr=False)
 
     @classmethod
-    def parse(cls, principal: str, deny: Iterable[str] = ()) -> Caller:
+    def parse(cls, principal: str, deny: Iterable[str] = (), *, via_service: str | None = None) -> Caller:
+        """``principal``: an account id (its root), an IAM/STS ARN or a service principal.
+
+        ``deny`` lists ``kms:`` actions (wildcards allowed) the caller is explicitly
+        denied, as an inline identity policy with one Deny statement would.
+        """
         if not isinstance(principal, str):
             raise ValidationError(f"a principal must be a str, not {type(principal).__name__}")
         denies = frozenset(deny)
         for d in denies:
-            if not isinstance(d, str) or not d.startswith("kms:"):
+            if not isinstance(d, str) or _DENY_ACTION.fullmatch(d) is None:
                 raise ValidationError(f"deny entries are IAM actions like 'kms:RetireGrant', not {d!r}")
         if _ACCOUNT.fullmatch(principal):
             principal = f"arn:aws:iam::{principal}:root"
-        m = _IAM.fullmatch(principal)
-        if m is not None:
-            account = m.group(2)
-            resource = m.group(3)
-            kind = "Root" if resource == "root" else "IAMUser" if resource.startswith("user/") else "AssumedRole"
-            identity: dict[str, Any] = {"type": kind, "arn": principal, "accountId": account}
-            return cls(
-                principal=principal,
-                account=account,
-                identity_type=kind,
-                denies=denies,
-                user_identity=identity,
-                identity_json=json.dumps(identity, separators=(",", ":")),
-            )
-        if _SERVICE.fullmatch(principal):
-            identity = {"type": "AWSService", "invokedBy": principal}
-            return cls(
-                principal=principal,
-                account=None,
-                identity_type="AWSService",
-                denies=denies,
-                user_identity=identity,
-                identity_json=json.dumps(identity, separators=(",", ":")),
-            )
-        raise ValidationError(
-            f"{principal!r} is not a principal: expected an account id, an IAM/STS ARN or a service principal"
+        try:
+            parsed = Principal.parse(principal)
+        except InvalidArnError as exc:
+            raise ValidationError(
+                f"{principal!r} is not a principal: expected an account id, an IAM/STS ARN or a service principal"
+            ) from exc
+        identity: dict[str, Any]
+        if parsed.account is not None:
+            kinds = {"root": "Root", "user": "IAMUser", "role": "AssumedRole", "assumed-role": "AssumedRole"}
+            kind = kinds[parsed.kind.value]
+            identity = {"type": kind, "arn": principal, "accountId": parsed.account}
+        else:
+            kind = "AWSService"
+            identity = {"type": kind, "invokedBy": principal}
+        if via_service is not None:
+            # CloudTrail: a call a service makes with the caller's credentials names it in invokedBy.
+            identity["invokedBy"] = via_service
+        deny_policy = None
+        if denies:
+            document = {
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": "deny", "Effect": "Deny", "Action": sorted(denies), "Resource": "*"}],
+            }
+            deny_policy = Policy.parse(document, kind=PolicyKind.IDENTITY, name="identity policy 'deny'")
+        return cls(
+            principal=principal,
+            account=parsed.account,
+            identity_type=kind,
+            parsed=parsed,
+            denies=denies,
+            deny_policy=deny_policy,
+            via_service=via_service,
+            user_identity=identity,
+            identity_json=json.dumps(identity, separators=(",", ":")),
         )
 
-    def denied(self, operation: str) -> bool:
-        return bool(self.denies) and ("kms:*" in self.denies or f"kms:{operation}" in self.denies)
+    def via(self, service: str) -> Caller:
+        """This caller, calling through ``service`` (``kms:ViaService``)."""
+        return Caller.parse(self.principal, self.denies, via_service=service)
 
 
-def access_denied(caller: Caller, operation: str, resource: str, *, explicit: bool = False) -> AccessDeniedError:
-    # KMS's message shape: "User: <arn> is not authorized to perform: kms:<Op> on
-    # resource: <key ARN> because ..."
-    why = (
-        "with an explicit deny in an identity-based policy"
-        if explicit
-        else "because no key policy, IAM policy or grant allows it"
+class PolicySource(Protocol):
+    """Where the policies of a request come from: the service's stored, compiled documents."""
+
+    def _key_policy(self, key: KeyRecord) -> Policy: ...
+
+    def _identity_policies(self, caller: Caller) -> tuple[Policy, ...]: ...
+
+
+def request_context(
+    caller: Caller,
+    operation: str,
+    encryption_context: Mapping[str, str] | None = None,
+    extra: Mapping[str, ContextValue] | None = None,
+) -> dict[str, ContextValue]:
+    """The condition keys of one call (the principal's own keys are derived by :class:`Request`)."""
+    context: dict[str, ContextValue] = dict(extra or {})
+    if caller.via_service is not None:
+        context["kms:ViaService"] = caller.via_service
+        if operation in _GRANT_CALLS:
+            context["kms:GrantIsForAWSResource"] = True
+    if encryption_context:
+        for k, v in encryption_context.items():
+            context[f"kms:EncryptionContext:{k}"] = v
+        context["kms:EncryptionContextKeys"] = list(encryption_context)
+    return context
+
+
+def decide(
+    policies: PolicySource,
+    caller: Caller,
+    key: KeyRecord | None,
+    operation: str,
+    context: Mapping[str, ContextValue] | None = None,
+    grants: Sequence[Any] = (),
+) -> Decision:
+    """The engine's decision on ``kms:<operation>`` by ``caller`` on ``key`` (``None``: no key, resource ``*``)."""
+    request = Request(
+        principal=caller.parsed,
+        action=f"kms:{operation}",
+        resource="*" if key is None else key.arn,
+        context=dict(context) if context is not None else request_context(caller, operation),
     )
+    identity = policies._identity_policies(caller)
+    if caller.parsed.is_service and caller.deny_policy is not None:
+        # A service principal has no identity policies; ``deny`` on one models access taken away from it.
+        for statement in caller.deny_policy.statements:
+            if statement.applies(request.action, request.resource, request.context):
+                found = DecidingStatement(policy=caller.deny_policy.name, statement=statement)
+                return Decision(
+                    request=request,
+                    allowed=False,
+                    reason=Reason.EXPLICIT_DENY,
+                    statements=(found,),
+                    explanation=f"explicit deny in {found}",
+                )
+        identity = ()
+    return evaluate(
+        request,
+        resource_policy=None if key is None else policies._key_policy(key),
+        identity_policies=identity,
+        grants=grants,
+    )
+
+
+class Verdict(enum.Enum):
+    """What the policies alone say about one caller, key and operation, when that holds for every call."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    GRANTS = "grants"  # the policies neither allow nor deny: a grant must
+    PER_CALL = "per-call"  # a relevant condition reads a per-call key (encryption context): decide each call
+
+
+def verdict(policies: PolicySource, caller: Caller, key: KeyRecord, operation: str) -> Verdict:
+    """The decision on ``operation`` that holds whatever the call's encryption context, if one does.
+
+    Computed once per client, key and operation (the client caches it until the next
+    state change), so that the hot path decides with a dictionary lookup.
+    """
+    principal = caller.parsed
+    relevant = [
+        s for s in policies._key_policy(key).statements if s.principal_match(principal) is not PrincipalMatch.NONE
+    ]
+    for policy in policies._identity_policies(caller):
+        relevant.extend(policy.statements)
+    if any(k.startswith(_PER_CALL_KEYS) for s in relevant for k in s.condition.keys):
+        return Verdict.PER_CALL
+    decision = decide(policies, caller, key, operation)
+    if decision.allowed:
+        return Verdict.ALLOW
+    return Verdict.DENY if decision.reason is Reason.EXPLICIT_DENY else Verdict.GRANTS
+
+
+def denied(decision: Decision) -> AccessDeniedError:
+    """The ``AccessDeniedException`` of a denial: the engine's teaching message."""
+    return decision.error()
+
+
+def account_denied(caller: Caller, operation: str, account: str) -> AccessDeniedError:
+    """A call on the account's resources by a principal of another account (this KMS serves one account)."""
     return AccessDeniedError(
-        f"User: {caller.principal} is not authorized to perform: kms:{operation} on resource: {resource} {why}"
+        f"User: {caller.principal} is not authorized to perform: kms:{operation} on resource: * because this "
+        f"local KMS serves account {account}, and kms:{operation} acts on the caller's own account"
     )
 
 
-def check_denied(caller: Caller, operation: str, resource: str) -> None:
-    if caller.denied(operation):
-        raise access_denied(caller, operation, resource, explicit=True)
-
-
-def policy_allows(caller: Caller, key: KeyRecord, operation: str) -> bool:
-    """What the key policy alone allows (grants aside)."""
-    if caller.account != key.account:
-        return False
-    if key.manager is KeyManager.CUSTOMER:
-        return True
-    return operation in AWS_MANAGED_ACCOUNT_OPERATIONS
+def authorize_account(policies: PolicySource, caller: Caller, operation: str, account: str) -> None:
+    """An operation on no key (CreateKey, ListKeys, ListAliases): the caller's account, and its identity policies."""
+    if caller.account != account:
+        raise account_denied(caller, operation, account)
+    decision = decide(policies, caller, None, operation)
+    if not decision.allowed:
+        raise denied(decision)
 
 
 def fold_pairs(context: Mapping[str, str] | None) -> frozenset[tuple[str, str]]:
@@ -270,6 +391,7 @@ EMPTY_GRANTS = GrantIndex(())
 
 
 def authorize(
+    policies: PolicySource,
     caller: Caller,
     key: KeyRecord,
     operation: str,
@@ -277,25 +399,39 @@ def authorize(
     grants: GrantIndex | Callable[[], GrantIndex] = EMPTY_GRANTS,
     context: Mapping[str, str] | None = None,
     pairs: frozenset[tuple[str, str]] | None = None,
-) -> None:
+) -> Decision | None:
     """Raise ``AccessDeniedError`` unless the caller may call ``operation`` on ``key``.
 
-    ``grants`` may be a function giving the index: it is called only when the key
-    policy does not already allow the call (the key's account, usually), so that a
-    DescribeKey by the account does not load the key's grants.
+    The policies decide first; ``grants`` (or a function giving them, called only
+    then) are consulted when the policies neither allow nor explicitly deny. Returns
+    the allowing decision of the policies, or ``None`` when a grant allowed.
     """
-    check_denied(caller, operation, key.arn)
-    if policy_allows(caller, key, operation):
-        return
+    decision = decide(policies, caller, key, operation, request_context(caller, operation, context))
+    if decision.allowed:
+        return decision
+    if decision.reason is not Reason.EXPLICIT_DENY and grant_allows(caller, key, operation, grants, context, pairs):
+        return None
+    raise denied(decision)
+
+
+def grant_allows(
+    caller: Caller,
+    key: KeyRecord,
+    operation: str,
+    grants: GrantIndex | Callable[[], GrantIndex],
+    context: Mapping[str, str] | None,
+    pairs: frozenset[tuple[str, str]] | None = None,
+) -> bool:
+    """A grant on ``key`` lets the caller (or, for a role session, its role) call ``operation``."""
     try:
         grant_op = GrantOperation(operation)
     except ValueError:
-        grant_op = None
-    if grant_op is not None:
-        index = grants if isinstance(grants, GrantIndex) else grants()
-        if index.find(caller.principal, grant_op, context, pairs) is not None:
-            return
-    raise access_denied(caller, operation, key.arn)
+        return False
+    index = grants if isinstance(grants, GrantIndex) else grants()
+    for grantee in {caller.principal, caller.parsed.policy_arn}:
+        if index.find(grantee, grant_op, context, pairs) is not None:
+            return True
+    return False
 
 
 def child_grant_allowed(
@@ -317,3 +453,48 @@ def child_grant_allowed(
         return constraints.encryption_context_equals is not None and child_pairs == wanted
     assert pc.encryption_context_subset is not None
     return all(child_pairs.get(k.lower()) == v for k, v in pc.encryption_context_subset.items())
+
+
+# KMS PolicyType: 1 to 131072 characters of tab, LF, CR and U+0020-U+00FF (botocore's model);
+# the key policy quota (32 KB) is the engine's to check.
+MAX_POLICY_TEXT = 131_072
+
+
+def check_key_policy(document: object) -> Policy:
+    """A key policy document as CreateKey / PutKeyPolicy take it, compiled (refused with KMS's codes)."""
+    if not isinstance(document, str) or not 1 <= len(document) <= MAX_POLICY_TEXT:
+        raise ValidationError(f"Policy must be a str of 1 to {MAX_POLICY_TEXT} characters")
+    return Policy.parse(document, kind=PolicyKind.KEY, name="key policy")
+
+
+def check_lockout(policies: PolicySource, caller: Caller, key_arn: str, policy: Policy) -> None:
+    """KMS's policy lockout safety check: the new key policy must let the caller change it again.
+
+    KMS: without ``BypassPolicyLockoutSafetyCheck`` it refuses a policy under which
+    "the principal that is making the request" could not make a later PutKeyPolicy
+    request (MalformedPolicyDocumentException), because a key nobody can manage
+    cannot be repaired.
+    """
+    request = Request(principal=caller.parsed, action="kms:PutKeyPolicy", resource=key_arn, context={})
+    decision = evaluate(request, resource_policy=policy, identity_policies=policies._identity_policies(caller))
+    if not decision.allowed:
+        raise MalformedPolicyDocumentError(
+            "The new key policy will not allow you to update the key policy in the future "
+            f"(PutKeyPolicy by {caller.principal}: {decision.explanation})."
+        )
+
+
+def engine_grant(grant: GrantRecord) -> Grant:
+    """A stored grant as the policy engine's value (for the simulator)."""
+    c = grant.constraints
+    return Grant(
+        grantee_principal=grant.grantee,
+        operations=frozenset(op.value for op in grant.operations),
+        encryption_context_equals=None
+        if c is None or c.encryption_context_equals is None
+        else dict(c.encryption_context_equals),
+        encryption_context_subset=None
+        if c is None or c.encryption_context_subset is None
+        else dict(c.encryption_context_subset),
+        grant_id=grant.grant_id,
+    )

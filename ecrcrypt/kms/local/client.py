@@ -9,13 +9,14 @@ operations (:mod:`ecrcrypt.kms.local.ops_keys`, ``_aliases``, ``_crypto``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import NoReturn, TypeVar
 
 from ecrcrypt.errors import EcrCryptError
-from ecrcrypt.kms.local.access import Caller
+from ecrcrypt.kms.local.access import Caller, GrantIndex, Verdict, authorize, verdict
 from ecrcrypt.kms.local.events import Call
 from ecrcrypt.kms.local.lifecycle import KmsKeys
+from ecrcrypt.kms.local.store import KeyRecord
 
 T = TypeVar("T")
 
@@ -33,9 +34,46 @@ class ClientBase:
         # Audit JSON of hot-path requests around their context: (name, reference,
         # key spec, size) -> (text before the context, text after it up to "resources").
         self._heads: dict[Hashable, tuple[str, str]] = {}
-        # KMS's default key policy gives the key's account every operation on a
-        # customer managed key; an explicit deny takes the full path.
-        self._policy_account = None if caller.denies else caller.account
+        # What the policies say per (key id, operation) when that holds for every call
+        # (kms.local.access.verdict): the hot path's authorization, dropped with the caches.
+        self._verdicts: dict[tuple[str, str], Verdict] = {}
+        self._verdicts_epoch = -1
+        self._via_clients: dict[str, ClientBase] = {}  # LocalKmsClient.via_service
+
+    def _authorize(
+        self,
+        key: KeyRecord,
+        operation: str,
+        *,
+        grants: GrantIndex | Callable[[], GrantIndex] | None = None,
+        context: Mapping[str, str] | None = None,
+        pairs: frozenset[tuple[str, str]] | None = None,
+    ) -> None:
+        """Raise ``AccessDeniedError`` (the engine's explanation) unless this caller may call ``operation``."""
+        kms = self._kms
+        authorize(
+            kms,
+            self._caller,
+            key,
+            operation,
+            grants=grants if grants is not None else (lambda: kms._grants_of(key.key_id)),
+            context=context,
+            pairs=pairs,
+        )
+
+    def _verdict(self, key_id: str, operation: str) -> Verdict:
+        """:func:`~ecrcrypt.kms.local.access.verdict`, cached until the service's next state change."""
+        kms = self._kms
+        if self._verdicts_epoch != kms._epoch:
+            self._verdicts.clear()
+            self._verdicts_epoch = kms._epoch
+        found = self._verdicts.get((key_id, operation))
+        if found is None:
+            key = kms._load_key(key_id)
+            if key is None:
+                return Verdict.PER_CALL  # let the full path say what is wrong
+            found = self._verdicts[(key_id, operation)] = verdict(kms, self._caller, key, operation)
+        return found
 
     def _run(self, call: Call, fn: Callable[[Call], T], *, refreshed: bool = False) -> T:
         """Run ``fn`` under the store lock and audit it (``refreshed``: the caller, holding

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ecrcrypt.arns import AliasName
 from ecrcrypt.errors import AlreadyExistsError, InvalidAliasNameError, LimitExceededError, NotFoundError
 from ecrcrypt.kms import AliasListEntry, KeyIdentifier, ListAliasesResponse
-from ecrcrypt.kms.local.access import access_denied, authorize, check_denied
+from ecrcrypt.kms.local.access import authorize_account
 from ecrcrypt.kms.local.client import ClientBase
 from ecrcrypt.kms.local.events import Call
 from ecrcrypt.kms.local.params import check_limit, decode_marker, encode_marker
@@ -36,7 +36,7 @@ class AliasOps(ClientBase):
             name = self._alias_name(alias_name)
             key = kms._resolve(target_key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, "CreateAlias")
+            self._authorize(key, "CreateAlias")
             require_not_pending(key)  # KMS: CreateAlias on PendingDeletion -> KMSInvalidStateException
             with kms._store.write() as tx:
                 if tx.alias(kms.account, kms.region, name) is not None:
@@ -62,7 +62,7 @@ class AliasOps(ClientBase):
             name = self._alias_name(alias_name)
             key = kms._resolve(target_key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, "UpdateAlias")
+            self._authorize(key, "UpdateAlias")
             require_not_pending(key)
             with kms._store.write() as tx:
                 existing = tx.alias(kms.account, kms.region, name)
@@ -70,7 +70,7 @@ class AliasOps(ClientBase):
                     raise NotFoundError(f"Alias '{kms._alias_arn(name)}' is not found.")
                 old = tx.key(existing.key_id)
                 if old is not None:
-                    authorize(self._caller, old, "UpdateAlias")
+                    self._authorize(old, "UpdateAlias")
                 tx.put_alias(
                     AliasRecord(
                         account=kms.account,
@@ -100,7 +100,7 @@ class AliasOps(ClientBase):
                 if key is not None:
                     call.arns = (key.arn,)
                     # KMS: DeleteAlias succeeds in every key state, PendingDeletion included.
-                    authorize(self._caller, key, "DeleteAlias")
+                    self._authorize(key, "DeleteAlias")
                 tx.delete_alias(kms.account, kms.region, name)
                 kms._record(self._caller, call, tx)
                 kms._after_write(tx)
@@ -116,9 +116,7 @@ class AliasOps(ClientBase):
         def run(call: Call) -> ListAliasesResponse:
             n = check_limit(limit)
             after = decode_marker("alias", marker)
-            check_denied(self._caller, "ListAliases", "*")
-            if self._caller.account != kms.account:
-                raise access_denied(self._caller, "ListAliases", "*")
+            authorize_account(kms, self._caller, "ListAliases", kms.account)
             target = None
             if key_id is not None:
                 key = kms._resolve(key_id, aliases=False)

@@ -29,7 +29,7 @@ from ecrcrypt.kms import (
 )
 from ecrcrypt.kms.local import ciphertext as blob
 from ecrcrypt.kms.local import hot_path as hot
-from ecrcrypt.kms.local.access import authorize, policy_allows
+from ecrcrypt.kms.local.access import Verdict
 from ecrcrypt.kms.local.client import ClientBase
 from ecrcrypt.kms.local.events import Call
 from ecrcrypt.kms.local.params import (
@@ -56,10 +56,7 @@ class CryptoOps(ClientBase):
         kms = self._kms
         key = kms._resolve(key_id)
         call.arns = (key.arn,)
-        caller = self._caller
-        if caller.denies or not policy_allows(caller, key, op.value):
-            pairs = kms._context_info(ctx)[1]
-            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx, pairs=pairs)
+        self._authorize(key, op.value, context=ctx, pairs=kms._context_info(ctx)[1])
         require_usable(key)
         return key
 
@@ -90,13 +87,20 @@ class CryptoOps(ClientBase):
         return found
 
     def _hot_allowed(self, hk: hot.HotKey, op: GrantOperation, parts: hot.ContextParts) -> bool:
-        """The full path's authorization, for a caller without explicit denies."""
-        if self._policy_account is not None and self._policy_account == hk.account and hk.customer:
-            return True  # the default key policy of a customer managed key
-        if self._caller.denies:
-            return False
-        grants = self._kms._grants_of(hk.key_id)
-        return grants.find(self._caller.principal, op, None, parts.folded()) is not None
+        """The full path's authorization when it allows; ``False`` sends the call to the full path,
+        which decides again and raises the denial with its explanation."""
+        found = self._verdict(hk.key_id, op.value)
+        if found is Verdict.ALLOW:
+            return True
+        if found is Verdict.GRANTS:
+            grants = self._kms._grants_of(hk.key_id)
+            caller = self._caller
+            if grants.find(caller.principal, op, None, parts.folded()) is not None:
+                return True
+            return caller.parsed.policy_arn != caller.principal and (
+                grants.find(caller.parsed.policy_arn, op, None, parts.folded()) is not None
+            )
+        return False  # an explicit deny, or conditions on the encryption context: the full path decides
 
     def _generate(
         self,
@@ -310,10 +314,7 @@ class CryptoOps(ClientBase):
             raise InvalidCiphertextError("The ciphertext is invalid, or the encryption context does not match.")
         key = kms._resolve(key.key_id)  # applies the deletion deadline
         call.arns = (key.arn,)
-        caller = self._caller
-        if caller.denies or not policy_allows(caller, key, op.value):
-            pairs = kms._context_info(ctx)[1]
-            authorize(caller, key, op.value, grants=kms._grants_of(key.key_id), context=ctx, pairs=pairs)
+        self._authorize(key, op.value, context=ctx, pairs=kms._context_info(ctx)[1])
         if op is GrantOperation.RE_ENCRYPT_FROM and key.state is KeyState.PENDING_DELETION:
             pass  # KMS key-state table, footnote 10: ReEncrypt from a key pending deletion succeeds
         else:

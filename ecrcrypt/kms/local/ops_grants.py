@@ -12,9 +12,11 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from ecrcrypt.authz import ContextValue, Reason
 from ecrcrypt.errors import (
     InvalidGrantIdError,
     InvalidGrantTokenError,
+    InvalidMarkerError,
     LimitExceededError,
     NotFoundError,
     ValidationError,
@@ -27,7 +29,7 @@ from ecrcrypt.kms import (
     KeyManager,
     ListGrantsResponse,
 )
-from ecrcrypt.kms.local.access import access_denied, authorize, check_denied, child_grant_allowed, policy_allows
+from ecrcrypt.kms.local.access import account_denied, child_grant_allowed, decide, denied, request_context
 from ecrcrypt.kms.local.client import ClientBase
 from ecrcrypt.kms.local.events import Call
 from ecrcrypt.kms.local.params import (
@@ -89,15 +91,26 @@ class GrantOps(ClientBase):
             check_tokens(grant_tokens)
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
-            check_denied(caller, "CreateGrant", key.arn)
-            if not policy_allows(caller, key, "CreateGrant"):
+            extra: dict[str, ContextValue] = {
+                "kms:GrantOperations": sorted(op.value for op in ops),
+                "kms:GranteePrincipal": grantee,
+            }
+            if retiring is not None:
+                extra["kms:RetiringPrincipal"] = retiring
+            decision = decide(kms, caller, key, "CreateGrant", request_context(caller, "CreateGrant", None, extra))
+            if not decision.allowed:
+                # KMS: a grant allowing CreateGrant lets its grantee create grants with a subset of its
+                # operations and equally strict or stricter constraints -- never past an explicit deny.
                 parents = [
                     g
-                    for g in kms._grants_of(key.key_id).of(caller.principal)
+                    for grantee_arn in {caller.principal, caller.parsed.policy_arn}
+                    for g in kms._grants_of(key.key_id).of(grantee_arn)
                     if GrantOperation.CREATE_GRANT in g.operations
                 ]
-                if not any(child_grant_allowed(p, ops, constraints) for p in parents):
-                    raise access_denied(caller, "CreateGrant", key.arn)
+                if decision.reason is Reason.EXPLICIT_DENY or not any(
+                    child_grant_allowed(p, ops, constraints) for p in parents
+                ):
+                    raise denied(decision)
             require_usable(key)  # KMS: CreateGrant fails on a Disabled / PendingDeletion key
             with kms._grant_write() as (tx, changes):
                 current = tx.key(key.key_id)
@@ -172,11 +185,11 @@ class GrantOps(ClientBase):
             after = decode_marker("grant", marker)
             after_seq = int(after) if after is not None and after.isdigit() else -1
             if after is not None and after_seq < 0:
-                raise ValidationError(f"The marker {marker!r} is not valid")
+                raise InvalidMarkerError(f"The marker {marker!r} is not valid")
             # KMS: ListGrants succeeds in every key state.
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, "ListGrants")
+            self._authorize(key, "ListGrants")
             matches = [
                 g
                 for g in kms._grants_of(key.key_id).all
@@ -207,12 +220,17 @@ class GrantOps(ClientBase):
             after = decode_marker("grant", marker)
             after_seq = int(after) if after is not None and after.isdigit() else -1
             if after is not None and after_seq < 0:
-                raise ValidationError(f"The marker {marker!r} is not valid")
-            check_denied(caller, "ListRetirableGrants", "*")
-            # KMS: authorized by an IAM policy in the caller's account; we allow the
-            # account's principals and the retiring principal itself.
-            if caller.account != kms.account and caller.principal != principal:
-                raise access_denied(caller, "ListRetirableGrants", "*")
+                raise InvalidMarkerError(f"The marker {marker!r} is not valid")
+            # KMS: authorized by an IAM policy in the caller's account; the retiring principal
+            # itself may always list what it may retire (unless explicitly denied).
+            decision = decide(kms, caller, None, "ListRetirableGrants")
+            if decision.reason is Reason.EXPLICIT_DENY:
+                raise denied(decision)
+            if caller.principal != principal:
+                if caller.account != kms.account:
+                    raise account_denied(caller, "ListRetirableGrants", kms.account)
+                if not decision.allowed:
+                    raise denied(decision)
             found: list[GrantRecord] = []
             seq = after_seq
             tx = kms._store.autocommit()
@@ -272,15 +290,21 @@ class GrantOps(ClientBase):
         arn = kms._key_arn(grant.key_id)
         call.arns = (arn,)
         call.extra = {"grantId": grant.grant_id}
-        # KMS RetireGrant: an IAM deny on kms:RetireGrant blocks every path below.
-        check_denied(caller, "RetireGrant", arn)
-        allowed = (
-            caller.principal == grant.retiring
-            or (caller.principal == grant.grantee and GrantOperation.RETIRE_GRANT in grant.operations)
-            or (key is not None and caller.account == key.account)  # "the AWS account in which the grant is created"
-        )
-        if not allowed:
-            raise access_denied(caller, "RetireGrant", arn)
+        # KMS RetireGrant: the grant's retiring principal, its grantee when the grant allows
+        # RetireGrant, or a principal of the key's account whose IAM policy allows kms:RetireGrant
+        # ("not effective in a key policy") -- and an explicit deny blocks every one of them.
+        if key is None:
+            allowed = caller.principal in (grant.retiring, grant.grantee)
+            if not allowed:
+                raise account_denied(caller, "RetireGrant", kms.account)
+        else:
+            decision = decide(kms, caller, key, "RetireGrant")
+            names = {caller.principal, caller.parsed.policy_arn}
+            named = grant.retiring in names or (
+                grant.grantee in names and GrantOperation.RETIRE_GRANT in grant.operations
+            )
+            if decision.reason is Reason.EXPLICIT_DENY or not (named or decision.allowed):
+                raise denied(decision)
         tx.delete_grant(grant.grant_id)
         changes.removed(grant)
         kms._record(caller, call, tx)
@@ -294,7 +318,7 @@ class GrantOps(ClientBase):
                 raise InvalidGrantIdError(f"Invalid grant ID {grant_id!r}")
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, "RevokeGrant")
+            self._authorize(key, "RevokeGrant")
             with kms._grant_write() as (tx, changes):
                 grant = tx.grant(grant_id)
                 if grant is None or grant.key_id != key.key_id:

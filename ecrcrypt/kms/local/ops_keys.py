@@ -23,7 +23,8 @@ from ecrcrypt.kms import (
     ScheduleKeyDeletionResponse,
 )
 from ecrcrypt.kms.local import ciphertext as blob
-from ecrcrypt.kms.local.access import access_denied, authorize, check_denied
+from ecrcrypt.kms.local import policy_store
+from ecrcrypt.kms.local.access import authorize_account, check_key_policy, check_lockout
 from ecrcrypt.kms.local.client import ClientBase
 from ecrcrypt.kms.local.events import Call
 from ecrcrypt.kms.local.params import check_tokens
@@ -50,21 +51,36 @@ class KeyOps(ClientBase):
     """CreateKey, DescribeKey, the key-state changes and rotation."""
 
     # -- keys ---------------------------------------------------------------------------
-    def create_key(self, *, description: str = "", key_spec: str = SYMMETRIC_DEFAULT) -> KeyMetadata:
-        call = Call("CreateKey", {"description": description, "keySpec": key_spec}, read_only=False)
+    def create_key(
+        self,
+        *,
+        description: str = "",
+        key_spec: str = SYMMETRIC_DEFAULT,
+        policy: str | None = None,
+        bypass_policy_lockout_safety_check: bool = False,
+    ) -> KeyMetadata:
+        params: dict[str, object] = {"description": description, "keySpec": key_spec}
+        if policy is not None:
+            params["policy"] = policy
+        if bypass_policy_lockout_safety_check:
+            params["bypassPolicyLockoutSafetyCheck"] = True
+        call = Call("CreateKey", params, read_only=False)
 
         def run(call: Call) -> KeyMetadata:
             if key_spec != SYMMETRIC_DEFAULT:
                 raise ValidationError(f"KeySpec {key_spec!r} is not supported by the local KMS (SYMMETRIC_DEFAULT)")
             if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
                 raise ValidationError(f"Description must be a str of at most {MAX_DESCRIPTION} characters")
-            caller = self._caller
-            check_denied(caller, "CreateKey", "*")
-            if caller.account != self._kms.account:
-                raise access_denied(caller, "CreateKey", "*")
             kms = self._kms
+            caller = self._caller
+            authorize_account(kms, caller, "CreateKey", kms.account)
+            compiled = None if policy is None else check_key_policy(policy)
             with kms._store.write() as tx:
                 rec = kms._new_key(tx, description=description, manager=KeyManager.CUSTOMER, now=kms._now())
+                if compiled is not None and policy is not None:
+                    if not bypass_policy_lockout_safety_check:
+                        check_lockout(kms, caller, rec.arn, compiled)
+                    policy_store.put_key_policy(tx.conn, rec.key_id, policy)
                 meta = kms._metadata(rec)
                 call.arns = (rec.arn,)
                 call.response = {"keyMetadata": {"keyId": rec.key_id, "arn": rec.arn, "keyState": "Enabled"}}
@@ -83,7 +99,7 @@ class KeyOps(ClientBase):
             call.arns = (key.arn,)
             # The key policy first: the account's DescribeKey (ECR's, before each
             # CreateRepository) never loads the key's grants.
-            authorize(self._caller, key, "DescribeKey", grants=lambda: self._kms._grants_of(key.key_id))
+            self._authorize(key, "DescribeKey")
             # KMS: DescribeKey works in every key state.
             return self._kms._metadata(key)
 
@@ -99,7 +115,7 @@ class KeyOps(ClientBase):
         def run(call: Call) -> KeyRecord:
             key = kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, name, grants=lambda: kms._grants_of(key.key_id))
+            self._authorize(key, name)
             with kms._store.write() as tx:
                 current = tx.key(key.key_id)
                 if current is None:
@@ -209,7 +225,7 @@ class KeyOps(ClientBase):
         def run(call: Call) -> GetKeyRotationStatusResponse:
             key = self._kms._resolve(key_id, aliases=False)
             call.arns = (key.arn,)
-            authorize(self._caller, key, "GetKeyRotationStatus")
+            self._authorize(key, "GetKeyRotationStatus")
             # KMS: while the key is pending deletion the rotation status reads false.
             enabled = key.rotation_enabled and key.state is not KeyState.PENDING_DELETION
             return GetKeyRotationStatusResponse(

@@ -16,7 +16,7 @@ from json.encoder import encode_basestring_ascii
 
 from ecrcrypt.arns import AliasArn, AliasName, KeyArn, KeyId, parse_key_reference
 from ecrcrypt.context import EncryptionContext
-from ecrcrypt.errors import InvalidArnError, InvalidGrantTokenError, NotFoundError, ValidationError
+from ecrcrypt.errors import InvalidArnError, InvalidGrantTokenError, InvalidMarkerError, NotFoundError, ValidationError
 from ecrcrypt.kms import SYMMETRIC_GRANT_OPERATIONS, DataKeySpec, GrantOperation
 
 # CreateGrant GranteePrincipal / RetiringPrincipal: ^[\w+=,.@:/-]+$, 1-256 (botocore).
@@ -99,7 +99,7 @@ def decode_marker(kind: str, marker: str | None) -> str | None:
     if not text.startswith(f"{kind}:"):
         # KMS: InvalidMarkerException, "the marker that specifies where pagination
         # should next begin is not valid".
-        raise ValidationError(f"The marker {marker!r} is not valid")
+        raise InvalidMarkerError(f"The marker {marker!r} is not valid")
     return text[len(kind) + 1 :]
 
 

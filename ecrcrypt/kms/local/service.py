@@ -28,17 +28,20 @@ on ``kms.local.client.ClientBase``: ``kms.local.ops_keys`` (keys, states, rotati
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from ecrcrypt.authz import Decision
 from ecrcrypt.errors import ValidationError
-from ecrcrypt.kms import Kms
-from ecrcrypt.kms.local.access import Caller
+from ecrcrypt.kms import KeyIdentifier, Kms
+from ecrcrypt.kms.local.access import Caller, decide, engine_grant, request_context
+from ecrcrypt.kms.local.iam import LocalIam
 from ecrcrypt.kms.local.lifecycle import KmsKeys
 from ecrcrypt.kms.local.ops_aliases import AliasOps
 from ecrcrypt.kms.local.ops_crypto import CryptoOps
 from ecrcrypt.kms.local.ops_grants import GrantOps
 from ecrcrypt.kms.local.ops_keys import KeyOps
+from ecrcrypt.kms.local.ops_policies import PolicyOps
 
 __all__ = ["LocalKms", "LocalKmsClient", "ManualClock"]
 
@@ -71,11 +74,45 @@ class LocalKms(KmsKeys):
         where = "memory" if self.path is None else str(self.path)
         return f"LocalKms(account={self.account!r}, region={self.region!r}, store={where!r})"
 
-    def client(self, principal: str, *, deny: Iterable[str] = ()) -> LocalKmsClient:
+    def client(self, principal: str, *, deny: Iterable[str] = (), via_service: str | None = None) -> LocalKmsClient:
         """A :class:`~ecrcrypt.kms.Kms` acting as ``principal`` (an account id, an IAM or
         STS ARN, or a service principal such as ``ecr.us-east-1.amazonaws.com``);
-        ``deny`` lists IAM actions explicitly denied to it (``"kms:RetireGrant"``)."""
-        return LocalKmsClient(self, Caller.parse(principal, deny))
+        ``deny`` lists IAM actions explicitly denied to it (``"kms:RetireGrant"``), as an
+        identity policy of Deny statements would; ``via_service`` makes every call one that
+        service makes on the caller's behalf (``kms:ViaService``)."""
+        return LocalKmsClient(self, Caller.parse(principal, deny, via_service=via_service))
+
+    @property
+    def iam(self) -> LocalIam:
+        """The IAM of this KMS's account in the same store (users, roles, their policies)."""
+        return LocalIam(self._store, self.account, on_write=self._after_write, strict=self.strict_iam)
+
+    def simulate(
+        self,
+        principal: str,
+        action: str,
+        key_id: KeyIdentifier | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        *,
+        via_service: str | None = None,
+    ) -> Decision:
+        """What enforcement would decide, with the statements and grants that decided and why.
+
+        The stored key policy, the principal's stored identity policies and *every* grant
+        on the key (converted to the engine's values) go to :func:`ecrcrypt.authz.evaluate`:
+        the enforcement path asks the same engine but looks a grant up in the key's index
+        only when the policies do not decide, so the two agree (a property test checks).
+        """
+        with self._store.lock:
+            self._refresh()
+            caller = Caller.parse(principal, via_service=via_service)
+            operation = action.split(":", 1)[1] if action.lower().startswith("kms:") else action
+            if key_id is None:
+                return decide(self, caller, None, operation)
+            key = self._resolve(key_id, aliases=False)
+            grants = [engine_grant(g) for g in self._grants_of(key.key_id).all]
+            context = request_context(caller, operation, encryption_context)
+            return decide(self, caller, key, operation, context, grants)
 
     @property
     def root_principal(self) -> str:
@@ -91,8 +128,23 @@ class LocalKms(KmsKeys):
         self.close()
 
 
-class LocalKmsClient(KeyOps, AliasOps, CryptoOps, GrantOps, Kms):
+class LocalKmsClient(KeyOps, AliasOps, CryptoOps, GrantOps, PolicyOps, Kms):
     """The KMS API of a :class:`LocalKms`, acting as one caller. See :class:`ecrcrypt.kms.Kms`."""
+
+    def via_service(self, service: str) -> LocalKmsClient:
+        """This caller's client for the calls ``service`` makes on its behalf (``kms:ViaService``).
+
+        ECR calls DescribeKey and CreateGrant at CreateRepository and RetireGrant at
+        DeleteRepository with the caller's credentials; KMS evaluates them as the caller's
+        requests with ``kms:ViaService = ecr.<region>.amazonaws.com`` (and
+        ``kms:GrantIsForAWSResource = true`` on the grant operations).
+        """
+        found = self._via_clients.get(service)
+        if found is None:
+            caller = self._caller.via(service)
+            found = self._via_clients[service] = LocalKmsClient(self._kms, caller)
+        assert isinstance(found, LocalKmsClient)
+        return found
 
     def __repr__(self) -> str:
         return f"LocalKmsClient(principal={self._caller.principal!r}, kms={self._kms!r})"

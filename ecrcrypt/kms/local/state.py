@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ecrcrypt.arns import AccountId, Region
+from ecrcrypt.authz import Policy
 from ecrcrypt.errors import InvalidCiphertextError
 from ecrcrypt.kms import KmsQuotas
 from ecrcrypt.kms.local import ciphertext as blob
 from ecrcrypt.kms.local import hot_path as hot
-from ecrcrypt.kms.local.access import GrantIndex
+from ecrcrypt.kms.local import policy_store
+from ecrcrypt.kms.local.access import Caller, GrantIndex
 from ecrcrypt.kms.local.audit import AuditTrail
 from ecrcrypt.kms.local.root_key import load_root_key
 from ecrcrypt.kms.local.store import GrantRecord, KeyRecord, KmsStore, Tx
@@ -57,6 +59,7 @@ class KmsCore:
         root_key_file: str | os.PathLike[str] | None = None,
         clock: Callable[[], datetime] | None = None,
         quotas: KmsQuotas | None = None,
+        strict_iam: bool = False,
     ) -> None:
         self.account = str(account if isinstance(account, AccountId) else AccountId(account))
         region_value = region if isinstance(region, Region) else Region(region)
@@ -88,6 +91,12 @@ class KmsCore:
         # Grant tokens already parsed (a token's validity is its syntax: see token_grant_id).
         self._valid_tokens: set[str] = set()
         self._contexts = hot.RecentContexts()
+        # Compiled policies (kms.local.access): key policies by key id, identity policies by
+        # principal ARN; dropped with the cached rows, so a policy write is seen at the next call.
+        self.strict_iam = strict_iam
+        self._key_policies: dict[str, Policy] = {}
+        self._identities: dict[str, tuple[Policy, ...]] = {}
+        policy_store.ensure_schema(self._store)
 
     # -- internals shared by the clients -------------------------------------------------
     def _check_root(self) -> None:
@@ -117,6 +126,8 @@ class KmsCore:
         self._hot_refs.clear()
         self._hot_ids.clear()
         self._hot_blobs.clear()
+        self._key_policies.clear()
+        self._identities.clear()
 
     @contextmanager
     def _grant_write(self) -> Iterator[tuple[Tx, GrantChanges]]:
@@ -176,6 +187,24 @@ class KmsCore:
             grants = GrantIndex(self._store.autocommit().grants_for_key(key_id))
             self._grants[key_id] = grants
             return grants
+
+    def _key_policy(self, key: KeyRecord) -> Policy:
+        """The compiled key policy of ``key`` (parsed once per write of it)."""
+        found = self._key_policies.get(key.key_id)
+        if found is None:
+            document = policy_store.key_policy_document(self._store.conn, key)
+            found = self._key_policies[key.key_id] = policy_store.compile_key_policy(document)
+        return found
+
+    def _identity_policies(self, caller: Caller) -> tuple[Policy, ...]:
+        """The caller's compiled identity policies (its ``deny`` policy included)."""
+        found = self._identities.get(caller.principal)
+        if found is None:
+            found = policy_store.identity_policies(self._store.conn, caller.parsed, strict=self.strict_iam)
+            self._identities[caller.principal] = found
+        if caller.deny_policy is not None:
+            return (*found, caller.deny_policy)
+        return found
 
     def _aead(self, key: KeyRecord, version: int) -> AESGCM:
         cache_key = (key.key_id, version)
