@@ -110,6 +110,8 @@ class Retirement:
     left: tuple[str, ...]
     #: the KMS error code of the first failure
     error: str | None = None
+    #: the first failure itself (its message says why, e.g. which permission was missing)
+    cause: KmsError | None = attrs.field(default=None, eq=False, repr=False)
 
 
 def retire_grants(
@@ -124,23 +126,24 @@ def retire_grants(
     retired: list[str] = []
     left: list[str] = []
     error: str | None = None
+    cause: KmsError | None = None
     for grant_id in dict.fromkeys(g for g in grant_ids if g):
         for undo in ways:
             try:
                 undo(key_id=key_arn, grant_id=grant_id)
             except NotFoundError as exc:
                 if not missing_ok:
-                    error = error or exc.code
+                    error, cause = error or exc.code, cause or exc
                     continue
             except KmsError as exc:
-                error = error or exc.code
+                error, cause = error or exc.code, cause or exc
                 continue
             retired.append(grant_id)
             crashpoint("grant:retired")
             break
         else:
             left.append(grant_id)
-    return Retirement(retired=tuple(retired), left=tuple(left), error=error)
+    return Retirement(retired=tuple(retired), left=tuple(left), error=error, cause=cause)
 
 
 def recovery_ways(core: RegistryCore, caller: str) -> tuple[Callable[..., None], ...]:

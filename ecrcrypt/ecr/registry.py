@@ -582,9 +582,10 @@ class Registry:
         if outcome is not None and outcome.left:
             # Kept, abandoned: the next recovery retires them with ECR's own client.
             core.metadata.claim_intent(rec.uid, owner, ABANDONED)
+            # ECR's exact message; the KMS error (e.g. the denial naming kms:RetireGrant) is its cause.
             raise GrantsNotRetiredError(
                 repository_name=rec.name, kms_key=rec.kms_key or "", grant_ids=outcome.left, kms_error=outcome.error
-            )
+            ) from outcome.cause
         core.metadata.end_intent(rec.uid, owner)
         crashpoint("delete:done")
         return description
