@@ -53,6 +53,19 @@ _DENY_ACTION = re.compile(r"kms:[A-Za-z*?]+")
 _UNCONSTRAINED = frozenset({GrantOperation.DESCRIBE_KEY, GrantOperation.RETIRE_GRANT, GrantOperation.CREATE_GRANT})
 # KMS: kms:GrantIsForAWSResource is set when an integrated service calls these on the caller's behalf.
 _GRANT_CALLS = frozenset({"CreateGrant", "ListGrants", "RevokeGrant", "RetireGrant"})
+# The operations that take an encryption context (the kms:EncryptionContext keys exist only for them).
+_CONTEXT_CALLS = frozenset(
+    {
+        "Encrypt",
+        "Decrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+    }
+)
 # Condition keys whose value changes from one call to the next on the same client and key.
 _PER_CALL_KEYS = ("kms:encryptioncontext", "kms:grant", "kms:retiringprincipal")
 
@@ -149,7 +162,7 @@ def request_context(
         context["kms:ViaService"] = caller.via_service
         if operation in _GRANT_CALLS:
             context["kms:GrantIsForAWSResource"] = True
-    if encryption_context:
+    if encryption_context and operation in _CONTEXT_CALLS:
         for k, v in encryption_context.items():
             context[f"kms:EncryptionContext:{k}"] = v
         context["kms:EncryptionContextKeys"] = list(encryption_context)
