@@ -10,13 +10,14 @@ the hot path), and both outcomes must be the simulator's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecrcrypt import errors
-from ecrcrypt.kms import GrantConstraints
+from ecrcrypt.kms import GrantConstraints, Kms
 from ecrcrypt.kms.local.service import LocalKms
 
 ACCOUNT = "111122223333"
@@ -127,23 +128,26 @@ def test_simulate_and_enforcement_agree(
     for caller, operation, which, via in requests:
         context = CONTEXTS[which]
         decision = kms.simulate(caller, f"kms:{operation}", key, context, via_service=via)
-        client = kms.client(caller, via_service=via)
-        calls = {
-            "Encrypt": lambda: client.encrypt(key_id=key, plaintext=b"y", encryption_context=context),
-            "Decrypt": lambda: client.decrypt(ciphertext_blob=blobs[which], encryption_context=context),
-            "GenerateDataKey": lambda: client.generate_data_key(
-                key_id=key, encryption_context=context, key_spec="AES_256"
-            ),
-            "DescribeKey": lambda: client.describe_key(key_id=key),
-            "ListGrants": lambda: client.list_grants(key_id=key),
-            "GetKeyPolicy": lambda: client.get_key_policy(key_id=key),
-        }
+        call = request(kms.client(caller, via_service=via), operation, key, context, blobs[which])
         for attempt in range(2):
             try:
-                calls[operation]()
+                call()
                 allowed = True
             except errors.AccessDeniedError as exc:
                 allowed = False
                 if not decision.allowed:
                     assert str(exc) == decision.message
             assert allowed == decision.allowed, (attempt, caller, operation, context, via, decision.message)
+
+
+def request(client: Kms, operation: str, key: str, context: dict[str, str], blob: bytes) -> Callable[[], object]:
+    """The real call for ``operation`` (on a blob made under ``context`` for Decrypt)."""
+    calls: dict[str, Callable[[], object]] = {
+        "Encrypt": lambda: client.encrypt(key_id=key, plaintext=b"y", encryption_context=context),
+        "Decrypt": lambda: client.decrypt(ciphertext_blob=blob, encryption_context=context),
+        "GenerateDataKey": lambda: client.generate_data_key(key_id=key, encryption_context=context, key_spec="AES_256"),
+        "DescribeKey": lambda: client.describe_key(key_id=key),
+        "ListGrants": lambda: client.list_grants(key_id=key),
+        "GetKeyPolicy": lambda: client.get_key_policy(key_id=key),
+    }
+    return calls[operation]
