@@ -30,7 +30,7 @@ PUSHER = f"arn:aws:iam::{OTHER}:role/pusher"
 ECR = f"ecr.{REGION}.amazonaws.com"
 CALLERS = (ROOT, ALICE, BOB, PUSHER, ECR)
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey", "ListGrants", "GetKeyPolicy")
-CONTEXTS = ({}, {"tenant": "a"}, {"tenant": "b"})
+CONTEXTS: tuple[dict[str, str], ...] = ({}, {"tenant": "a"}, {"tenant": "b"})
 CONDITIONS: tuple[dict[str, Any] | None, ...] = (
     None,
     {"StringEquals": {"kms:ViaService": ECR}},
