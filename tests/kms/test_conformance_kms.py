@@ -9,6 +9,7 @@ skipped silently and no moto answer is passed off as AWS's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,9 @@ MOTO_GAPS: dict[str, Gap] = {
     "grant_enforcement": Gap("moto has no authorization model: grants, constraints and tokens are never evaluated"),
     "grant_quota": Gap("moto has no grant quota; AWS: LimitExceededException at 50,000 grants per key"),
     "list_grants_filter": Gap("moto ignores ListGrants' GranteePrincipal filter and Limit/Marker"),
+    "malformed_policy": Gap("moto stores any key policy text; AWS: MalformedPolicyDocumentException"),
+    "list_keys_paging": Gap("moto ignores ListKeys' Limit and Marker: one page, never truncated"),
+    "list_keys_marker": Gap("moto ignores ListKeys' Marker; AWS: InvalidMarkerException for a marker it did not issue"),
     "ambiguous_context": Gap(
         "moto's AAD concatenates context keys and values without lengths, so {'ab':'c'} opens as {'a':'bc'}; "
         "AWS binds the exact pairs"
@@ -500,3 +504,58 @@ def test_moto_gap_table_is_consulted() -> None:
     source = inspect.getsource(sys.modules[__name__])
     unused = [name for name in MOTO_GAPS if source.count(f'"{name}"') < 2]
     assert unused == []
+
+
+# --------------------------------------------------------------------------- key policies and ListKeys
+
+_ROOT_ALL = {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*"}
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{**s, "Resource": "*"} for s in statements]})
+
+
+def test_default_key_policy_enables_iam_for_the_account(kms: Kms) -> None:
+    key = kms.create_key()
+    statements = json.loads(kms.get_key_policy(key_id=key.key_id))["Statement"]
+    assert any(s["Principal"] == {"AWS": ROOT} and s["Action"] == "kms:*" for s in statements)
+    assert kms.list_key_policies(key_id=key.key_id).policy_names == ("default",)
+
+
+def test_key_policy_round_trip(kms: Kms) -> None:
+    first = _policy(_ROOT_ALL)
+    key = kms.create_key(policy=first)
+    assert json.loads(kms.get_key_policy(key_id=key.arn)) == json.loads(first)
+    second = _policy(
+        _ROOT_ALL, {"Sid": "Deny pusher", "Effect": "Deny", "Principal": {"AWS": PUSHER}, "Action": "kms:*"}
+    )
+    kms.put_key_policy(key_id=key.arn, policy=second)
+    assert json.loads(kms.get_key_policy(key_id=key.key_id)) == json.loads(second)
+
+
+def test_malformed_key_policy_is_refused(backend: Backend, kms: Kms) -> None:
+    aws_behaviour(
+        backend, "malformed_policy", errors.MalformedPolicyDocumentError, lambda: kms.create_key(policy="not json")
+    )
+
+
+def test_list_keys_pages(backend: Backend, kms: Kms) -> None:
+    made = {kms.create_key().arn for _ in range(3)}
+    seen: set[str] = set()
+    marker = None
+    while True:
+        page = kms.list_keys(limit=2, marker=marker)
+        if backend.differs("list_keys_paging"):
+            assert len(page.keys) >= 3 and not page.truncated
+        else:
+            assert len(page.keys) <= 2
+        seen |= {k.key_arn for k in page.keys}
+        if not page.truncated:
+            break
+        marker = page.next_marker
+    assert made <= seen
+
+
+def test_list_keys_refuses_a_bad_marker(backend: Backend, kms: Kms) -> None:
+    kms.create_key()
+    aws_behaviour(backend, "list_keys_marker", errors.InvalidMarkerError, lambda: kms.list_keys(marker="garbage"))
