@@ -22,6 +22,7 @@ from ecrcrypt.arns import (
     S3ObjectArn,
     parse_key_reference,
 )
+from ecrcrypt.authz import Decision, Policy, Principal, simulate
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
@@ -46,6 +47,7 @@ from ecrcrypt.kms import (
 )
 from ecrcrypt.kms.aws import Boto3Kms
 from ecrcrypt.kms.local.audit import AuditEvent, AuditTrail
+from ecrcrypt.kms.local.iam import LocalIam
 from ecrcrypt.kms.local.service import LocalKms, LocalKmsClient, ManualClock
 from ecrcrypt.providers.kms_keyring import KmsKeyProvider
 from ecrcrypt.providers.raw_aes import RawAesKeyProvider
@@ -79,6 +81,7 @@ __all__ = [
     "Boto3Kms",
     "DEFAULT_FRAME_LENGTH",
     "DataKey",
+    "Decision",
     "DecryptPolicy",
     "DecryptingReader",
     "Digest",
@@ -107,12 +110,15 @@ __all__ = [
     "KmsQuotas",
     "LayerPush",
     "LayerUpload",
+    "LocalIam",
     "LocalKms",
     "LocalKmsClient",
     "ManualClock",
     "MemoryBlobStore",
     "MigrationReport",
     "Partition",
+    "Policy",
+    "Principal",
     "RandomAccessSource",
     "RawAesKeyProvider",
     "RecoveryReport",
@@ -135,4 +141,5 @@ __all__ = [
     "iter_encrypt",
     "migrate",
     "parse_key_reference",
+    "simulate",
 ]

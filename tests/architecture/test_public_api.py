@@ -23,6 +23,7 @@ EXPECTED_ALL = [
     "Boto3Kms",
     "DEFAULT_FRAME_LENGTH",
     "DataKey",
+    "Decision",
     "DecryptPolicy",
     "DecryptingReader",
     "Digest",
@@ -51,12 +52,15 @@ EXPECTED_ALL = [
     "KmsQuotas",
     "LayerPush",
     "LayerUpload",
+    "LocalIam",
     "LocalKms",
     "LocalKmsClient",
     "ManualClock",
     "MemoryBlobStore",
     "MigrationReport",
     "Partition",
+    "Policy",
+    "Principal",
     "RandomAccessSource",
     "RawAesKeyProvider",
     "RecoveryReport",
@@ -79,6 +83,7 @@ EXPECTED_ALL = [
     "iter_encrypt",
     "migrate",
     "parse_key_reference",
+    "simulate",
 ]
 
 # Optional extras: the core must import without any of them.
