@@ -14,7 +14,7 @@ from collections.abc import Callable
 from benchmarks import memory, peers, report, small, streaming
 from benchmarks._harness import Config, MiB, Report, Skip, random_bytes
 
-SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "ecr")
+SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr")
 
 
 def _default_frame() -> tuple[int, str]:
@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
         kms.run(c, r)
 
+    def policy_section(c: Config, r: Report) -> None:
+        from benchmarks import policy
+
+        policy.run(c, r)
+
     def ecr_section(c: Config, r: Report) -> None:
         from benchmarks import ecr
 
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         ("small", lambda: small.run(cfg, rep)),
         ("memory", lambda: memory.run(cfg, rep)),
         ("kms", lambda: kms_section(cfg, rep)),
+        ("policy", lambda: policy_section(cfg, rep)),
         ("ecr", lambda: ecr_section(cfg, rep)),
     ]
     for name, fn in plan:

@@ -67,7 +67,7 @@ _CONTEXT_CALLS = frozenset(
     }
 )
 # Condition keys whose value changes from one call to the next on the same client and key.
-_PER_CALL_KEYS = ("kms:encryptioncontext", "kms:grant", "kms:retiringprincipal")
+_PER_CALL_KEYS = ("kms:encryptioncontext", "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal")
 
 
 @attrs.frozen(kw_only=True)
