@@ -28,6 +28,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.gc import GarbageReport
 from ecrcrypt.ecr.migration import MigrationReport, migrate
+from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy
 from ecrcrypt.ecr.recovery import RecoveryReport
 from ecrcrypt.ecr.registry import Registry, find_repository_grants
 from ecrcrypt.ecr.repository import LayerUpload, Repository
@@ -85,6 +86,7 @@ __all__ = [
     "DecryptPolicy",
     "DecryptingReader",
     "Digest",
+    "EcrAuthorization",
     "EcrCryptError",
     "EncryptedDataKey",
     "EncryptingWriter",
@@ -128,6 +130,7 @@ __all__ = [
     "RepositoryArn",
     "RepositoryDescription",
     "RepositoryName",
+    "RepositoryPolicy",
     "S3BlobStore",
     "S3BucketName",
     "S3ObjectArn",

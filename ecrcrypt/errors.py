@@ -57,6 +57,7 @@ __all__ = [
     "RepositoryAlreadyExistsError",
     "RepositoryNotEmptyError",
     "RepositoryNotFoundError",
+    "RepositoryPolicyNotFoundError",
     "StreamClosedError",
     "UnsupportedAlgorithmError",
     "UnsupportedOperationError",
@@ -304,6 +305,12 @@ class RepositoryNotFoundError(EcrCryptError, LookupError):
 
 class RepositoryNotEmptyError(EcrCryptError):
     code = "RepositoryNotEmptyException"
+
+
+class RepositoryPolicyNotFoundError(EcrCryptError, LookupError):
+    """ECR GetRepositoryPolicy / DeleteRepositoryPolicy on a repository without a policy."""
+
+    code = "RepositoryPolicyNotFoundException"
 
 
 class ImageNotFoundError(EcrCryptError, LookupError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.ecr.audit_events import record_ecr_event
 from ecrcrypt.ecr.grant_provider import GrantedClient, GrantPairKeyProvider
 from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryRecord
+from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicyCache, decide_ecr, kms_on_behalf
 from ecrcrypt.ecr.service_key import SERVICE_KEY_NAMESPACE, ServiceKey
 from ecrcrypt.ecr.types import RepositoryDescription
 from ecrcrypt.errors import (
@@ -70,6 +71,32 @@ class RegistryCore:
         self._clients: dict[str, Kms] = {}
         #: resources the registry opened itself (a local KMS), closed with it
         self.closers: list[Callable[[], None]] = []
+        #: ``ecr:`` action checks (ecr.permissions); ``None``: open mode, nothing evaluated
+        self.authorization: EcrAuthorization | None = None
+        self.repository_policies = RepositoryPolicyCache()
+
+    def authorize(self, caller: str, actions: Sequence[str], repository: str) -> None:
+        """Raise ``AccessDeniedError`` (the engine's explanation) unless ``caller`` may take every one of
+        ``actions`` on ``repository`` (its identity policies and the repository policy); open mode: nothing."""
+        authorization = self.authorization
+        if authorization is None:
+            return
+        policy = self.repository_policies.get(repository, self.metadata.get_repository_policy(repository))
+        resource = str(self.repository_arn(repository))
+        denial = decide_ecr(authorization, caller, actions, resource, policy)
+        if denial is not None:
+            raise denial.error()
+
+    def authorize_kms(self, caller: str, action: str, repository: str, key_arn: str | None) -> None:
+        """The article's stricter model (``EcrAuthorization.caller_needs_kms``): the caller's own
+        ``kms:GenerateDataKey`` (push) or ``kms:Decrypt`` (pull) on a KMS repository's key, through ECR."""
+        authorization = self.authorization
+        if authorization is None or not authorization.caller_needs_kms or key_arn is None:
+            return
+        resource = str(self.repository_arn(repository))
+        denial = kms_on_behalf(authorization, caller, action, key_arn, resource, str(self.region))
+        if denial is not None:
+            raise denial.error()
 
     def client(self, principal: str) -> Kms:
         """One KMS client per principal, created on first use."""

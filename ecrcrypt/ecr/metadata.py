@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS uid_bound_repositories (
     uid TEXT PRIMARY KEY
 );
 -- <<< crash consistency
+-- A repository's policy (SetRepositoryPolicy), deleted with the repository (issue 11).
+CREATE TABLE IF NOT EXISTS repository_policies (
+    repository TEXT PRIMARY KEY,
+    document   TEXT NOT NULL
+);
 """
 
 
@@ -228,6 +233,29 @@ class RegistryMetadata:
         with self._lock:
             rows = self._db.execute(_SELECT_REPOSITORIES + " ORDER BY r.created_at, r.name").fetchall()
         return [_repo(r) for r in rows]
+
+    # -- repository policies -------------------------------------------------------------
+    def get_repository_policy(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT document FROM repository_policies WHERE repository = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_repository_policy(self, name: str, document: str) -> bool:
+        """Store the policy text of repository ``name``; ``False`` (nothing written) when it does not exist."""
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM repositories WHERE name = ?", (name,)).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO repository_policies VALUES (?, ?) "
+                "ON CONFLICT (repository) DO UPDATE SET document = excluded.document",
+                (name, document),
+            )
+            return True
+
+    def delete_repository_policy(self, name: str) -> bool:
+        """``False`` when the repository had no policy."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM repository_policies WHERE repository = ?", (name,)).rowcount > 0
 
     def _live(self, db: sqlite3.Connection, repository: RepositoryRecord) -> bool:
         """Whether ``repository`` (that very one: its uid) still exists, in the caller's transaction."""
@@ -383,6 +411,7 @@ class RegistryMetadata:
             db.execute("DELETE FROM objects WHERE repository = ?", (record.name,))
             db.execute("DELETE FROM tags WHERE repository = ?", (record.name,))
             db.execute("DELETE FROM uid_bound_repositories WHERE uid = ?", (record.uid,))
+            db.execute("DELETE FROM repository_policies WHERE repository = ?", (record.name,))
             self._insert_intent(db, intent)
             return True
 

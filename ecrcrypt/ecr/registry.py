@@ -54,6 +54,7 @@ from ecrcrypt.ecr.lifecycle import (
 )
 from ecrcrypt.ecr.liveness import ABANDONED, current_owner, owner_alive
 from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryIntent, RepositoryRecord, now
+from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy, check_repository_policy, decide_ecr
 from ecrcrypt.ecr.recovery import RecoveryReport, recover, undo_creation
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.service_key import ServiceKey
@@ -68,6 +69,7 @@ from ecrcrypt.errors import (
     RepositoryAlreadyExistsError,
     RepositoryNotEmptyError,
     RepositoryNotFoundError,
+    RepositoryPolicyNotFoundError,
     ValidationError,
 )
 from ecrcrypt.kms import GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms, SupportsViaService
@@ -136,6 +138,7 @@ class Registry:
         storage_principal: str | None = None,
         bucket: str | None = None,
         frame_length: int | None = None,
+        authorization: EcrAuthorization | None = None,
     ) -> None:
         acct = account if isinstance(account, AccountId) else AccountId(account)
         reg = region if isinstance(region, Region) else Region(region)
@@ -157,6 +160,8 @@ class Registry:
         )
         self._caller = caller or f"arn:{reg.partition}:iam::{acct}:root"
         core.admin = self._caller
+        # ecr: actions are evaluated with ``authorization`` (ecr.permissions); without it, open mode.
+        core.authorization = authorization
         self._core = core
 
     @classmethod
@@ -170,12 +175,17 @@ class Registry:
         audit: AuditTrail | None = None,
         caller: str | None = None,
         frame_length: int | None = None,
+        authorization: EcrAuthorization | None = None,
+        open_mode: bool = False,
     ) -> Registry:
         """The embedded default: blobs, metadata, service key (and a local KMS) under ``directory``.
 
         Layout: ``blobs/`` (FilesystemBlobStore), ``registry.sqlite3``, ``service-key``
         (mode 0600) and, when no ``kms`` factory is given, ``kms.sqlite3`` for a
         :class:`~ecrcrypt.kms.local.service.LocalKms` whose audit trail the registry shares.
+        With that local KMS, ``ecr:`` actions are evaluated against its IAM (AWS's
+        semantics) unless ``open_mode``; with a ``kms`` factory, only when ``authorization``
+        says where identity policies come from.
         """
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
@@ -198,6 +208,7 @@ class Registry:
                 audit=audit,
                 caller=caller,
                 frame_length=frame_length,
+                authorization=None if open_mode else _default_authorization(authorization, local),
             )
             registry.recover()  # finish or undo what a killed process left half done
         except BaseException:
@@ -320,6 +331,7 @@ class Registry:
         name = _repository_name(repository_name)
         config = _configuration(encryption_configuration)
         with self._audited("CreateRepository", name, encryptionConfiguration=config.to_api()):
+            self._core.authorize(self._caller, ("ecr:CreateRepository",), name)
             return self._create(name, config)
 
     def _create(self, name: str, config: EncryptionConfiguration) -> RepositoryDescription:
@@ -493,10 +505,14 @@ class Registry:
     def describe_repositories(self, repository_names: Sequence[str] | None = None) -> list[RepositoryDescription]:
         """All repositories, or the named ones (``RepositoryNotFoundError`` if one is missing)."""
         if repository_names is None:
-            return [self._core.description(r) for r in self._core.metadata.list_repositories()]
-        if isinstance(repository_names, str) or not 1 <= len(repository_names) <= _MAX_DESCRIBE_NAMES:
+            records = self._core.metadata.list_repositories()
+        elif isinstance(repository_names, str) or not 1 <= len(repository_names) <= _MAX_DESCRIBE_NAMES:
             raise InvalidParameterError(f"repositoryNames must be a list of 1 to {_MAX_DESCRIBE_NAMES} names")
-        return [self._core.description(self._record(n)) for n in repository_names]
+        else:
+            records = [self._record(n) for n in repository_names]
+        for record in records:
+            self._core.authorize(self._caller, ("ecr:DescribeRepositories",), record.name)
+        return [self._core.description(r) for r in records]
 
     def describe_repositories_page(
         self, *, max_results: int = _DEFAULT_PAGE, next_token: str | None = None
@@ -544,6 +560,7 @@ class Registry:
         """
         name = _repository_name(repository_name)
         with self._audited("DeleteRepository", name, force=force):
+            self._core.authorize(self._caller, ("ecr:DeleteRepository",), name)
             return self._delete(name, force=force)
 
     def _delete(self, repository_name: str, *, force: bool) -> RepositoryDescription:
@@ -590,6 +607,58 @@ class Registry:
         crashpoint("delete:done")
         return description
 
+    # -- repository policies -------------------------------------------------------------
+    def set_repository_policy(self, repository_name: str, policy_text: str, *, force: bool = False) -> RepositoryPolicy:
+        """SetRepositoryPolicy: ``InvalidParameterError`` for a policy ECR would refuse.
+
+        Without ``force``, a policy that would stop the caller from setting another one is
+        refused (ECR: "If the policy you specify will prevent you from setting another
+        policy in the future, you must force the SetRepositoryPolicy operation").
+        """
+        rec = self._record(repository_name)
+        self._core.authorize(self._caller, ("ecr:SetRepositoryPolicy",), rec.name)
+        compiled = check_repository_policy(policy_text)
+        if not force and self._core.authorization is not None:
+            resource = str(self._core.repository_arn(rec.name))
+            denial = decide_ecr(
+                self._core.authorization, self._caller, ("ecr:SetRepositoryPolicy",), resource, compiled
+            )
+            if denial is not None:
+                raise InvalidParameterError(
+                    "Invalid parameter at 'PolicyText': the policy would prevent you from setting another policy in "
+                    f"the future ({denial.explanation}); use force to set it anyway"
+                )
+        if not self._core.metadata.set_repository_policy(rec.name, policy_text):
+            raise RepositoryNotFoundError(self._not_found_message(rec.name))
+        return RepositoryPolicy(registry_id=self.registry_id, repository_name=rec.name, policy_text=policy_text)
+
+    def get_repository_policy(self, repository_name: str) -> RepositoryPolicy:
+        """GetRepositoryPolicy: ``RepositoryPolicyNotFoundError`` when the repository has none."""
+        rec = self._record(repository_name)
+        self._core.authorize(self._caller, ("ecr:GetRepositoryPolicy",), rec.name)
+        text = self._core.metadata.get_repository_policy(rec.name)
+        if text is None:
+            raise RepositoryPolicyNotFoundError(self._no_policy_message(rec.name))
+        return RepositoryPolicy(registry_id=self.registry_id, repository_name=rec.name, policy_text=text)
+
+    def delete_repository_policy(self, repository_name: str) -> RepositoryPolicy:
+        """DeleteRepositoryPolicy: the policy that was deleted; ``RepositoryPolicyNotFoundError`` when none."""
+        rec = self._record(repository_name)
+        self._core.authorize(self._caller, ("ecr:DeleteRepositoryPolicy",), rec.name)
+        text = self._core.metadata.get_repository_policy(rec.name)
+        if text is None or not self._core.metadata.delete_repository_policy(rec.name):
+            raise RepositoryPolicyNotFoundError(self._no_policy_message(rec.name))
+        return RepositoryPolicy(registry_id=self.registry_id, repository_name=rec.name, policy_text=text)
+
+    def _not_found_message(self, name: str) -> str:
+        return f"The repository with name '{name}' does not exist in the registry with id '{self.registry_id}'"
+
+    def _no_policy_message(self, name: str) -> str:
+        return (
+            f"Repository policy does not exist for the repository with name '{name}' "
+            f"in the registry with id '{self.registry_id}'"
+        )
+
     def list_repository_grants(self, repository_name: str) -> list[GrantListEntry]:
         """The grants on the repository's key constrained to it (ListGrants, caller's client)."""
         rec = self._record(repository_name)
@@ -617,6 +686,13 @@ class Registry:
         no trace of, under the account's prefix: only for a store no other registry uses.
         """
         return collect_garbage(self._core, grace=grace, unknown_repositories=unknown_repositories)
+
+
+def _default_authorization(given: EcrAuthorization | None, local: Any) -> EcrAuthorization | None:
+    """``Registry.open``'s ``ecr:`` checks: as given, or against the local KMS's IAM when it opened one."""
+    if given is not None or local is None:
+        return given
+    return EcrAuthorization(identities=local)
 
 
 def open_local_kms(root: Path, *, account: str, region: str) -> Any:

@@ -133,6 +133,13 @@ class Repository:
         return self._core.description(self._record)
 
     # -- internals ------------------------------------------------------------------------
+    def _allow(self, actions: tuple[str, ...], kms_action: str | None = None) -> None:
+        """The caller's ``ecr:`` permissions for this call (ecr.permissions; nothing in open mode), and
+        with the article's stricter model its own ``kms_action`` on the repository's key."""
+        self._core.authorize(self._caller, actions, self._record.name)
+        if kms_action is not None:
+            self._core.authorize_kms(self._caller, kms_action, self._record.name, self._record.kms_key)
+
     def _prefix(self, kind: str) -> str:
         return f"{self._core.account}/{self._record.uid}/{kind}s"
 
@@ -296,6 +303,7 @@ class Repository:
         On a digest mismatch nothing is stored and :class:`DigestMismatchError` is raised.
         """
         self._require_live()
+        self._allow(_PUSH_ACTIONS, "kms:GenerateDataKey")
         declared = _as_digest(digest)
         existing = self._core.metadata.get_object(self._record.name, "layer", str(declared))
         if existing is not None and self._core.store.exists(existing.blob_key):
@@ -311,11 +319,13 @@ class Repository:
     def start_upload(self) -> LayerUpload:
         """A chunked upload whose digest is declared only at :meth:`LayerUpload.complete` (body first)."""
         self._require_live()
+        self._allow(_PUSH_ACTIONS, "kms:GenerateDataKey")
         return LayerUpload(self)
 
     def open_layer(self, digest: Digest | str) -> VerifyingReader:
         """A readable of the layer's plaintext; the digest is verified when EOF is reached."""
         self._require_live()
+        self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
         d = _as_digest(digest)
         provider = self._provider()
         with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
@@ -324,6 +334,7 @@ class Repository:
     def pull_layer(self, digest: Digest | str, destination: LayerSink) -> int:
         """Stream the layer's plaintext into ``destination``; returns the byte count."""
         self._require_live()
+        self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
         d = _as_digest(digest)
         total = 0
         provider = self._provider()
@@ -356,6 +367,7 @@ class Repository:
         """Plaintext bytes ``[offset, offset+length)`` of a layer, decrypting only the frames they span."""
 
         self._require_live()
+        self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
         d = _as_digest(digest)
         rec = self._object("layer", d)
         provider = self._provider()
@@ -390,6 +402,7 @@ class Repository:
     def put_image(self, manifest: bytes | Mapping[str, Any], *, tag: str | None = None) -> ImageId:
         """Store an image manifest (every layer it lists must be in the repository) and tag it."""
         self._require_live()
+        self._allow(("ecr:PutImage",), "kms:GenerateDataKey")
         if isinstance(manifest, Mapping):
             manifest = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
         if not isinstance(manifest, bytes):
@@ -421,6 +434,7 @@ class Repository:
     def get_image(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Image:
         """Decrypt and return an image's manifest (BatchGetImage)."""
         self._require_live()
+        self._allow(("ecr:BatchGetImage",), "kms:Decrypt")
         d = self.resolve(tag=tag, digest=digest)
         provider = self._provider()
         with (
@@ -433,12 +447,17 @@ class Repository:
         return Image(digest=d, manifest=manifest, tags=tuple(self._core.metadata.tags_of(self._record.name, str(d))))
 
     def list_images(self) -> list[ImageId]:
+        self._allow(("ecr:ListImages",))
         out: list[ImageId] = []
         for rec in self._core.metadata.list_objects(self._record.name, "manifest"):
             tags = self._core.metadata.tags_of(self._record.name, rec.digest)
             d = Digest.parse(rec.digest)
             out.extend([ImageId(digest=d, tag=t) for t in tags] or [ImageId(digest=d)])
         return out
+
+
+# What a layer push is, in ECR's API: each of these is checked (AWS: docker push needs all three).
+_PUSH_ACTIONS = ("ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload")
 
 
 class LayerUpload:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from ecrcrypt.authz import Decision
+from ecrcrypt.authz import Decision, Policy
 from ecrcrypt.errors import ValidationError
 from ecrcrypt.kms import KeyIdentifier, Kms
 from ecrcrypt.kms.local.access import Caller, decide, engine_grant, request_context
@@ -86,6 +86,12 @@ class LocalKms(KmsKeys):
     def iam(self) -> LocalIam:
         """The IAM of this KMS's account in the same store (users, roles, their policies)."""
         return LocalIam(self._store, self.account, on_write=self._after_write, strict=self.strict_iam)
+
+    def identity_policies(self, principal: str) -> tuple[Policy, ...]:
+        """The compiled identity policies of ``principal`` (what ECR's ``ecr:`` checks read)."""
+        with self._store.lock:
+            self._refresh()
+            return self._identity_policies(Caller.parse(principal))
 
     def simulate(
         self,
