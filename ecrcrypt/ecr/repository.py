@@ -47,6 +47,7 @@ from ecrcrypt.ecr.types import (
     layer_digests,
 )
 from ecrcrypt.errors import (
+    AccessDeniedError,
     BlobNotFoundError,
     DigestMismatchError,
     EcrCryptError,
@@ -136,9 +137,14 @@ class Repository:
     def _allow(self, actions: tuple[str, ...], kms_action: str | None = None) -> None:
         """The caller's ``ecr:`` permissions for this call (ecr.permissions; nothing in open mode), and
         with the article's stricter model its own ``kms_action`` on the repository's key."""
-        self._core.authorize(self._caller, actions, self._record.name)
-        if kms_action is not None:
-            self._core.authorize_kms(self._caller, kms_action, self._record.name, self._record.kms_key)
+        try:
+            self._core.authorize(self._caller, actions, self._record.name)
+            if kms_action is not None:
+                self._core.authorize_kms(self._caller, kms_action, self._record.name, self._record.kms_key)
+        except AccessDeniedError as exc:
+            # CloudTrail records a refused call as the call, with its errorCode and errorMessage.
+            self._core.audit_event(self._caller, actions[0].split(":", 1)[1], self.name, error=exc)
+            raise
 
     def _prefix(self, kind: str) -> str:
         return f"{self._core.account}/{self._record.uid}/{kind}s"

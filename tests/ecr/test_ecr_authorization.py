@@ -267,3 +267,15 @@ def test_the_stricter_model_needs_the_callers_kms_permissions(local: LocalKms, m
             pull(registry, DEV)
         return
     assert pull(registry, DEV) == LAYER
+
+
+def test_an_ecr_denial_is_audited_as_the_call_with_its_error(local: LocalKms, registry: Registry) -> None:
+    registry.create_repository("my-app")
+    push(registry, ROOT)
+    with pytest.raises(errors.AccessDeniedError) as denied:
+        pull(registry, DEV)
+    events = local.audit.query(event_source="ecr.amazonaws.com", event_name="GetDownloadUrlForLayer", errors=True)
+    record = events[-1].to_cloudtrail()
+    assert record["userIdentity"]["arn"] == DEV
+    assert record["errorCode"] == "AccessDeniedException"
+    assert record["errorMessage"] == str(denied.value)
