@@ -532,6 +532,8 @@ class Registry:
                 raise InvalidParameterError("Invalid parameter at 'nextToken': not a token from a previous call")
             start = names.index(next_token) + 1
         page = records[start : start + max_results]
+        for record in page:
+            self._core.authorize(self._caller, ("ecr:DescribeRepositories",), record.name)
         token = page[-1].name if page and start + max_results < len(records) else None
         return [self._core.description(r) for r in page], token
 

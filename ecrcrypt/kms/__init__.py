@@ -645,8 +645,8 @@ class Kms(Protocol):
         ``InvalidGrantTokenError`` for a token that names no live grant;
         ``InvalidGrantIdError`` for a malformed grant id; ``NotFoundError`` for an
         unknown grant; ``AccessDeniedError`` unless the caller is the retiring principal,
-        the grantee of a grant allowing RetireGrant, or the key's account (and is not
-        denied ``kms:RetireGrant``).
+        the grantee of a grant allowing RetireGrant, or a principal of the key's account whose
+        IAM policy allows ``kms:RetireGrant`` -- and is not explicitly denied it.
         """
         ...
 

@@ -206,6 +206,8 @@ def test_creating_and_deleting_repositories_are_ecr_actions(local: LocalKms, reg
     dev.create_repository("my-app")
     with pytest.raises(errors.AccessDeniedError, match="ecr:DescribeRepositories"):
         dev.describe_repositories()
+    with pytest.raises(errors.AccessDeniedError, match="ecr:DescribeRepositories"):
+        dev.describe_repositories_page()
     with pytest.raises(errors.AccessDeniedError, match="ecr:DeleteRepository"):
         dev.delete_repository("my-app")
     assert [r.repository_name for r in registry.describe_repositories()] == ["my-app"]

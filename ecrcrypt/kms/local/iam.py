@@ -130,7 +130,7 @@ class LocalIam:
         return IamUser(user_name=name, arn=self._create("user", name, where, None), account=self.account, path=where)
 
     def get_user(self, *, user_name: str) -> IamUser:
-        with self._store.write(bump=False) as tx:
+        with self._store.read() as tx:
             arn, path, _ = self._require(tx, "user", _name(user_name, "UserName"))
         return IamUser(user_name=user_name, arn=arn, account=self.account, path=path)
 
@@ -148,7 +148,7 @@ class LocalIam:
         )
 
     def get_role(self, *, role_name: str) -> IamRole:
-        with self._store.write(bump=False) as tx:
+        with self._store.read() as tx:
             arn, path, trust = self._require(tx, "role", _name(role_name, "RoleName"))
         return IamRole(
             role_name=role_name, arn=arn, account=self.account, assume_role_policy_document=trust or "", path=path
@@ -192,7 +192,7 @@ class LocalIam:
             self._on_write(tx)
 
     def _get_inline(self, kind: str, name: str, policy_name: str) -> str:
-        with self._store.write(bump=False) as tx:
+        with self._store.read() as tx:
             self._require(tx, kind, name)
             for found, document in policy_store.inline_policies(tx.conn, self.account, kind, name):
                 if found == policy_name:
@@ -200,7 +200,7 @@ class LocalIam:
         raise NoSuchEntityError(f"The {kind} policy with name {policy_name} cannot be found.")
 
     def _list_inline(self, kind: str, name: str) -> list[str]:
-        with self._store.write(bump=False) as tx:
+        with self._store.read() as tx:
             self._require(tx, kind, name)
             return [found for found, _ in policy_store.inline_policies(tx.conn, self.account, kind, name)]
 
@@ -296,7 +296,7 @@ class LocalIam:
             self._on_write(tx)
 
     def _attached(self, kind: str, name: str) -> list[str]:
-        with self._store.write(bump=False) as tx:
+        with self._store.read() as tx:
             self._require(tx, kind, name)
             return [arn for arn, _ in policy_store.managed_policy_documents(tx.conn, self.account, kind, name)]
 
@@ -333,7 +333,7 @@ class LocalIam:
             raise ValidationError(f"{role_arn!r} is not a role ARN")
         name = role_arn.rsplit("/", 1)[1]
         who = Principal.parse(caller)
-        with self._store.write(bump=False) as tx:
+        with self._store.read() as tx:
             row = policy_store.principal_row(tx.conn, role.account, "role", name)
             if row is None:
                 raise NoSuchEntityError(f"The role with name {name} cannot be found.")
