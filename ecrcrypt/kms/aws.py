@@ -64,8 +64,18 @@ def _tokens(grant_tokens: Sequence[str]) -> list[str] | None:
     return list(grant_tokens) if grant_tokens else None
 
 
+# botocore's KMS model, KeyIdType: 1 to 2048 characters. botocore checks only the minimum before
+# sending; AWS answers the maximum with ValidationException, checked here so that both backends agree.
+MAX_KEY_ID = 2048
+
+
 def _key(key_id: KeyIdentifier | None) -> str | None:
-    return None if key_id is None else str(key_id)
+    if key_id is None:
+        return None
+    text = str(key_id)
+    if not 1 <= len(text) <= MAX_KEY_ID:
+        raise ValidationError(f"KeyId must be 1 to {MAX_KEY_ID} characters long, not {len(text)}")
+    return text
 
 
 def _own_key(key_id: KeyIdentifier) -> str:
@@ -76,7 +86,7 @@ def _own_key(key_id: KeyIdentifier) -> str:
     bare id names the same key in the client's Region. moto 5 crashes (HTTP 500) on a key
     ARN in exactly these four operations; sending the id keeps one code path for both.
     """
-    text = str(key_id)
+    text = str(_key(key_id))
     if text.startswith("arn:") and ":key/" in text:
         return text.rsplit(":key/", 1)[1]
     return text

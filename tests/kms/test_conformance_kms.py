@@ -559,3 +559,10 @@ def test_list_keys_pages(backend: Backend, kms: Kms) -> None:
 def test_list_keys_refuses_a_bad_marker(backend: Backend, kms: Kms) -> None:
     kms.create_key()
     aws_behaviour(backend, "list_keys_marker", errors.InvalidMarkerError, lambda: kms.list_keys(marker="garbage"))
+
+
+@pytest.mark.parametrize("length", [0, 2049])
+def test_a_key_id_outside_1_to_2048_characters_is_a_validation_error(kms: Kms, length: int) -> None:
+    with pytest.raises(errors.ValidationError) as refused:
+        kms.describe_key(key_id="k" * length)
+    assert not isinstance(refused.value, errors.NotFoundError)

@@ -34,8 +34,14 @@ GRANT_ID = re.compile(r"[0-9a-f]{64}")
 TOKEN_PREFIX = b"\x01ecrcrypt-grant"
 
 
+MAX_KEY_ID = 2048
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_ref(text: str) -> KeyId | KeyArn | AliasName | AliasArn:
+    if not 1 <= len(text) <= MAX_KEY_ID:
+        # botocore's KMS model, KeyIdType: length 1 to 2048 (a ValidationException before any lookup).
+        raise ValidationError(f"KeyId must be 1 to {MAX_KEY_ID} characters long, not {len(text)}")
     try:
         return parse_key_reference(text)
     except InvalidArnError:
