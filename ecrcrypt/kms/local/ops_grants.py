@@ -293,16 +293,13 @@ class GrantOps(ClientBase):
         # KMS RetireGrant: the grant's retiring principal, its grantee when the grant allows
         # RetireGrant, or a principal of the key's account whose IAM policy allows kms:RetireGrant
         # ("not effective in a key policy") -- and an explicit deny blocks every one of them.
-        if key is None:
-            allowed = caller.principal in (grant.retiring, grant.grantee)
-            if not allowed:
+        names = {caller.principal, caller.parsed.policy_arn}
+        named = grant.retiring in names or (grant.grantee in names and GrantOperation.RETIRE_GRANT in grant.operations)
+        if key is None:  # the key is gone: only the principals the grant names
+            if not named:
                 raise account_denied(caller, "RetireGrant", kms.account)
         else:
             decision = decide(kms, caller, key, "RetireGrant")
-            names = {caller.principal, caller.parsed.policy_arn}
-            named = grant.retiring in names or (
-                grant.grantee in names and GrantOperation.RETIRE_GRANT in grant.operations
-            )
             if decision.reason is Reason.EXPLICIT_DENY or not (named or decision.allowed):
                 raise denied(decision)
         tx.delete_grant(grant.grant_id)
