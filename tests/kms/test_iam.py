@@ -149,8 +149,14 @@ def test_roles_are_assumed_by_their_trust_policy_and_sessions_have_the_role_poli
 def test_strict_iam_gives_unregistered_principals_no_permissions(clock: ManualClock) -> None:
     strict = LocalKms(account=ACCOUNT, region=REGION, clock=clock, strict_iam=True)
     key = strict.client(ROOT).create_key().arn
-    with pytest.raises(errors.AccessDeniedError, match="no identity policy allows it"):
+    with pytest.raises(errors.AccessDeniedError, match="no identity policy allows it") as denied:
         strict.client(ALICE).encrypt(key_id=key, plaintext=b"x")
+    # The message names the likely mistake: a caller nobody created.
+    assert f"({ALICE} is not a user or role of the IAM store" in str(denied.value)
+    strict.iam.create_user(user_name="alice")
+    with pytest.raises(errors.AccessDeniedError) as still:
+        strict.client(ALICE).encrypt(key_id=key, plaintext=b"x")
+    assert "is not a user or role" not in str(still.value)
     # Lenient (the default): an ARN nobody registered acts as an administrator of its account.
     lenient = LocalKms(account=ACCOUNT, region=REGION, clock=clock)
     key = lenient.client(ROOT).create_key().arn

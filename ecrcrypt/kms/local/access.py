@@ -149,6 +149,8 @@ class PolicySource(Protocol):
 
     def _identity_policies(self, caller: Caller) -> tuple[Policy, ...]: ...
 
+    def _unregistered(self, caller: Caller) -> bool: ...
+
 
 def request_context(
     caller: Caller,
@@ -198,12 +200,23 @@ def decide(
                     explanation=f"explicit deny in {found}",
                 )
         identity = ()
-    return evaluate(
+    decision = evaluate(
         request,
         resource_policy=None if key is None else policies._key_policy(key),
         identity_policies=identity,
         grants=grants,
     )
+    if not identity and decision.reason in _NO_IDENTITY and policies._unregistered(caller):
+        # The likeliest mistake behind this denial is a caller nobody created (or a typo in its ARN).
+        return attrs.evolve(
+            decision,
+            explanation=f"{decision.explanation} ({caller.principal} is not a user or role of the IAM store, so it "
+            "has no identity policies: create it with LocalKms.iam.create_user or create_role)",
+        )
+    return decision
+
+
+_NO_IDENTITY = frozenset({Reason.NO_IDENTITY_ALLOW, Reason.CROSS_ACCOUNT_NO_IDENTITY_ALLOW})
 
 
 class Verdict(enum.Enum):

@@ -37,6 +37,7 @@ __all__ = [
     "ensure_schema",
     "identity_policies",
     "inline_policies",
+    "is_unregistered",
     "key_policy_document",
     "managed_policy_documents",
     "principal_row",
@@ -164,8 +165,7 @@ def identity_policies(conn: sqlite3.Connection, principal: Principal, *, strict:
     """
     if principal.account is None or principal.kind is PrincipalKind.ROOT:
         return ()
-    kind, _, rest = principal.policy_arn.split(":", 5)[5].partition("/")
-    name = rest.rsplit("/", 1)[-1]
+    kind, name = _entity(principal)
     row = principal_row(conn, principal.account, kind, name)
     if row is None:
         if strict:
@@ -182,6 +182,20 @@ def identity_policies(conn: sqlite3.Connection, principal: Principal, *, strict:
     for arn, document in managed_policy_documents(conn, principal.account, kind, name):
         found.append(Policy.parse(document, kind=PolicyKind.IDENTITY, name=f"managed policy {arn}"))
     return tuple(found)
+
+
+def _entity(principal: Principal) -> tuple[str, str]:
+    """``("user" | "role", name)`` of an IAM principal (a role session: its role)."""
+    kind, _, rest = principal.policy_arn.split(":", 5)[5].partition("/")
+    return kind, rest.rsplit("/", 1)[-1]
+
+
+def is_unregistered(conn: sqlite3.Connection, principal: Principal) -> bool:
+    """A user or role (or a session of a role) that the IAM store does not hold."""
+    if principal.account is None or principal.kind is PrincipalKind.ROOT:
+        return False
+    kind, name = _entity(principal)
+    return principal_row(conn, principal.account, kind, name) is None
 
 
 class _ImplicitAdmin:

@@ -206,6 +206,11 @@ class KmsCore:
             return (*found, caller.deny_policy)
         return found
 
+    def _unregistered(self, caller: Caller) -> bool:
+        """A user, role or role session of an account that the IAM store does not know (strict IAM only:
+        otherwise such a caller has the implicit administrator policy)."""
+        return self.strict_iam and policy_store.is_unregistered(self._store.conn, caller.parsed)
+
     def _aead(self, key: KeyRecord, version: int) -> AESGCM:
         cache_key = (key.key_id, version)
         aead = self._aeads.get(cache_key)
