@@ -617,6 +617,10 @@ class Registry:
         refused (ECR: "If the policy you specify will prevent you from setting another
         policy in the future, you must force the SetRepositoryPolicy operation").
         """
+        with self._audited("SetRepositoryPolicy", str(repository_name), force=force):
+            return self._set_policy(repository_name, policy_text, force=force)
+
+    def _set_policy(self, repository_name: str, policy_text: str, *, force: bool) -> RepositoryPolicy:
         rec = self._record(repository_name)
         self._core.authorize(self._caller, ("ecr:SetRepositoryPolicy",), rec.name)
         compiled = check_repository_policy(policy_text)
@@ -636,6 +640,10 @@ class Registry:
 
     def get_repository_policy(self, repository_name: str) -> RepositoryPolicy:
         """GetRepositoryPolicy: ``RepositoryPolicyNotFoundError`` when the repository has none."""
+        with self._audited("GetRepositoryPolicy", str(repository_name)):
+            return self._get_policy(repository_name)
+
+    def _get_policy(self, repository_name: str) -> RepositoryPolicy:
         rec = self._record(repository_name)
         self._core.authorize(self._caller, ("ecr:GetRepositoryPolicy",), rec.name)
         text = self._core.metadata.get_repository_policy(rec.name)
@@ -645,6 +653,10 @@ class Registry:
 
     def delete_repository_policy(self, repository_name: str) -> RepositoryPolicy:
         """DeleteRepositoryPolicy: the policy that was deleted; ``RepositoryPolicyNotFoundError`` when none."""
+        with self._audited("DeleteRepositoryPolicy", str(repository_name)):
+            return self._delete_policy(repository_name)
+
+    def _delete_policy(self, repository_name: str) -> RepositoryPolicy:
         rec = self._record(repository_name)
         self._core.authorize(self._caller, ("ecr:DeleteRepositoryPolicy",), rec.name)
         text = self._core.metadata.get_repository_policy(rec.name)

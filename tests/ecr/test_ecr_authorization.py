@@ -281,3 +281,13 @@ def test_an_ecr_denial_is_audited_as_the_call_with_its_error(local: LocalKms, re
     assert record["userIdentity"]["arn"] == DEV
     assert record["errorCode"] == "AccessDeniedException"
     assert record["errorMessage"] == str(denied.value)
+
+
+def test_repository_policy_calls_are_audited(local: LocalKms, registry: Registry) -> None:
+    registry.create_repository("my-app")
+    registry.set_repository_policy("my-app", policy({"Effect": "Allow", "Principal": {"AWS": DEV}, "Action": "ecr:*"}))
+    with pytest.raises(errors.AccessDeniedError):
+        registry.as_caller(PARTNER).get_repository_policy("my-app")
+    names = [(e.event_name, e.error_code) for e in local.audit.query(event_source="ecr.amazonaws.com")]
+    assert ("SetRepositoryPolicy", None) in names
+    assert ("GetRepositoryPolicy", "AccessDeniedException") in names
