@@ -97,6 +97,7 @@ def test_managed_policies_attach_and_detach(kms: LocalKms, key: str) -> None:
     iam.create_user(user_name="alice")
     managed = iam.create_policy(policy_name="KmsUse", policy_document=policy(allow(["kms:Encrypt", "kms:Decrypt"])))
     assert managed.arn == f"arn:aws:iam::{ACCOUNT}:policy/KmsUse"
+    assert iam.get_policy(policy_arn=managed.arn) == managed
     with pytest.raises(errors.EntityAlreadyExistsError):
         iam.create_policy(policy_name="KmsUse", policy_document=managed.document)
     iam.attach_user_policy(user_name="alice", policy_arn=managed.arn)
@@ -110,6 +111,8 @@ def test_managed_policies_attach_and_detach(kms: LocalKms, key: str) -> None:
     with pytest.raises(errors.AccessDeniedError, match="no identity policy allows it"):
         kms.client(ALICE).encrypt(key_id=key, plaintext=b"x")
     iam.delete_policy(policy_arn=managed.arn)
+    with pytest.raises(errors.NoSuchEntityError):
+        iam.get_policy(policy_arn=managed.arn)
     iam.delete_user(user_name="alice")
     with pytest.raises(errors.NoSuchEntityError):
         iam.get_user(user_name="alice")

@@ -257,9 +257,10 @@ class LocalIam:
         return ManagedPolicy(policy_name=name, arn=arn, account=self.account, document=policy_document, path=where)
 
     def get_policy(self, *, policy_arn: str) -> ManagedPolicy:
-        row = self._store.conn.execute(
-            "SELECT name, account, document, path FROM iam_managed_policies WHERE arn = ?", (policy_arn,)
-        ).fetchone()
+        with self._store.read() as tx:
+            row = tx.conn.execute(
+                "SELECT name, account, document, path FROM iam_managed_policies WHERE arn = ?", (policy_arn,)
+            ).fetchone()
         if row is None:
             raise NoSuchEntityError(f"Policy {policy_arn} does not exist or is not attachable.")
         return ManagedPolicy(policy_name=row[0], arn=policy_arn, account=row[1], document=row[2], path=row[3])
