@@ -13,6 +13,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 
+from ecrcrypt.authz import Reason
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import IncorrectKeyError, InvalidCiphertextError, ValidationError
 from ecrcrypt.kms import (
@@ -29,7 +30,7 @@ from ecrcrypt.kms import (
 )
 from ecrcrypt.kms.local import ciphertext as blob
 from ecrcrypt.kms.local import hot_path as hot
-from ecrcrypt.kms.local.access import Verdict
+from ecrcrypt.kms.local.access import Verdict, decide, request_context
 from ecrcrypt.kms.local.client import ClientBase
 from ecrcrypt.kms.local.events import Call
 from ecrcrypt.kms.local.params import (
@@ -92,15 +93,26 @@ class CryptoOps(ClientBase):
         found = self._verdict(hk.key_id, op.value)
         if found is Verdict.ALLOW:
             return True
-        if found is Verdict.GRANTS:
-            grants = self._kms._grants_of(hk.key_id)
-            caller = self._caller
-            if grants.find(caller.principal, op, None, parts.folded()) is not None:
+        caller = self._caller
+        if found is Verdict.PER_CALL:
+            # A condition reads the encryption context: ask the engine with this call's context.
+            key = self._kms._load_key(hk.key_id)
+            if key is None:
+                return False
+            context = request_context(caller, op.value, dict(parts.pairs))
+            decision = decide(self._kms, caller, key, op.value, context)
+            if decision.allowed:
                 return True
-            return caller.parsed.policy_arn != caller.principal and (
-                grants.find(caller.parsed.policy_arn, op, None, parts.folded()) is not None
-            )
-        return False  # an explicit deny, or conditions on the encryption context: the full path decides
+            if decision.reason is Reason.EXPLICIT_DENY:
+                return False
+        elif found is not Verdict.GRANTS:
+            return False  # an explicit deny: the full path raises it
+        grants = self._kms._grants_of(hk.key_id)
+        if grants.find(caller.principal, op, None, parts.folded()) is not None:
+            return True
+        return caller.parsed.policy_arn != caller.principal and (
+            grants.find(caller.parsed.policy_arn, op, None, parts.folded()) is not None
+        )
 
     def _generate(
         self,
