@@ -91,7 +91,12 @@ class LocalKms(KmsKeys):
         """The compiled identity policies of ``principal`` (what ECR's ``ecr:`` checks read)."""
         with self._store.lock:
             self._refresh()
-            return self._identity_policies(Caller.parse(principal))
+            caller = self._parsed_callers.get(principal)
+            if caller is None:
+                if len(self._parsed_callers) >= 4096:
+                    self._parsed_callers.clear()
+                caller = self._parsed_callers[principal] = Caller.parse(principal)
+            return self._identity_policies(caller)
 
     def simulate(
         self,

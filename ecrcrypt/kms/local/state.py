@@ -96,6 +96,7 @@ class KmsCore:
         self.strict_iam = strict_iam
         self._key_policies: dict[str, Policy] = {}
         self._identities: dict[str, tuple[Policy, ...]] = {}
+        self._parsed_callers: dict[str, Caller] = {}  # LocalKms.identity_policies (ECR's checks)
         policy_store.ensure_schema(self._store)
 
     # -- internals shared by the clients -------------------------------------------------
