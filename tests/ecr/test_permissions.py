@@ -185,6 +185,23 @@ def test_kms_via_service_confines_a_key_to_ecr(local: LocalKms, registry: Regist
     registry.delete_repository("app")
 
 
+def test_grant_is_for_aws_resource_lets_only_ecr_create_grants(local: LocalKms, registry: Registry) -> None:
+    key = customer_key(local, documents.P2)
+    give(local, "retire", with_key(documents.P1, key))
+    grants = {
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": key,
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    }
+    describe = {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": key}
+    give(local, "grants-for-aws", json.dumps({"Version": "2012-10-17", "Statement": [grants, describe]}))
+    with pytest.raises(errors.AccessDeniedError, match="kms:CreateGrant"):
+        local.client(DEV).create_grant(key_id=key, grantee_principal=ROOT, operations=["Decrypt"])
+    registry.create_repository("app", encryption_configuration=kms_config(key))
+    assert grants_on(local, key) == 2
+
+
 # --------------------------------------------------------------------------- AWS managed key (P1)
 
 

@@ -51,8 +51,9 @@ _DENY_ACTION = re.compile(r"kms:[A-Za-z*?]+")
 
 # KMS: grant constraints "are ignored for DescribeKey and RetireGrant".
 _UNCONSTRAINED = frozenset({GrantOperation.DESCRIBE_KEY, GrantOperation.RETIRE_GRANT, GrantOperation.CREATE_GRANT})
-# KMS: kms:GrantIsForAWSResource is set when an integrated service calls these on the caller's behalf.
-_GRANT_CALLS = frozenset({"CreateGrant", "ListGrants", "RevokeGrant", "RetireGrant"})
+# KMS: kms:GrantIsForAWSResource is true when "an AWS service integrated with AWS KMS calls" CreateGrant,
+# ListGrants or RevokeGrant "on the user's behalf" (KMS Developer Guide, AWS KMS condition keys).
+_GRANT_CALLS = frozenset({"CreateGrant", "ListGrants", "RevokeGrant"})
 # The operations that take an encryption context (the kms:EncryptionContext keys exist only for them).
 _CONTEXT_CALLS = frozenset(
     {
