@@ -202,6 +202,47 @@ def test_grant_is_for_aws_resource_lets_only_ecr_create_grants(local: LocalKms, 
     assert grants_on(local, key) == 2
 
 
+def test_p2_without_kms_star_leaves_the_account_without_the_key(local: LocalKms) -> None:
+    crippled = documents.without_action(documents.P2, "kms:*", principal=True)
+    root = local.client(ROOT)
+    with pytest.raises(errors.MalformedPolicyDocumentError, match="will not allow you to update the key policy"):
+        root.create_key(policy=crippled)
+    key = root.create_key(policy=crippled, bypass_policy_lockout_safety_check=True).arn
+    with pytest.raises(errors.AccessDeniedError, match=r"perform: kms:DescribeKey .*no statement in the key policy"):
+        root.describe_key(key_id=key)
+
+
+@pytest.mark.parametrize("action", [None, "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"])
+def test_p5_lets_the_ecr_service_principal_use_the_key_without_a_grant(local: LocalKms, action: str | None) -> None:
+    body = json.loads(documents.P2)
+    statement = json.loads(documents.P5_STATEMENT)
+    if action is not None:
+        statement["Action"] = [a for a in statement["Action"] if a != action]
+    body["Statement"].append(statement)
+    key = customer_key(local, json.dumps(body))
+    ecr = local.client("ecr.amazonaws.com")
+    context = {"aws:ecr:arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/app"}
+    calls: dict[str, Callable[[], object]] = {
+        "kms:DescribeKey": lambda: ecr.describe_key(key_id=key),
+        "kms:GenerateDataKey": lambda: ecr.generate_data_key(
+            key_id=key, encryption_context=context, key_spec="AES_256"
+        ),
+        "kms:Decrypt": lambda: ecr.decrypt(
+            ciphertext_blob=local.client(ROOT)
+            .encrypt(key_id=key, plaintext=b"k", encryption_context=context)
+            .ciphertext_blob,
+            encryption_context=context,
+        ),
+    }
+    if action is None:
+        for call in calls.values():
+            call()
+        with pytest.raises(errors.AccessDeniedError, match="kms:Encrypt"):
+            ecr.encrypt(key_id=key, plaintext=b"x")
+    else:
+        only_the_missing_action_fails(calls, action)
+
+
 # --------------------------------------------------------------------------- AWS managed key (P1)
 
 
