@@ -190,3 +190,21 @@ def test_list_keys_pages_and_refuses_a_bad_marker(admin: LocalKmsClient, kms: Lo
         kms.client("arn:aws:iam::444455556666:root").list_keys()
     with pytest.raises(errors.AccessDeniedError, match="explicit deny"):
         kms.client(ALICE, deny=["kms:List*"]).list_keys()
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("MalformedPolicyDocumentException", errors.MalformedPolicyDocumentError),
+        ("InvalidMarkerException", errors.InvalidMarkerError),
+        ("RepositoryPolicyNotFoundException", errors.RepositoryPolicyNotFoundError),
+        ("NoSuchEntity", errors.NoSuchEntityError),
+        ("EntityAlreadyExists", errors.EntityAlreadyExistsError),
+        ("DeleteConflict", errors.DeleteConflictError),
+    ],
+)
+def test_the_new_aws_codes_map_to_their_classes(code: str, cls: type[errors.EcrCryptError]) -> None:
+    """What botocore raises (Boto3Kms translates by code) becomes the class the local backend raises."""
+    translated = errors.error_for_code(code, "message")
+    assert type(translated) is cls
+    assert translated.code == code
