@@ -93,6 +93,7 @@ def test_the_lockout_safety_check_refuses_a_policy_its_writer_could_not_change(a
     alice_only = policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "kms:*", "Resource": "*"})
     with pytest.raises(errors.MalformedPolicyDocumentError, match="will not allow you to update the key policy"):
         admin.create_key(policy=alice_only)
+    assert admin.list_keys().keys == ()  # the refused CreateKey left nothing behind
     arn = admin.create_key().arn
     with pytest.raises(errors.MalformedPolicyDocumentError, match="will not allow you to update"):
         admin.put_key_policy(key_id=arn, policy=alice_only)
