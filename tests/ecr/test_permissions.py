@@ -123,6 +123,16 @@ def test_creating_without_one_p3_action_fails_naming_it_and_leaves_nothing(
     assert action in denial["errorMessage"]
 
 
+def test_creation_also_needs_list_grants_to_rule_out_leftovers(local: LocalKms, registry: Registry) -> None:
+    key = customer_key(local, documents.P2)
+    give(local, "ecr-kms", with_key(documents.P3, key))
+    local.iam.delete_user_policy(user_name="dev", policy_name="ecrcrypt-leftover-check")
+    with pytest.raises(errors.EcrKmsError, match="is not authorized to perform: kms:ListGrants"):
+        registry.create_repository("app", encryption_configuration=kms_config(key))
+    assert registry.describe_repositories() == []
+    assert grants_on(local, key) == 0
+
+
 def test_deleting_without_retire_grant_deletes_the_repository_with_ecrs_message(
     local: LocalKms, registry: Registry
 ) -> None:
