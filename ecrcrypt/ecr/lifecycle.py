@@ -37,6 +37,7 @@ __all__ = [
     "grant_name",
     "grants_of_uid",
     "list_key_grants",
+    "retirable_key_grants",
     "planned_grants",
     "recovery_ways",
     "retire_grants",
@@ -88,6 +89,22 @@ def list_key_grants(kms: Kms, key_id: str) -> list[GrantListEntry]:
     while True:
         page = kms.list_grants(key_id=key_id, limit=100, marker=marker)
         found.extend(page.grants)
+        if not page.truncated or not page.next_marker:
+            return found
+        marker = page.next_marker
+
+
+def retirable_key_grants(kms: Kms, retiring_principal: str, key_arn: str) -> list[GrantListEntry]:
+    """The grants on ``key_arn`` that ``retiring_principal`` may retire (ListRetirableGrants, all pages).
+
+    ``kms`` is the retiring principal's own client: KMS lets a principal list the grants it may
+    retire (ListRetirableGrants), so ECR finds the grants it made without the caller's kms:ListGrants.
+    """
+    found: list[GrantListEntry] = []
+    marker: str | None = None
+    while True:
+        page = kms.list_retirable_grants(retiring_principal=retiring_principal, limit=100, marker=marker)
+        found.extend(g for g in page.grants if g.key_id == key_arn)
         if not page.truncated or not page.next_marker:
             return found
         marker = page.next_marker

@@ -47,9 +47,9 @@ from ecrcrypt.ecr.lifecycle import (
     delete_repository_blobs,
     find_repository_grants,
     grant_constraints,
-    list_key_grants,
     planned_grants,
     recovery_ways,
+    retirable_key_grants,
     retire_grants,
 )
 from ecrcrypt.ecr.liveness import ABANDONED, current_owner, owner_alive
@@ -421,21 +421,25 @@ class Registry:
         A leftover bound to another uid cannot authorize the new repository (its contexts carry
         its own uid): if it resists retirement, :meth:`recover` tries again later. A leftover
         constrained to the ARN alone (made before uids were bound) would authorize it, so
-        creation fails closed when such a grant cannot be retired -- or when ListGrants is
-        refused and none can be ruled out.
+        creation fails closed when such a grant cannot be retired -- or when they cannot be
+        listed and none can be ruled out. ECR lists them as itself (ListRetirableGrants: every
+        grant ECR made names it as the retiring principal), so the caller needs no kms:ListGrants
+        beyond what the user guide asks for.
         """
         arn = str(self._core.repository_arn(name))
         grantees = {self._core.ecr_principal, self._core.storage_principal}
         try:
             found = [
                 g
-                for g in list_key_grants(self._on_behalf(), key_arn)
+                for g in retirable_key_grants(
+                    self._core.client(self._core.ecr_principal), self._core.ecr_principal, key_arn
+                )
                 if constrained_arn(g) == arn and g.grantee_principal in grantees
             ]
         except KmsError as exc:
             raise EcrKmsError(
-                f"cannot create repository '{name}': ListGrants on {key_arn} failed ({exc}), so grants left by an "
-                "earlier repository of this name cannot be ruled out; the caller needs kms:ListGrants",
+                f"cannot create repository '{name}': ListRetirableGrants for {self._core.ecr_principal} failed "
+                f"({exc}), so grants on {key_arn} left by an earlier repository of this name cannot be ruled out",
                 kms_error=exc.code,
             ) from exc
         outcome = retire_grants(key_arn, (g.grant_id for g in found), recovery_ways(self._core, self._caller))

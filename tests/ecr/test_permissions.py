@@ -20,6 +20,7 @@ from ecrcrypt import MemoryBlobStore, errors
 from ecrcrypt.config import EncryptionConfiguration
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.registry import Registry
+from ecrcrypt.kms import GrantConstraints, GrantOperation
 from ecrcrypt.kms.local.service import LocalKms, ManualClock
 from tests.authz import documents
 
@@ -43,15 +44,6 @@ def kms_config(key: str | None = None) -> EncryptionConfiguration:
 def local(clock: ManualClock) -> LocalKms:
     kms = LocalKms(account=ACCOUNT, region=REGION, clock=clock, strict_iam=True)
     kms.iam.create_user(user_name="dev")
-    # Beyond the documents: ecrcrypt's crash-consistent CreateRepository lists the key's grants as the
-    # caller, to retire grants an earlier repository of the same name left (ecr.lifecycle), and fails
-    # closed when it may not -- so every creator here also holds kms:ListGrants (docs/permissions.md).
-    list_grants = {"Effect": "Allow", "Action": "kms:ListGrants", "Resource": "*"}
-    kms.iam.put_user_policy(
-        user_name="dev",
-        policy_name="ecrcrypt-leftover-check",
-        policy_document=json.dumps({"Version": "2012-10-17", "Statement": [list_grants]}),
-    )
     return kms
 
 
@@ -123,14 +115,30 @@ def test_creating_without_one_p3_action_fails_naming_it_and_leaves_nothing(
     assert action in denial["errorMessage"]
 
 
-def test_creation_also_needs_list_grants_to_rule_out_leftovers(local: LocalKms, registry: Registry) -> None:
+def test_p3_alone_suffices_and_leftover_grants_are_still_retired(local: LocalKms, registry: Registry) -> None:
+    # The crash-consistent creation retires grants an earlier repository of the same name left
+    # (ecr.lifecycle). ECR finds them as itself (ListRetirableGrants: it is their retiring principal),
+    # so the creator needs only P3's actions, as the user guide says -- no kms:ListGrants.
     key = customer_key(local, documents.P2)
     give(local, "ecr-kms", with_key(documents.P3, key))
-    local.iam.delete_user_policy(user_name="dev", policy_name="ecrcrypt-leftover-check")
-    with pytest.raises(errors.EcrKmsError, match="is not authorized to perform: kms:ListGrants"):
-        registry.create_repository("app", encryption_configuration=kms_config(key))
-    assert registry.describe_repositories() == []
-    assert grants_on(local, key) == 0
+    ecr = f"ecr.{REGION}.amazonaws.com"
+    arn = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/app"
+    orphan = (
+        local.client(ROOT)
+        .create_grant(
+            key_id=key,
+            grantee_principal=ecr,
+            retiring_principal=ecr,
+            operations=[GrantOperation.DECRYPT],
+            constraints=GrantConstraints(encryption_context_subset={"aws:ecr:arn": arn}),
+        )
+        .grant_id
+    )
+    registry.create_repository("app", encryption_configuration=kms_config(key))
+    live = {g.grant_id for g in local.client(ROOT).list_grants(key_id=key).grants}
+    assert orphan not in live
+    assert len(live) == 2
+    assert not local.audit.query(event_name="ListGrants", errors=True)
 
 
 def test_deleting_without_retire_grant_deletes_the_repository_with_ecrs_message(
