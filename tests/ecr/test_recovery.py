@@ -139,11 +139,17 @@ def test_an_orphan_grant_of_an_earlier_repository_never_authorizes_a_new_one_of_
 
 
 def _legacy_orphans(env: Env, key: str, name: str) -> list[str]:
-    """Grants as the code before uids left them: constrained to the repository ARN alone."""
+    """Grants as the code before uids left them: constrained to the repository ARN alone, retirable by ECR."""
     arn = str(env.registry._core.repository_arn(name))
     legacy = GrantConstraints(encryption_context_subset={"aws:ecr:arn": arn})
     return [
-        env.admin.create_grant(key_id=key, grantee_principal=grantee, operations=ops, constraints=legacy).grant_id
+        env.admin.create_grant(
+            key_id=key,
+            grantee_principal=grantee,
+            retiring_principal=env.registry.ecr_principal,
+            operations=ops,
+            constraints=legacy,
+        ).grant_id
         for grantee, ops in (
             (env.registry.ecr_principal, ECR_GRANT_OPERATIONS),
             (env.registry.storage_principal, STORAGE_GRANT_OPERATIONS),
@@ -151,7 +157,7 @@ def _legacy_orphans(env: Env, key: str, name: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("deny", [("kms:ListGrants",), ("kms:RetireGrant", "kms:RevokeGrant")])
+@pytest.mark.parametrize("deny", [("kms:ListRetirableGrants",), ("kms:RetireGrant", "kms:RevokeGrant")])
 def test_creation_fails_closed_when_legacy_orphans_cannot_be_ruled_out(deny: tuple[str, ...]) -> None:
     """A grant constrained to the ARN alone would authorize the new repository: if it cannot be
     listed or retired, no repository is created."""
@@ -204,6 +210,7 @@ def test_recovery_over_boto3_kms_finds_grants_by_name_and_constraint(
     legacy = kms.create_grant(  # as older versions left them: constrained to the ARN alone
         key_id=key,
         grantee_principal=registry.ecr_principal,
+        retiring_principal=registry.ecr_principal,
         operations=ECR_GRANT_OPERATIONS,
         constraints=GrantConstraints(encryption_context_subset={"aws:ecr:arn": arn}),
     ).grant_id
