@@ -11,8 +11,10 @@ from benchmarks._harness import Report
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def _fmt(value: float, unit: str) -> str:
+def _fmt(value: float, unit: str, lo: float | None = None, hi: float | None = None, *, markup: bool = False) -> str:
     if unit == "x":
+        if lo is not None and hi is not None:
+            return f"{value:.3f}x \\[{lo:.2f}..{hi:.2f}]" if markup else f"{value:.3f}x [{lo:.2f}..{hi:.2f}]"
         return f"{value:.3f}x"
     if unit in ("µs", "MiB"):
         return f"{value:,.1f} {unit}"
@@ -28,18 +30,18 @@ def print_table(report: Report) -> None:
     except ImportError:
         width = max((len(r.label) for r in report.rows), default=10)
         for r in report.rows:
-            print(f"{r.label:<{width}}  {_fmt(r.value, r.unit):>14}  {r.key:<34} {r.note}")
+            print(f"{r.label:<{width}}  {_fmt(r.value, r.unit, r.lo, r.hi):>24}  {r.key:<34} {r.note}")
         for section, reason in report.skipped.items():
             print(f"skipped {section}: {reason}")
         return
-    table = Table(title="ecrcrypt benchmarks (medians, one run)")
+    table = Table(title="ecrcrypt benchmarks (medians; paired ratios with \\[min..max] over their trials)")
     table.add_column("measurement")
     table.add_column("value", justify="right")
     table.add_column("json key", style="dim")
     table.add_column("note", style="dim")
     for r in report.rows:
         style = "bold" if r.unit == "x" or r.key in ("peak_rss_growth_mib", "small_roundtrip_us") else None
-        table.add_row(r.label, _fmt(r.value, r.unit), r.key, r.note, style=style)
+        table.add_row(r.label, _fmt(r.value, r.unit, r.lo, r.hi, markup=True), r.key, r.note, style=style)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for section, reason in report.skipped.items():
@@ -49,6 +51,12 @@ def print_table(report: Report) -> None:
 def write_json(report: Report, path: Path | None = None) -> Path:
     path = path or OUT / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {**report.metrics(), "meta": report.meta, "skipped": report.skipped, "details": report.extra}
+    document = {
+        **report.metrics(),
+        "meta": report.meta,
+        "spreads": report.spreads(),
+        "skipped": report.skipped,
+        "details": report.extra,
+    }
     path.write_text(json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
     return path
