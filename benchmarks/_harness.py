@@ -55,7 +55,7 @@ class Config:
                 frame_length=frame_length,
                 sweep=(),
                 peer_size=16 * MiB,
-                small_iterations=2000,
+                small_iterations=4000,
             )
         return cls(
             quick=False,
@@ -65,7 +65,7 @@ class Config:
             frame_length=frame_length,
             sweep=(64 * 1024, 256 * 1024, MiB, 4 * MiB),
             peer_size=256 * MiB,
-            small_iterations=20000,
+            small_iterations=40000,
         )
 
 

@@ -42,9 +42,11 @@ from ecrcrypt.format.derivation import check_commitment, derive_keys
 from ecrcrypt.format.frames import (
     FINAL_FRAME_OVERHEAD,
     FINAL_MARKER,
+    FINAL_MARKER_BYTES,
     REGULAR_FRAME_OVERHEAD,
     U32,
     FrameAad,
+    final_aad,
 )
 from ecrcrypt.format.header import ZERO_IV, Header, parse_header, parse_header_bytes, serialize_header_body_v2
 from ecrcrypt.format.suites import AES_256_GCM_HKDF_SHA512_COMMIT_KEY, TAG_LENGTH, Signature
@@ -77,6 +79,7 @@ WRITE_SUITE = AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 MAX_NON_FRAMED = 2**36 - 32
 _U16 = struct.Struct(">H")
 _U64 = struct.Struct(">Q")
+_SEQ_AT_4_LEN_AT_20 = struct.Struct(">I12xI")  # a final frame's SeqNum and content length, after the marker
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -300,6 +303,20 @@ def open_parsed(header: Header, *, provider: KeyProvider, context: Mapping[str, 
 def decrypt_body(view: memoryview, pos: int, opened: Opened, policy: DecryptPolicy) -> bytes:
     """Open the body (and footer) that starts at ``view[pos]``; nothing is returned unverified."""
     header = opened.header
+    if header.framed and header.suite.signature is None and view[pos : pos + 4] == FINAL_MARKER_BYTES:
+        # One final frame and nothing else: the small object, opened with no per-frame state.
+        if pos + 24 > len(view):
+            raise AuthenticationError("message is truncated in the final frame")
+        got, n = _SEQ_AT_4_LEN_AT_20.unpack_from(view, pos + 4)
+        if got != 1 or n > header.frame_length:
+            raise AuthenticationError("message authentication failed (final frame)")
+        end = pos + n + FINAL_FRAME_OVERHEAD
+        if end > len(view):
+            raise AuthenticationError("message is truncated in the final frame")
+        _check_limit(n, policy.max_body_size)
+        if end != len(view):
+            raise AuthenticationError("message has trailing bytes after its end")
+        return _open(opened.aead, view[pos + 8 : pos + 20], view[pos + 24 : end], final_aad(header.message_id, 1, n))
     aad = FrameAad(header.message_id)
     out: list[bytes] = []
     total = 0
@@ -359,7 +376,7 @@ def _check_limit(total: int, limit: int | None) -> None:
         raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
 
 
-def _open(aead: AESGCM, iv: memoryview, ct_and_tag: memoryview, aad: bytearray) -> bytes:
+def _open(aead: AESGCM, iv: memoryview, ct_and_tag: memoryview, aad: bytes | bytearray) -> bytes:
     try:
         return aead.decrypt(iv, ct_and_tag, aad)
     except InvalidTag:

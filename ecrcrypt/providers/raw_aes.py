@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import DataKeyDecryptionError, ValidationError
+from ecrcrypt.format.header import trusted_edk
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey
 
 __all__ = ["RawAesKeyProvider"]
@@ -83,11 +84,9 @@ class RawAesKeyProvider:
     def encrypt_data_key(self, plaintext_key: bytes, context: EncryptionContext) -> tuple[EncryptedDataKey, ...]:
         iv = os.urandom(12)
         ciphertext = self._aead.encrypt(iv, plaintext_key, _aad(context))
-        return (
-            EncryptedDataKey(
-                provider_id=self.key_namespace, provider_info=self._name + _TAG_BITS_IV_LEN + iv, ciphertext=ciphertext
-            ),
-        )
+        # Valid by construction (namespace and name checked at __init__, a 16-48 byte ciphertext):
+        # the EncryptedDataKey is made without running its validators again.
+        return (trusted_edk(self.key_namespace, self._name + _TAG_BITS_IV_LEN + iv, ciphertext),)
 
     def decrypt_data_key(self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext) -> bytes:
         aad = _aad(context)
