@@ -18,6 +18,7 @@ from ecrcrypt.digest import Digest
 from ecrcrypt.errors import AuthenticationError, MessageLimitError, StreamClosedError
 from ecrcrypt.format.frames import FINAL_FRAME_OVERHEAD, FINAL_MARKER, REGULAR_FRAME_OVERHEAD, U32, FrameAad
 from ecrcrypt.format.message import DecryptPolicy, Opened, open_header
+from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
 from ecrcrypt.streams.hashing import _DEFER_MIN, _HASH_BATCH, _Hasher
@@ -114,8 +115,7 @@ class DecryptingReader(io.RawIOBase):
             if marker != expected:
                 raise AuthenticationError("message authentication failed (frame out of sequence)")
             self._count(f)
-            out = target[:f]
-            self._decrypt(inv[4:16], inv[16 : f + REGULAR_FRAME_OVERHEAD], self._aad.regular(expected, f), out)
+            out = self._decrypt(inv[4:16], inv[16 : f + REGULAR_FRAME_OVERHEAD], self._aad.regular(expected, f), target)
             self._seq = expected
             self._consumed = f + REGULAR_FRAME_OVERHEAD
             return out
@@ -138,8 +138,7 @@ class DecryptingReader(io.RawIOBase):
         if trailing:
             raise AuthenticationError("message has trailing bytes after its final frame")
         self._count(n)
-        out = target[:n]
-        self._decrypt(inv[8:20], inv[24:end], self._aad.final(seq, n), out)
+        out = self._decrypt(inv[8:20], inv[24:end], self._aad.final(seq, n), target)
         self._seq = seq
         self._eof = True
         self._consumed = end
@@ -151,13 +150,16 @@ class DecryptingReader(io.RawIOBase):
         if limit is not None and self._body > limit:
             raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
 
-    def _decrypt(self, iv: memoryview, ct: memoryview, aad: bytearray, out: memoryview) -> None:
+    def _decrypt(self, iv: memoryview, ct: memoryview, aad: bytearray, target: memoryview) -> memoryview:
+        """Open one frame into the first ``len(ct) - 16`` bytes of ``target``, which are returned."""
+        out = target[: len(ct) - TAG_LENGTH]
         try:
             self._decrypt_into(iv, ct, aad, out)
         except InvalidTag:
             # decrypt_into has written unverified plaintext: wipe it before anyone sees it.
             out[:] = bytes(len(out))
             raise AuthenticationError("message authentication failed") from None
+        return out
 
     def _plain_buffer(self) -> memoryview:
         """The buffer for the next frame. With hashing of large frames, a ring: up to two
@@ -213,6 +215,38 @@ class DecryptingReader(io.RawIOBase):
         view[:n] = self._avail[:n]
         self._avail = self._avail[n:]
         return n
+
+    def read_view(self) -> memoryview:
+        """The next verified plaintext (a frame, or what a ``readinto`` left of one) as a read-only
+        view of the reader's own buffer, valid until the next call on the reader; empty only at the end.
+
+        The copy-free way to drain the reader into a destination that does not keep what it is
+        given -- any ``io`` object (``io.IOBase.write``: "the implementation should only access b
+        during the method call"), a socket: frames are decrypted into the reader's buffers, the
+        SHA-256 (``compute_sha256``) reads them on its thread, and nothing is copied out.
+        """
+        self._check_usable()
+        try:
+            if self._avail:
+                out = self._avail
+                self._avail = memoryview(b"")
+                return out.toreadonly()
+            while not self._eof:
+                plain = self._open_frame(self._plain_buffer())
+                if plain:
+                    if self._hasher is not None:
+                        self._hasher.defer(plain)
+                    return plain.toreadonly()
+            self._finish()
+            return memoryview(b"")
+        except BaseException as exc:
+            self._failed = exc
+            raise
+
+    def read_chunk(self) -> bytes:
+        """The next verified plaintext as a new ``bytes`` the caller may keep (one frame's worth,
+        :meth:`read_view` copied once); ``b""`` only at the end."""
+        return bytes(self.read_view())
 
     def _finish(self) -> None:
         if not self._done:

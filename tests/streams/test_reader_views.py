@@ -1,0 +1,77 @@
+"""DecryptingReader.read_view / read_chunk: the copy-free drain of a reader (what a pull uses)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from ecrcrypt.digest import Digest
+from ecrcrypt.errors import AuthenticationError, StreamClosedError
+from ecrcrypt.providers.raw_aes import RawAesKeyProvider
+from ecrcrypt.streams import DecryptingReader
+from ecrcrypt.streams.oneshot import encrypt
+
+PROVIDER = RawAesKeyProvider(key_namespace="ecrcrypt-test", key_name="k", wrapping_key=bytes(range(32)))
+CTX = {"aws:ecr:arn": "arn:aws:ecr:us-east-1:123456789012:repository/app"}
+F = 64 * 1024  # large enough for the hash to be deferred to its thread (and the buffer ring to be used)
+
+
+def _sources(ciphertext: bytes, tmp_path: Path) -> list[io.IOBase]:
+    path = tmp_path / "message"
+    path.write_bytes(ciphertext)
+    return [io.BytesIO(ciphertext), open(path, "rb"), open(path, "rb", buffering=0)]
+
+
+@pytest.mark.parametrize("length", [0, 1, F, F + 1, 5 * F + 17])
+@pytest.mark.parametrize("sha", [False, True])
+def test_views_and_chunks_give_the_plaintext_and_its_digest(tmp_path: Path, length: int, sha: bool) -> None:
+    plaintext = os.urandom(length)
+    ciphertext = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    for source in _sources(ciphertext, tmp_path):
+        with source, DecryptingReader(source, provider=PROVIDER, context=CTX, compute_sha256=sha) as reader:
+            views = []
+            while view := reader.read_view():
+                assert view.readonly
+                assert 0 < len(view) <= F
+                views.append(bytes(view))  # valid until the next call: copied here
+            assert len(reader.read_view()) == 0
+        assert b"".join(views) == plaintext
+        if sha:
+            assert reader.sha256 == Digest(hashlib.sha256(plaintext).hexdigest())
+    with DecryptingReader(io.BytesIO(ciphertext), provider=PROVIDER, context=CTX) as reader:
+        chunks = []
+        while chunk := reader.read_chunk():
+            assert type(chunk) is bytes
+            chunks.append(chunk)  # kept: each is the caller's own
+    assert b"".join(chunks) == plaintext
+
+
+def test_views_continue_where_readinto_stopped(tmp_path: Path) -> None:
+    plaintext = os.urandom(3 * F + 5)
+    ciphertext = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    with DecryptingReader(io.BytesIO(ciphertext), provider=PROVIDER, context=CTX, compute_sha256=True) as reader:
+        head = bytearray(100)
+        assert reader.readinto(head) == 100
+        rest = reader.read_chunk()
+        assert len(rest) == F - 100  # what that frame had left
+        tail = reader.read(10)
+        while view := reader.read_view():
+            tail += bytes(view)
+    assert bytes(head) + rest + tail == plaintext
+    assert reader.sha256 == Digest(hashlib.sha256(plaintext).hexdigest())
+
+
+def test_a_tampered_frame_releases_nothing_and_the_failure_sticks() -> None:
+    plaintext = os.urandom(3 * F)
+    ciphertext = bytearray(encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F))
+    ciphertext[-F - 100] ^= 1  # in the second frame's ciphertext
+    with DecryptingReader(io.BytesIO(bytes(ciphertext)), provider=PROVIDER, context=CTX) as reader:
+        assert bytes(reader.read_view()) == plaintext[:F]
+        with pytest.raises(AuthenticationError):
+            reader.read_view()
+        with pytest.raises(StreamClosedError):
+            reader.read_chunk()
