@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 
 from cryptography.exceptions import InvalidTag
@@ -23,8 +22,12 @@ from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
 
-# Re-exported (``as``) for tests/test_streams.py, which reads the flag here.
+# Re-exported (``as``) for tests/test_streams.py, which reads the flag and the pool here.
 from ecrcrypt.streams.owned import _REUSE_OWNED as _REUSE_OWNED
+from ecrcrypt.streams.owned import _give_back, _take_spare
+from ecrcrypt.streams.owned import _spare as _spare
+
+_NO_BUFFER = bytearray(0)  # an empty ring slot (never the size of a frame)
 
 
 class _Chunks:
@@ -194,45 +197,6 @@ class _SplitOpener:
         if len(tag) < TAG_LENGTH:
             raise AuthenticationError(truncated)
         decryptor.finalize_with_tag(tag)
-
-
-# Output buffers left by finished iter_decrypt generators, for the next one. A fresh
-# frame-sized bytearray is paid in page faults on its first write, about 4 % of iter_decrypt's
-# throughput at 1 MiB frames for the two a generator needs (benchmarks/streaming.py, 128 MiB
-# messages); a recycled one is not. Bounded: at most two buffers of at most 4 MiB (idle memory
-# ≤ 8 MiB), each wiped when given back, so no plaintext outlives the generator that made it.
-_SPARE_COUNT = 2
-_SPARE_MAX_SIZE = 4 * 1024 * 1024
-_spare_lock = threading.Lock()
-_spare: list[bytearray] = []
-_zeros = memoryview(b"")
-_NO_BUFFER = bytearray(0)  # an empty ring slot (never the size of a frame)
-
-
-def _take_spare(size: int) -> bytearray:
-    """A recycled buffer of ``size`` bytes (zeroed), or a new one."""
-    if _spare and size <= _SPARE_MAX_SIZE:
-        with _spare_lock:
-            for i, buf in enumerate(_spare):
-                if len(buf) == size:
-                    return _spare.pop(i)
-    return bytearray(size)
-
-
-def _give_back(buf: bytearray) -> None:
-    """Keep ``buf``, which nothing else refers to any more, for a later :func:`_take_spare`."""
-    global _zeros
-    size = len(buf)
-    if size > _SPARE_MAX_SIZE or size == 0:
-        return
-    if len(_zeros) < size:
-        # Never written: its pages stay the kernel's shared zero page (no memory of its own).
-        _zeros = memoryview(bytes(_SPARE_MAX_SIZE))
-    buf[:] = _zeros[:size]
-    with _spare_lock:
-        if len(_spare) >= _SPARE_COUNT:
-            _spare.pop(0)
-        _spare.append(buf)
 
 
 def _iter_frames(src: _Chunks, opened: Opened, policy: DecryptPolicy) -> Iterator[bytearray]:

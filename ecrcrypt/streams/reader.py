@@ -22,6 +22,7 @@ from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
 from ecrcrypt.streams.hashing import _DEFER_MIN, _HASH_BATCH, _Hasher
+from ecrcrypt.streams.owned import _give_back, _take_spare, _unshared
 from ecrcrypt.streams.protocols import SupportsRead, _reader_of
 
 
@@ -72,7 +73,7 @@ class DecryptingReader(io.RawIOBase):
             f = self._f
             self._aad = FrameAad(header.message_id)
             self._decrypt_into = self._opened.aead.decrypt_into
-            self._in = memoryview(bytearray(0 if self._in_memory else f + FINAL_FRAME_OVERHEAD))
+            self._in = memoryview(bytearray(0) if self._in_memory else _take_spare(f + FINAL_FRAME_OVERHEAD))
             self._plain: list[memoryview] = []  # allocated on first use
             self._plain_next = -1
         else:
@@ -168,7 +169,7 @@ class DecryptingReader(io.RawIOBase):
         ring = 2 * -(-_HASH_BATCH // self._f) + 1 if large else 1
         self._plain_next = (self._plain_next + 1) % ring
         if self._plain_next == len(self._plain):
-            self._plain.append(memoryview(bytearray(self._f)))  # grown on demand
+            self._plain.append(memoryview(_take_spare(self._f)))  # grown on demand
         return self._plain[self._plain_next]
 
     # -- file-like API ---------------------------------------------------------------
@@ -282,9 +283,26 @@ class DecryptingReader(io.RawIOBase):
     def close(self) -> None:
         """Stop reading. Does NOT close ``source``."""
         hasher = getattr(self, "_hasher", None)  # absent when __init__ failed (IOBase.__del__ closes)
-        if not self.closed and hasher is not None:
-            hasher.wait()
+        if not self.closed:
+            if hasher is not None:
+                hasher.wait()
+            self._recycle()
         super().close()
+
+    def _recycle(self) -> None:
+        """Leave this reader's frame buffers to the next stream (``streams.owned``): those no view
+        handed out (``read_view``) still refers to, wiped there."""
+        views: list[memoryview] = [getattr(self, "_in", memoryview(b"")), *getattr(self, "_plain", ())]
+        self._in = self._avail = memoryview(b"")
+        self._plain = []
+        for view in views:
+            buf = view.obj
+            try:
+                view.release()
+            except BufferError:  # exported by someone still holding it: not ours to reuse
+                continue
+            if type(buf) is bytearray and buf and _unshared(buf):
+                _give_back(buf)
 
     def __enter__(self) -> DecryptingReader:
         return self

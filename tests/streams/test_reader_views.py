@@ -75,3 +75,25 @@ def test_a_tampered_frame_releases_nothing_and_the_failure_sticks() -> None:
             reader.read_view()
         with pytest.raises(StreamClosedError):
             reader.read_chunk()
+
+
+def test_closed_readers_leave_their_buffers_to_the_next_one_unless_a_view_is_held() -> None:
+    from ecrcrypt.streams import owned
+
+    plaintext = os.urandom(3 * F)
+    ciphertext = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    owned._spare.clear()
+    with DecryptingReader(io.BufferedReader(io.BytesIO(ciphertext)), provider=PROVIDER, context=CTX) as reader:
+        kept = reader.read_view()  # held past the reader's life (against read_view's contract)
+        while reader.read_view():
+            pass
+    snapshot = bytes(kept)
+    # The plaintext buffer behind ``kept`` stays out of the pool; the ciphertext buffer went in, wiped.
+    assert [len(b) for b in owned._spare] == [F + 40]
+    assert not any(owned._spare[0])
+    with DecryptingReader(io.BufferedReader(io.BytesIO(ciphertext)), provider=PROVIDER, context=CTX) as again:
+        assert not owned._spare  # taken by the next reader
+        assert b"".join(bytes(view) for view in iter(again.read_view, b"")) == plaintext
+    assert bytes(kept) == snapshot  # never overwritten by the second reader
+    assert sorted(len(b) for b in owned._spare) == [F, F + 40]
+    assert all(not any(b) for b in owned._spare)
