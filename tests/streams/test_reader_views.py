@@ -97,3 +97,20 @@ def test_closed_readers_leave_their_buffers_to_the_next_one_unless_a_view_is_hel
     assert bytes(kept) == snapshot  # never overwritten by the second reader
     assert sorted(len(b) for b in owned._spare) == [F, F + 40]
     assert all(not any(b) for b in owned._spare)
+
+
+def test_closed_writers_leave_their_buffers_to_the_next_stream() -> None:
+    from ecrcrypt.streams import EncryptingWriter, owned
+
+    owned._spare.clear()
+    sink = io.BytesIO()
+    with EncryptingWriter(sink, provider=PROVIDER, context=CTX, frame_length=F, compute_sha256=True) as writer:
+        writer.write(os.urandom(2 * F + 3))
+    assert sorted(len(b) for b in owned._spare) == [F, F + 40]
+    assert all(not any(b) for b in owned._spare)  # the partial frame's plaintext is wiped
+    plaintext = os.urandom(F + 1)
+    with EncryptingWriter(sink := io.BytesIO(), provider=PROVIDER, context=CTX, frame_length=F) as again:
+        assert not owned._spare
+        again.write(plaintext)
+    with DecryptingReader(io.BytesIO(sink.getvalue()), provider=PROVIDER, context=CTX) as reader:
+        assert reader.read() == plaintext
