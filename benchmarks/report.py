@@ -23,6 +23,20 @@ def _fmt(value: float, unit: str, lo: float | None = None, hi: float | None = No
     return f"{value:,.1f} {unit}"
 
 
+def machine_line(meta: dict[str, object]) -> str:
+    """One line saying what the absolute figures depend on (CPU, its flags, OpenSSL, load)."""
+    flags = meta.get("cpu_flags") or {}
+    assert isinstance(flags, dict)
+    on = ",".join(k for k, v in flags.items() if v) or "?"
+    load = meta.get("load_average")
+    load_text = "/".join(f"{x:.1f}" for x in load) if isinstance(load, tuple | list) else "?"
+    return (
+        f"{meta.get('cpu', '?')} ({meta.get('cpus', '?')} cpus; {on}); cryptography {meta.get('cryptography', '?')} "
+        f"on {meta.get('openssl_cryptography', '?')}; hashlib on {meta.get('openssl_hashlib', '?')}; "
+        f"load average {load_text} at start"
+    )
+
+
 def print_table(report: Report) -> None:
     try:
         from rich.console import Console
@@ -33,6 +47,7 @@ def print_table(report: Report) -> None:
             print(f"{r.label:<{width}}  {_fmt(r.value, r.unit, r.lo, r.hi):>24}  {r.key:<34} {r.note}")
         for section, reason in report.skipped.items():
             print(f"skipped {section}: {reason}")
+        print(machine_line(report.meta))
         return
     table = Table(title="ecrcrypt benchmarks (medians; paired ratios with \\[min..max] over their trials)")
     table.add_column("measurement")
@@ -46,6 +61,7 @@ def print_table(report: Report) -> None:
     console.print(table)
     for section, reason in report.skipped.items():
         console.print(f"[yellow]skipped[/] {section}: {reason}")
+    console.print(machine_line(report.meta), markup=False)
 
 
 def write_json(report: Report, path: Path | None = None) -> Path:
