@@ -163,10 +163,14 @@ def _parse_v2_framed(buf: bytes, limit: int, max_edks: int, max_frame_length: in
     """The header of a well-formed, framed v2 message held whole in ``buf``, in one pass; ``None``
     at the first field that is anything else, so that :func:`_parse` raises what it raises.
 
-    Every length is checked against the bytes present (and the cap) before it is used, so the
-    EDK fields are at most 65535 bytes and the provider id non-empty UTF-8 by construction: the
-    :class:`EncryptedDataKey` is made from them without running its validators again. The
-    context is decoded by :meth:`EncryptionContext.deserialize` (its checks are the parser's).
+    Every length is checked against the bytes present (and the cap) before its field is used, so
+    the EDK fields are at most 65535 bytes and the provider id non-empty UTF-8 by construction:
+    the :class:`EncryptedDataKey` is made from them without running its validators again, and a
+    canonical context from its pairs and its own bytes (:func:`_context_sorted`).
+
+    One check per EDK suffices: each field starts at least two bytes after the previous length
+    field, so if any length field lay past the end, the EDK's end does too (a length read past
+    the whole buffer raises ``struct.error``, also a ``None``).
     """
     n = len(buf) if len(buf) < limit else limit
     if n < _V2_PREFIX.size + 2 or buf[0] != 2:
@@ -185,24 +189,19 @@ def _parse_v2_framed(buf: bytes, limit: int, max_edks: int, max_frame_length: in
         return None
     pos += 2
     edks = []
-    for _ in range(count):
-        if pos + 2 > n:
-            return None
-        pid_end = pos + 2 + unpack(buf, pos)[0]
-        if pid_end + 2 > n:
-            return None
-        info_end = pid_end + 2 + unpack(buf, pid_end)[0]
-        if info_end + 2 > n:
-            return None
-        end = info_end + 2 + unpack(buf, info_end)[0]
-        if end > n or pid_end == pos + 2:
-            return None
-        try:
-            pid = buf[pos + 2 : pid_end].decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        edks.append(trusted_edk(pid, buf[pid_end + 2 : info_end], buf[info_end + 2 : end]))
-        pos = end
+    try:
+        for _ in range(count):
+            pid_end = pos + 2 + unpack(buf, pos)[0]
+            info_end = pid_end + 2 + unpack(buf, pid_end)[0]
+            end = info_end + 2 + unpack(buf, info_end)[0]
+            if end > n or pid_end == pos + 2:
+                return None
+            edks.append(
+                trusted_edk(buf[pos + 2 : pid_end].decode(), buf[pid_end + 2 : info_end], buf[info_end + 2 : end])
+            )
+            pos = end
+    except (struct.error, UnicodeDecodeError):
+        return None
     if pos + _V2_TAIL_TAG.size > n:
         return None
     content_type, frame_length, suite_data, tag = _V2_TAIL_TAG.unpack_from(buf, pos)
@@ -218,33 +217,30 @@ def _context_sorted(buf: bytes, start: int, end: int) -> EncryptionContext | Non
 
     Canonical bytes are their own serialization, so the context is made from the decoded
     pairs and these bytes without re-sorting or re-serializing; anything else (unsorted,
-    a repeated or empty key, invalid UTF-8, a length past ``end``) goes to
-    :meth:`EncryptionContext.deserialize` through the field-by-field parser.
+    a repeated key, invalid UTF-8, a length past ``end``) goes to
+    :meth:`EncryptionContext.deserialize` through the field-by-field parser. As for the EDKs,
+    one bounds check per pair covers both of its length fields.
     """
     unpack = _U16.unpack_from
     (count,) = unpack(buf, start)
     pos = start + 2
     entries: list[tuple[bytes, bytes, str, str]] = []
     previous = b""
-    for _ in range(count):
-        if pos + 2 > end:
-            return None
-        key_end = pos + 2 + unpack(buf, pos)[0]
-        if key_end + 2 > end:
-            return None
-        value_end = key_end + 2 + unpack(buf, key_end)[0]
-        if value_end > end:
-            return None
-        key = buf[pos + 2 : key_end]
-        if entries and key <= previous:
-            return None
-        value = buf[key_end + 2 : value_end]
-        try:
-            entries.append((key, value, key.decode("utf-8"), value.decode("utf-8")))
-        except UnicodeDecodeError:
-            return None
-        previous = key
-        pos = value_end
+    try:
+        for _ in range(count):
+            key_end = pos + 2 + unpack(buf, pos)[0]
+            value_end = key_end + 2 + unpack(buf, key_end)[0]
+            if value_end > end:
+                return None
+            key = buf[pos + 2 : key_end]
+            if entries and key <= previous:
+                return None
+            value = buf[key_end + 2 : value_end]
+            entries.append((key, value, key.decode(), value.decode()))
+            previous = key
+            pos = value_end
+    except (struct.error, UnicodeDecodeError):
+        return None
     if pos != end or not entries:
         return None
     return EncryptionContext._trusted(tuple(entries), buf[start:end])
