@@ -45,8 +45,16 @@ class _OwnedBuffers:
         self._i ^= 1
         if self._ring[self._i] is not None and sys.getrefcount(self._ring[self._i]) == 2:
             return self._ring[self._i]  # type: ignore[return-value]
-        buf = self._ring[self._i] = bytearray(size)
+        buf = self._ring[self._i] = _take_spare(size)
         return buf
+
+    def release(self) -> None:
+        """Give the buffers no consumer holds any more to the next stream (wiped there)."""
+        for i in (0, 1):
+            buf, self._ring[i] = self._ring[i], None
+            if buf is not None and sys.getrefcount(buf) == 2:  # ``buf`` and the argument
+                _give_back(buf)
+            del buf
 
 
 # Frame buffers left by finished streams (iter_decrypt generators, closed DecryptingReaders), for

@@ -114,3 +114,20 @@ def test_closed_writers_leave_their_buffers_to_the_next_stream() -> None:
         again.write(plaintext)
     with DecryptingReader(io.BytesIO(sink.getvalue()), provider=PROVIDER, context=CTX) as reader:
         assert reader.read() == plaintext
+
+
+def test_finished_iter_encrypt_leaves_the_buffers_nobody_holds() -> None:
+    from ecrcrypt.streams import iter_decrypt, iter_encrypt, owned
+
+    owned._spare.clear()
+    plaintext = os.urandom(4 * F + 9)
+    pieces = [plaintext[i : i + 1000] for i in range(0, len(plaintext), 1000)]
+    kept = []
+    for i, piece in enumerate(iter_encrypt(pieces, provider=PROVIDER, context=CTX, frame_length=F)):
+        kept.append(bytes(piece) if i % 2 else piece)  # holds every other frame buffer itself
+    del piece
+    if owned._spare:  # exact reference counts (CPython with the GIL): see streams.owned
+        assert all(not any(b) for b in owned._spare)
+        assert {len(b) for b in owned._spare} <= {F, F + 32}
+    ciphertext = b"".join(bytes(p) for p in kept)
+    assert b"".join(iter_decrypt([ciphertext], provider=PROVIDER, context=CTX)) == plaintext
