@@ -84,9 +84,12 @@ class RawAesKeyProvider:
     def encrypt_data_key(self, plaintext_key: bytes, context: EncryptionContext) -> tuple[EncryptedDataKey, ...]:
         iv = os.urandom(12)
         ciphertext = self._aead.encrypt(iv, plaintext_key, _aad(context))
-        # Valid by construction (namespace and name checked at __init__, a 16-48 byte ciphertext):
-        # the EncryptedDataKey is made without running its validators again.
-        return (trusted_edk(self.key_namespace, self._name + _TAG_BITS_IV_LEN + iv, ciphertext),)
+        info = self._name + _TAG_BITS_IV_LEN + iv
+        if len(ciphertext) > 0xFFFF:  # a "key" no ESDK field can hold: the validator's error
+            return (EncryptedDataKey(provider_id=self.key_namespace, provider_info=info, ciphertext=ciphertext),)
+        # Valid by construction (namespace and name checked at __init__, the ciphertext bounded
+        # just above): the EncryptedDataKey is made without running its validators again.
+        return (trusted_edk(self.key_namespace, info, ciphertext),)
 
     def decrypt_data_key(self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext) -> bytes:
         aad = _aad(context)
