@@ -197,11 +197,6 @@ class Report:
                 return row.value
         return None
 
-    def ratio(self, key: str, label: str, numerator: str, denominator: str, note: str = "") -> None:
-        a, b = self.get(numerator), self.get(denominator)
-        if a is not None and b:
-            self.add(key, label, a / b, "x", note)
-
     def skip(self, section: str, reason: str) -> None:
         self.skipped[section] = reason
         print(f"  [skip] {section}: {reason}", flush=True)
@@ -232,20 +227,6 @@ def median_seconds(fn: Callable[[], object], reps: int, *, warmup: bool = True) 
 
 def gbps(nbytes: int, seconds: float) -> float:
     return nbytes / seconds / GB
-
-
-def per_op_us(fn: Callable[[], object], iterations: int, batches: int = 20) -> float:
-    """Median over ``batches`` of the mean time of one call, in microseconds."""
-    per_batch = max(1, iterations // batches)
-    for _ in range(min(per_batch, 50)):
-        fn()
-    samples = []
-    for _ in range(batches):
-        start = time.perf_counter()
-        for _ in range(per_batch):
-            fn()
-        samples.append((time.perf_counter() - start) / per_batch)
-    return statistics.median(samples) * 1e6
 
 
 class NullSink(io.RawIOBase):
