@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     rep.meta["load_average_after"] = os.getloadavg()
     report.print_table(rep)
     path = report.write_json(rep)
-    # Also per mode, so a quick run does not replace the last full run's figures.
-    report.write_json(rep, report.OUT / f"latest-{rep.meta['mode']}.json")
+    # Also per mode, so a quick run does not replace the last full run's figures (nor a run of a
+    # few sections, with --only, the last complete one).
+    suffix = rep.meta["mode"] if not args.only else "partial"
+    report.write_json(rep, report.OUT / f"latest-{suffix}.json")
     print(f"wrote {path} ({rep.meta['seconds']} s)")
     return 0
 
