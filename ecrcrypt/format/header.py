@@ -34,6 +34,7 @@ __all__ = [
     "edk_length",
     "header_length_v2",
     "parse_header",
+    "parse_complete_v2_header",
     "parse_header_bytes",
     "serialize_header_body_v2",
     "trusted_edk",
@@ -157,6 +158,18 @@ def parse_header_bytes(
     # Anything else -- v1, non-framed, and every malformed or over-limit header -- takes the
     # field-by-field parser, which raises the precise error.
     return _parse(data, None, max_header_size, allow_v1, max_encrypted_data_keys, max_frame_length)
+
+
+def parse_complete_v2_header(
+    data: bytes, *, max_encrypted_data_keys: int, max_header_size: int, max_frame_length: int
+) -> Header | None:
+    """The header at the start of ``data`` when ``data`` holds all of it and it is a well-formed
+    framed v2 header (one pass, as :func:`parse_header_bytes` does); ``None`` for anything else,
+    which the caller then parses field by field (:func:`parse_header`) to get the precise error.
+
+    For streaming readers whose source can show what it has buffered without consuming it.
+    """
+    return _parse_v2_framed(data, max_header_size, max_encrypted_data_keys, max_frame_length)
 
 
 def _parse_v2_framed(buf: bytes, limit: int, max_edks: int, max_frame_length: int) -> Header | None:

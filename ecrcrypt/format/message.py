@@ -48,7 +48,14 @@ from ecrcrypt.format.frames import (
     FrameAad,
     final_aad,
 )
-from ecrcrypt.format.header import ZERO_IV, Header, parse_header, parse_header_bytes, serialize_header_body_v2
+from ecrcrypt.format.header import (
+    ZERO_IV,
+    Header,
+    parse_complete_v2_header,
+    parse_header,
+    parse_header_bytes,
+    serialize_header_body_v2,
+)
 from ecrcrypt.format.suites import AES_256_GCM_HKDF_SHA512_COMMIT_KEY, TAG_LENGTH, Signature
 from ecrcrypt.keyprovider import EncryptedDataKey, KeyProvider
 
@@ -119,6 +126,16 @@ class DecryptPolicy:
         return parse_header(
             read,
             allow_v1=self.allow_v1,
+            max_encrypted_data_keys=self.max_encrypted_data_keys,
+            max_header_size=self.max_header_size,
+            max_frame_length=self.max_frame_length,
+        )
+
+    def parse_complete_header(self, data: bytes) -> Header | None:
+        """The header at the start of ``data`` if ``data`` holds all of it and it is an ordinary
+        framed v2 header; ``None`` otherwise (then :meth:`parse_header` gives the precise error)."""
+        return parse_complete_v2_header(
+            data,
             max_encrypted_data_keys=self.max_encrypted_data_keys,
             max_header_size=self.max_header_size,
             max_frame_length=self.max_frame_length,

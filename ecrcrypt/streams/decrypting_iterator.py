@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ecrcrypt.errors import AuthenticationError, MessageLimitError, StreamClosedError
 from ecrcrypt.format.frames import FINAL_MARKER, REGULAR_FRAME_OVERHEAD, U32, FrameAad
-from ecrcrypt.format.message import DecryptPolicy, Opened, open_header
+from ecrcrypt.format.message import DecryptPolicy, Opened, open_header, open_parsed
 from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
@@ -113,6 +113,9 @@ class _Chunks:
 # incremental 0.94; 256 KiB 0.89 vs 0.94; 1 MiB 0.69 vs 0.80. Up to this many bytes of
 # ciphertext ‖ tag a split frame is copied.
 _COPY_MAX = 192 * 1024
+# How much of the first chunk is copied to try the one-pass header parse: headers are a few
+# hundred bytes (one KMS EDK, ECR's context); a larger one is parsed field by field.
+_HEADER_PEEK = 8192
 _TRUNCATED = "message is truncated (no final frame)"
 _TRUNCATED_FINAL = "message is truncated in the final frame"
 
@@ -378,7 +381,15 @@ def _iter_decrypt(
 ) -> Iterator[bytes | bytearray]:
     try:
         source = _Chunks(chunks)
-        opened = open_header(source.read, provider=provider, context=context, policy=policy)
+        source.advance()
+        # The first chunk usually holds the whole header: parsed in one pass where it lies (the
+        # field-by-field parse, for anything else, gives the precise error).
+        header = policy.parse_complete_header(bytes(source.cur[:_HEADER_PEEK]))
+        if header is not None:
+            source.pos = header.length
+            opened = open_parsed(header, provider=provider, context=context)
+        else:
+            opened = open_header(source.read, provider=provider, context=context, policy=policy)
         header = opened.header
         if not header.framed or header.suite.signature is not None:
             yield _decrypt_buffered(source.read, opened, policy)

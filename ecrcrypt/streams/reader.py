@@ -17,7 +17,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.errors import AuthenticationError, MessageLimitError, StreamClosedError
 from ecrcrypt.format.frames import FINAL_FRAME_OVERHEAD, FINAL_MARKER, REGULAR_FRAME_OVERHEAD, U32, FrameAad
-from ecrcrypt.format.message import DecryptPolicy, Opened, open_header
+from ecrcrypt.format.message import DecryptPolicy, Opened, open_header, open_parsed
 from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
@@ -54,7 +54,7 @@ class DecryptingReader(io.RawIOBase):
         self._fill = _reader_of(source)
         self._policy = policy
         self._failed: BaseException | None = None
-        self._opened: Opened = open_header(self._read_source, provider=provider, context=context, policy=policy)
+        self._opened: Opened = self._open_header(provider, context)
         header = self._opened.header
         self.context: EncryptionContext = self._opened.context
         self.sha256: Digest | None = None
@@ -84,6 +84,21 @@ class DecryptingReader(io.RawIOBase):
 
     def _read_source(self, n: int) -> bytes:
         return self._source.read(n)
+
+    def _open_header(self, provider: KeyProvider, context: Mapping[str, str] | None) -> Opened:
+        """Parse and authenticate the header. A source that shows what it has buffered without
+        consuming it (``peek``: ``io.BufferedReader``, hence files and the blob stores' readers)
+        usually holds a whole header: it is parsed in one pass and exactly its bytes consumed.
+        Otherwise, or for anything but an ordinary framed v2 header, field by field."""
+        peek = getattr(self._source, "peek", None)
+        if peek is not None:
+            ahead = peek(self._policy.max_header_size)
+            header = self._policy.parse_complete_header(ahead) if type(ahead) is bytes else None
+            if header is not None:
+                if self._source.read(header.length) != ahead[: header.length]:
+                    raise StreamClosedError("the source changed what it had shown (peek) before it was read")
+                return open_parsed(header, provider=provider, context=context)
+        return open_header(self._read_source, provider=provider, context=context, policy=self._policy)
 
     # -- buffered (signed / non-framed) ---------------------------------------------
     def _decrypt_buffered(self) -> bytes:

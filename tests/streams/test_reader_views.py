@@ -131,3 +131,66 @@ def test_finished_iter_encrypt_leaves_the_buffers_nobody_holds() -> None:
         assert {len(b) for b in owned._spare} <= {F, F + 32}
     ciphertext = b"".join(bytes(p) for p in kept)
     assert b"".join(iter_decrypt([ciphertext], provider=PROVIDER, context=CTX)) == plaintext
+
+
+class _ReadOnly:
+    """A source with neither peek nor readinto: the field-by-field header parse."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def read(self, n: int) -> bytes:
+        return self._f.read(n)
+
+
+def _outcome(source: object) -> bytes | tuple[type, str]:
+    try:
+        with DecryptingReader(source, provider=PROVIDER, context=CTX) as reader:  # type: ignore[arg-type]
+            return reader.read()
+    except Exception as exc:  # every outcome is compared, whatever it is
+        return type(exc), str(exc)
+
+
+def test_a_peekable_source_has_its_header_parsed_in_one_pass_with_the_same_outcomes() -> None:
+    plaintext = os.urandom(100)
+    message = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    source = io.BufferedReader(io.BytesIO(message))
+    with DecryptingReader(source, provider=PROVIDER, context=CTX) as reader:
+        assert source.tell() == len(message) - 100 - 40  # exactly the header was consumed
+        assert reader.read() == plaintext
+    header_length = len(message) - 100 - 40
+    for cut in range(0, header_length + 1, 7):
+        data = message[:cut]
+        assert _outcome(io.BufferedReader(io.BytesIO(data))) == _outcome(_ReadOnly(data)), cut
+    for i in range(header_length):
+        data = message[:i] + bytes((message[i] ^ 0x80,)) + message[i + 1 :]
+        assert _outcome(io.BufferedReader(io.BytesIO(data))) == _outcome(_ReadOnly(data)), i
+
+
+def test_a_buffer_smaller_than_the_header_takes_the_field_by_field_parse() -> None:
+    plaintext = os.urandom(100)
+    message = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    with DecryptingReader(io.BufferedReader(io.BytesIO(message), buffer_size=64), provider=PROVIDER, context=CTX) as r:
+        assert r.read() == plaintext
+
+
+def _iter_outcome(chunks: list[bytes]) -> bytes | tuple[type, str]:
+    from ecrcrypt.streams import iter_decrypt
+
+    try:
+        return b"".join(iter_decrypt(chunks, provider=PROVIDER, context=CTX))
+    except Exception as exc:  # every outcome is compared, whatever it is
+        return type(exc), str(exc)
+
+
+def test_iter_decrypt_parses_a_header_lying_in_its_first_chunk_in_one_pass_with_the_same_outcomes() -> None:
+    plaintext = os.urandom(100)
+    message = encrypt(plaintext, provider=PROVIDER, context=CTX, frame_length=F)
+    assert _iter_outcome([message]) == plaintext
+    header_length = len(message) - 100 - 40
+    for i in range(header_length):
+        data = message[:i] + bytes((message[i] ^ 0x80,)) + message[i + 1 :]
+        bytewise = [data[j : j + 1] for j in range(len(data))]  # no chunk holds a header: field by field
+        assert _iter_outcome([data]) == _iter_outcome(bytewise), i
+    for cut in range(0, header_length + 1, 5):
+        assert _iter_outcome([message[:cut]]) == _iter_outcome([message[j : j + 1] for j in range(cut)]), cut
