@@ -294,10 +294,11 @@ def open_parsed(header: Header, *, provider: KeyProvider, context: Mapping[str, 
     """Authenticate a parsed header; the provider is called only after the context check."""
     full, required = reconcile_context(header.context, context)
     suite = header.suite
-    if suite.signature is not None and PUBLIC_KEY_KEY not in header.context:
+    has_public_key = PUBLIC_KEY_KEY in header.context
+    if suite.signature is not None and not has_public_key:
         # Spec decrypt.md: the verification key comes from the stored context.
         raise MessageFormatError("signed message without 'aws-crypto-public-key' in its encryption context")
-    if suite.signature is None and PUBLIC_KEY_KEY in header.context:
+    if suite.signature is None and has_public_key:
         # A verification key in an unsigned message means a signed one whose signature was stripped:
         # whoever can unwrap the data key (decrypt-only rights) could re-seal it as an unsigned suite
         # with any plaintext. Every ESDK refuses it (Python: "Signature verification key found in
