@@ -106,7 +106,7 @@ def run(cfg: Config, report: Report) -> None:
         meta = kms.create_key(description="bench")
         key_id, key_arn = meta.key_id, meta.arn
         n = 4000 if cfg.quick else 40000
-        trials = max(10, cfg.reps)
+        trials = max(20, cfg.reps)  # batches of n // 20 pairs: short, so a burst of load lands in few
         # Every context is used once: the pairs make at most n + 2 * 50 calls.
         distinct = n + 200
         floor = PairFloor(Path(tmp) / "kms.sqlite3", key_id, key_arn, fresh_contexts(512))
