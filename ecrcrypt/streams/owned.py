@@ -49,7 +49,10 @@ class _OwnedBuffers:
         return buf
 
     def release(self) -> None:
-        """Give the buffers no consumer holds any more to the next stream (wiped there)."""
+        """Give the buffers no consumer holds any more to the next stream (wiped there). Only where
+        reference counts are exact: elsewhere a consumer's buffer could not be told from a free one."""
+        if not _REUSE_OWNED:
+            return
         for i in (0, 1):
             buf, self._ring[i] = self._ring[i], None
             if buf is not None and sys.getrefcount(buf) == 2:  # ``buf`` and the argument
