@@ -60,7 +60,7 @@ class _OwnedBuffers:
             del buf
 
 
-# Frame buffers left by finished streams (iter_decrypt generators, closed DecryptingReaders), for
+# Frame buffers left by finished streams (iterators, closed readers and writers), for
 # the next one. A fresh frame-sized bytearray is paid in page faults on its first write: about
 # 0.5 ms per MiB in this project's VM, a tenth of reading a 64 MiB layer from the page cache
 # (benchmarks/streaming.py, reader_file_ratio); a recycled one is not. Bounded: at most 8 MiB
