@@ -93,12 +93,13 @@ class RawAesKeyProvider:
 
     def decrypt_data_key(self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext) -> bytes:
         aad = _aad(context)
+        name = self._name
         for edk in encrypted_data_keys:
             info = edk.provider_info
             # Spec: provider id equals the namespace, info = name ‖ 128 ‖ 12 ‖ IV, parsed from the end.
-            if edk.provider_id != self.key_namespace or len(info) != len(self._name) + _INFO_TAIL:
+            if edk.provider_id != self.key_namespace or len(info) != len(name) + _INFO_TAIL:
                 continue
-            if info[: len(self._name)] != self._name or info[-20:-12] != _TAG_BITS_IV_LEN:
+            if not info.startswith(name) or not info.startswith(_TAG_BITS_IV_LEN, len(name)):
                 continue
             try:
                 return self._aead.decrypt(info[-12:], edk.ciphertext, aad)
