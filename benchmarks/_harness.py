@@ -51,7 +51,7 @@ class Config:
                 quick=True,
                 layer_size=64 * MiB,
                 reps=5,
-                big_size=int((gib or 0.25) * GiB),
+                big_size=int((gib or 0.125) * GiB),
                 frame_length=frame_length,
                 sweep=(),
                 peer_size=16 * MiB,

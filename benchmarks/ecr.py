@@ -209,72 +209,79 @@ def registry_push_pull(cfg: Config, report: Report, root: Path, src: Path, store
     """Push, body-first upload and pull through the registry, each trial paired with the raw pipeline.
 
     Every trial makes a fresh repository (untimed: objects are content-addressed), then runs the raw
-    push and ``push_layer`` in alternating order, the raw push again and the chunked upload, then the
-    raw pull and ``pull_layer``; each ratio is per trial, the figure its median.
+    push and ``push_layer`` in alternating order, the raw push again and the chunked upload (full
+    mode only: two more fsync'd layers per trial), then the raw pull and ``pull_layer``; each ratio
+    is per trial, the figure its median. A small layer goes through every path first, untimed.
     """
     reg, enc_type = open_registry(root / "registry")
     note = f"{note}, {enc_type}"
     framer = RawFramer(cfg.frame_length)
     pipe = HashPipe(cfg.frame_length)
     try:
-        digest = "sha256:" + raw_push(store, "raw", src, framer, pipe)
         runs: dict[str, list[float]] = {k: [] for k in ("raw_push", "push", "raw_push2", "upload", "raw_pull", "pull")}
-
-        def timed(key: str, fn: Callable[[], object]) -> None:
-            start = time.perf_counter()
-            fn()
-            runs[key].append(time.perf_counter() - start)
-
-        def push(repo: Any) -> None:
-            with open(src, "rb") as f:
-                repo.push_layer(f, digest=digest)
-
-        def upload(repo: Any) -> None:
-            up = repo.start_upload()
-            for chunk in read_chunks(src):
-                up.write(chunk)
-            up.complete(digest)
-
-        def pull(repo: Any) -> None:
-            if repo.pull_layer(digest, NullSink()) != total:
-                raise AssertionError("pulled a different length")
-
         fresh = itertools.count()
 
-        def push_raw() -> None:
-            # A new key each time, as every registry push: replacing a file costs the old one's release.
-            raw_push(store, f"raw-{next(fresh)}", src, framer, pipe)
+        def trial(number: int, layer: Path, size: int, keep: bool) -> None:
+            """One paired trial over ``layer``: fresh repositories, the three pairs in alternating order."""
+            digest = "sha256:" + raw_push(store, "raw", layer, framer, pipe)  # what the raw pull reads (untimed)
 
-        def pull_raw() -> None:
-            if raw_pull(store, "raw", framer, pipe) != digest.removeprefix("sha256:"):
-                raise AssertionError("the raw pull hashed other bytes")
+            def push(repo: Any) -> None:
+                with open(layer, "rb") as f:
+                    repo.push_layer(f, digest=digest)
 
-        trials = cfg.reps
-        for trial in range(trials + 1):  # trial 0 warms every path and is not kept
-            name = f"bench-{trial}"
+            def upload(repo: Any) -> None:
+                up = repo.start_upload()
+                for chunk in read_chunks(layer):
+                    up.write(chunk)
+                up.complete(digest)
+
+            def pull(repo: Any) -> None:
+                if repo.pull_layer(digest, NullSink()) != size:
+                    raise AssertionError("pulled a different length")
+
+            def push_raw() -> None:
+                # A new key each time, as every registry push: replacing a file costs the old one's release.
+                raw_push(store, f"raw-{next(fresh)}", layer, framer, pipe)
+
+            def pull_raw() -> None:
+                if raw_pull(store, "raw", framer, pipe) != digest.removeprefix("sha256:"):
+                    raise AssertionError("the raw pull hashed other bytes")
+
+            name = f"bench-{number}"
             reg.create_repository(name, encryption_configuration={"encryptionType": enc_type})
             reg.create_repository(name + "-upload", encryption_configuration={"encryptionType": enc_type})
             repo, up_repo = reg.repository(name), reg.repository(name + "-upload")
             steps: list[list[tuple[str, Callable[[], object]]]] = [
                 [("raw_push", push_raw), ("push", functools.partial(push, repo))],
-                [("raw_push2", push_raw), ("upload", functools.partial(upload, up_repo))],
                 [("raw_pull", pull_raw), ("pull", functools.partial(pull, repo))],
             ]
+            if not cfg.quick:  # two more fsync'd layers per trial: the full run only
+                steps.insert(1, [("raw_push2", push_raw), ("upload", functools.partial(upload, up_repo))])
             for pair in steps:
-                for key, fn in pair if trial % 2 == 0 else reversed(pair):
-                    timed(key, fn)
+                for key, fn in pair if number % 2 == 0 else reversed(pair):
+                    start = time.perf_counter()
+                    fn()
+                    if keep:
+                        runs[key].append(time.perf_counter() - start)
             reg.delete_repository(name, force=True)
             reg.delete_repository(name + "-upload", force=True)
             for key in list(store.list("raw-")):
                 store.delete(key)
-            if trial == 0:
-                for values in runs.values():
-                    values.clear()
+
+        # Every path warmed once (thread pools, the KMS hot path, the registry's caches) on a small
+        # layer, then the kept trials on the large one.
+        warm = root / "warm.bin"
+        write_source(warm, 4 * MiB)
+        trial(0, warm, 4 * MiB, keep=False)
+        for number in range(1, cfg.reps + 1):
+            trial(number, src, total, keep=True)
         results = {
             "push": Paired(runs["raw_push"], runs["push"]),
             "upload": Paired(runs["raw_push2"], runs["upload"]),
             "pull": Paired(runs["raw_pull"], runs["pull"]),
         }
+        if cfg.quick:
+            del results["upload"]
         labels = {
             "push": "ECR push_layer (digest first)",
             "upload": "ECR chunked upload (digest last, body first)",
