@@ -26,6 +26,27 @@ def _default_frame() -> tuple[int, str]:
         return MiB, "1 MiB (ecrcrypt.format.message not importable yet)"
 
 
+def machine_facts() -> dict[str, object]:
+    """What absolute figures depend on: the CPU, its AES/SHA/vector extensions, hashlib's OpenSSL, the load."""
+    import ssl
+
+    facts: dict[str, object] = {"openssl_hashlib": ssl.OPENSSL_VERSION, "load_average": os.getloadavg()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return facts
+    for line in info.splitlines():
+        if line.startswith("model name"):
+            facts["cpu"] = line.split(":", 1)[1].strip()
+        elif line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            wanted = ("aes", "vaes", "vpclmulqdq", "pclmulqdq", "avx2", "avx512f", "sha_ni")
+            facts["cpu_flags"] = {flag: flag in flags for flag in wanted}
+            break
+    return facts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions: under a minute")
@@ -51,10 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         import cryptography
+        from cryptography.hazmat.backends.openssl import backend
 
         rep.meta["cryptography"] = cryptography.__version__
+        rep.meta["openssl_cryptography"] = backend.openssl_version_text()
     except ImportError:
         pass
+    rep.meta.update(machine_facts())
 
     wanted = set(args.only or SECTIONS)
     if cfg.quick:
@@ -101,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             rep.skip(name, f"failed: {type(exc).__name__}: {exc}")
         print(f"   {name}: {time.perf_counter() - t0:.1f} s", flush=True)
     rep.meta["seconds"] = round(time.perf_counter() - started, 1)
+    rep.meta["load_average_after"] = os.getloadavg()
     report.print_table(rep)
     path = report.write_json(rep)
-    # Also per mode, so a quick run does not replace the last full run's figures.
-    report.write_json(rep, report.OUT / f"latest-{rep.meta['mode']}.json")
+    # Also per mode, so a quick run does not replace the last full run's figures (nor a run of a
+    # few sections, with --only, the last complete one).
+    suffix = rep.meta["mode"] if not args.only else "partial"
+    report.write_json(rep, report.OUT / f"latest-{suffix}.json")
     print(f"wrote {path} ({rep.meta['seconds']} s)")
     return 0
 

@@ -51,11 +51,11 @@ class Config:
                 quick=True,
                 layer_size=64 * MiB,
                 reps=5,
-                big_size=int((gib or 0.25) * GiB),
+                big_size=int((gib or 0.125) * GiB),
                 frame_length=frame_length,
                 sweep=(),
                 peer_size=16 * MiB,
-                small_iterations=2000,
+                small_iterations=4000,
             )
         return cls(
             quick=False,
@@ -65,7 +65,7 @@ class Config:
             frame_length=frame_length,
             sweep=(64 * 1024, 256 * 1024, MiB, 4 * MiB),
             peer_size=256 * MiB,
-            small_iterations=20000,
+            small_iterations=40000,
         )
 
 
@@ -76,6 +76,103 @@ class Row:
     value: float
     unit: str
     note: str = ""
+    lo: float | None = None  # the spread of a paired ratio: min and max over its trials
+    hi: float | None = None
+    trials: int = 0
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median, min and max of the per-trial ratios of one paired measurement."""
+
+    median: float
+    lo: float
+    hi: float
+    trials: int
+
+    @classmethod
+    def of(cls, ratios: list[float]) -> Spread:
+        return cls(statistics.median(ratios), min(ratios), max(ratios), len(ratios))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Per-trial seconds of a baseline and a candidate run alternately (trial i of each side
+    ran back to back, so a burst of load from another process hits both).
+
+    ``speed`` is candidate throughput ÷ baseline throughput (≤ 1 when the baseline is a
+    ceiling); ``cost`` is candidate time ÷ baseline time (≥ 1 when the baseline is a floor).
+    Each is the median, min and max of the per-trial quotients, never a quotient of medians.
+    """
+
+    base: list[float]
+    cand: list[float]
+
+    @property
+    def base_s(self) -> float:
+        return statistics.median(self.base)
+
+    @property
+    def cand_s(self) -> float:
+        return statistics.median(self.cand)
+
+    def speed(self) -> Spread:
+        return Spread.of([b / c for b, c in zip(self.base, self.cand, strict=True)])
+
+    def cost(self) -> Spread:
+        return Spread.of([c / b for b, c in zip(self.base, self.cand, strict=True)])
+
+
+def paired(
+    baseline: Callable[[], object],
+    candidate: Callable[[], object],
+    trials: int,
+    *,
+    warmup: bool = True,
+    before: Callable[[], object] | None = None,
+) -> Paired:
+    """Run ``baseline`` and ``candidate`` alternately ``trials`` times each, the order flipped
+    every trial (ABBA...) so neither side always runs on a cache the other warmed.
+
+    ``before`` runs untimed ahead of every timed call (e.g. a fresh repository per push).
+    """
+    if warmup:
+        for fn in (baseline, candidate):
+            if before is not None:
+                before()
+            fn()
+    base: list[float] = []
+    cand: list[float] = []
+    for i in range(trials):
+        order = ((baseline, base), (candidate, cand)) if i % 2 == 0 else ((candidate, cand), (baseline, base))
+        for fn, out in order:
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return Paired(base, cand)
+
+
+def paired_per_op(
+    baseline: Callable[[], object], candidate: Callable[[], object], iterations: int, trials: int
+) -> Paired:
+    """:func:`paired` for microsecond operations: each trial times a batch of calls per side
+    (``iterations // trials`` of them) and records the mean seconds of one call."""
+    batch = max(1, iterations // trials)
+
+    def looped(fn: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(batch):
+                fn()
+
+        return run
+
+    for _ in range(min(batch, 50)):
+        baseline()
+        candidate()
+    result = paired(looped(baseline), looped(candidate), trials, warmup=False)
+    return Paired([s / batch for s in result.base], [s / batch for s in result.cand])
 
 
 @dataclass
@@ -89,16 +186,16 @@ class Report:
         self.rows.append(Row(key, label, value, unit, note))
         return value
 
+    def spread(self, key: str, label: str, spread: Spread, note: str = "") -> float:
+        """A paired ratio: its median is the figure, its min and max are printed and stored beside it."""
+        self.rows.append(Row(key, label, spread.median, "x", note, spread.lo, spread.hi, spread.trials))
+        return spread.median
+
     def get(self, key: str) -> float | None:
         for row in self.rows:
             if row.key == key:
                 return row.value
         return None
-
-    def ratio(self, key: str, label: str, numerator: str, denominator: str, note: str = "") -> None:
-        a, b = self.get(numerator), self.get(denominator)
-        if a is not None and b:
-            self.add(key, label, a / b, "x", note)
 
     def skip(self, section: str, reason: str) -> None:
         self.skipped[section] = reason
@@ -106,6 +203,14 @@ class Report:
 
     def metrics(self) -> dict[str, float]:
         return {row.key: round(row.value, 4) for row in self.rows}
+
+    def spreads(self) -> dict[str, dict[str, float]]:
+        """``key -> {median, min, max, trials}`` of every paired ratio."""
+        return {
+            r.key: {"median": round(r.value, 4), "min": round(r.lo, 4), "max": round(r.hi, 4), "trials": r.trials}
+            for r in self.rows
+            if r.lo is not None and r.hi is not None
+        }
 
 
 def median_seconds(fn: Callable[[], object], reps: int, *, warmup: bool = True) -> float:
@@ -122,20 +227,6 @@ def median_seconds(fn: Callable[[], object], reps: int, *, warmup: bool = True) 
 
 def gbps(nbytes: int, seconds: float) -> float:
     return nbytes / seconds / GB
-
-
-def per_op_us(fn: Callable[[], object], iterations: int, batches: int = 20) -> float:
-    """Median over ``batches`` of the mean time of one call, in microseconds."""
-    per_batch = max(1, iterations // batches)
-    for _ in range(min(per_batch, 50)):
-        fn()
-    samples = []
-    for _ in range(batches):
-        start = time.perf_counter()
-        for _ in range(per_batch):
-            fn()
-        samples.append((time.perf_counter() - start) / per_batch)
-    return statistics.median(samples) * 1e6
 
 
 class NullSink(io.RawIOBase):

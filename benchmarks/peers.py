@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks._harness import (
@@ -15,9 +16,10 @@ from benchmarks._harness import (
     Skip,
     drain_reader,
     gbps,
-    median_seconds,
     need,
+    paired,
 )
+from benchmarks.raw import RawFramer
 
 ESDK_DEFAULT_FRAME = 4096  # aws-encryption-sdk-python's default frame length
 
@@ -42,7 +44,8 @@ def _esdk() -> tuple[Any, Any, Any]:
     return client, key, Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 
 
-def esdk_stream(data: bytes, frame_length: int, reps: int) -> tuple[float, float]:
+def esdk_stream(data: bytes, frame_length: int) -> tuple[Callable[[], None], Callable[[], None]]:
+    """aws-encryption-sdk's streaming encrypt and decrypt of ``data`` (to a null sink / counted)."""
     client, key, suite = _esdk()
 
     def encrypt(sink: Any) -> None:
@@ -52,7 +55,6 @@ def esdk_stream(data: bytes, frame_length: int, reps: int) -> tuple[float, float
             for chunk in stream:
                 sink.write(chunk)
 
-    enc = median_seconds(lambda: encrypt(NullSink()), reps, warmup=False)
     out = KeepOpenBytesIO()
     encrypt(out)
     ct = out.getvalue()
@@ -62,8 +64,7 @@ def esdk_stream(data: bytes, frame_length: int, reps: int) -> tuple[float, float
             n = sum(len(chunk) for chunk in stream)
         assert n == len(data)
 
-    dec = median_seconds(decrypt, reps, warmup=False)
-    return gbps(len(data), enc), gbps(len(data), dec)
+    return lambda: encrypt(NullSink()), decrypt
 
 
 def esdk_small_roundtrip(size: int = 4096) -> Any:
@@ -87,7 +88,7 @@ def _tink() -> Any:
     return handle.primitive(streaming_aead.StreamingAead)
 
 
-def tink_stream(data: bytes, reps: int) -> tuple[float, float]:
+def tink_stream(data: bytes) -> tuple[Callable[[], None], Callable[[], None]]:
     primitive = _tink()
     aad = b"arn:aws:ecr:us-east-1:123456789012:repository/bench"
     view = memoryview(data)
@@ -97,7 +98,6 @@ def tink_stream(data: bytes, reps: int) -> tuple[float, float]:
             for i in range(0, len(view), MiB):
                 stream.write(view[i : i + MiB])
 
-    enc = median_seconds(lambda: encrypt(NullSink()), reps)
     out = KeepOpenBytesIO()
     encrypt(out)
     ct = out.getvalue()
@@ -107,29 +107,63 @@ def tink_stream(data: bytes, reps: int) -> tuple[float, float]:
             n = drain_reader(stream)
         assert n == len(data)
 
-    dec = median_seconds(decrypt, reps)
-    return gbps(len(data), enc), gbps(len(data), dec)
+    return lambda: encrypt(NullSink()), decrypt
+
+
+def _paired_peer(
+    report: Report, key: str, label: str, data: bytes, raw: RawFramer, pair: tuple[Callable[[], None], ...], trials: int
+) -> None:
+    """The peer's encrypt and decrypt, each paired with raw framed AES-GCM over the same bytes."""
+    raw_ct = raw.encrypt_to_bytes(data)
+    note = f"{len(data) // MiB} MiB"
+    baselines = (lambda: raw.encrypt(data, NullSink()), lambda: raw.decrypt(raw_ct, NullSink()))
+    for side, base, cand in zip(("encrypt", "decrypt"), baselines, pair, strict=True):
+        result = paired(base, cand, trials)
+        report.add(f"{key}_{side}_gbps", f"{label} {side}", gbps(len(data), result.cand_s), "GB/s", note)
+        report.spread(f"{key}_{side}_raw_ratio", f"{label} {side} ÷ raw AES-GCM (paired)", result.speed())
 
 
 def run(cfg: Config, report: Report, data: bytes) -> None:
-    peer_data = data[: cfg.peer_size]
-    note = f"{len(peer_data) // MiB} MiB"
+    trials = cfg.reps
+    raw = RawFramer(cfg.frame_length)
     try:
-        reps = 1 if cfg.quick else 3
-        e, d = esdk_stream(peer_data, ESDK_DEFAULT_FRAME, reps)
-        report.add("esdk_encrypt_gbps", "aws-encryption-sdk encrypt (4 KiB frames)", e, "GB/s", note)
-        report.add("esdk_decrypt_gbps", "aws-encryption-sdk decrypt (4 KiB frames)", d, "GB/s", note)
-        f = cfg.frame_length
-        e, d = esdk_stream(data, f, max(2, cfg.reps - 2))
-        note_f = f"{len(data) // MiB} MiB, frame {f // 1024} KiB"
-        report.add("esdk_encrypt_same_frame_gbps", "aws-encryption-sdk encrypt (same frame)", e, "GB/s", note_f)
-        report.add("esdk_decrypt_same_frame_gbps", "aws-encryption-sdk decrypt (same frame)", d, "GB/s", note_f)
+        peer_data = data[: cfg.peer_size]
+        _paired_peer(
+            report,
+            "esdk",
+            "aws-encryption-sdk (4 KiB frames)",
+            peer_data,
+            raw,
+            esdk_stream(peer_data, ESDK_DEFAULT_FRAME),
+            trials,
+        )
+        _paired_peer(
+            report,
+            "esdk_same_frame",
+            "aws-encryption-sdk (ecrcrypt's frame length)",
+            data,
+            raw,
+            esdk_stream(data, cfg.frame_length),
+            trials,
+        )
     except Skip as exc:
         report.skip("aws-encryption-sdk", str(exc))
     try:
-        e, d = tink_stream(data, cfg.reps)
-        note_t = f"{len(data) // MiB} MiB, AES256_GCM_HKDF_1MB"
-        report.add("tink_encrypt_gbps", "tink streaming AEAD encrypt", e, "GB/s", note_t)
-        report.add("tink_decrypt_gbps", "tink streaming AEAD decrypt", d, "GB/s", note_t)
+        _paired_peer(report, "tink", "tink streaming AEAD (AES256_GCM_HKDF_1MB)", data, raw, tink_stream(data), trials)
     except Skip as exc:
         report.skip("tink", str(exc))
+
+
+def tink_small_roundtrip(data: bytes) -> Any:
+    """tink's AEAD (AES256_GCM, one key, no envelope, no key derivation) on ``data``: encrypt + decrypt."""
+    tink = need("tink")
+    aead = need("tink.aead")
+    aead.register()
+    primitive = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM).primitive(aead.Aead)
+    associated = b"arn:aws:ecr:us-east-1:123456789012:repository/bench"
+
+    def roundtrip() -> None:
+        if primitive.decrypt(primitive.encrypt(data, associated), associated) != data:
+            raise AssertionError("tink round trip")
+
+    return roundtrip

@@ -167,6 +167,20 @@ class VerifyingReader:
             self._finish()
         return data
 
+    def read_view(self) -> memoryview:
+        """:meth:`DecryptingReader.read_view`: the next plaintext, a read-only view valid until the
+        next call; empty at the end, once the digest matched."""
+        if self._closed:
+            raise StreamClosedError("read from a closed layer reader")
+        view: memoryview = self._reader.read_view()
+        if not view:
+            self._finish()
+        return view
+
+    def read_chunk(self) -> bytes:
+        """The next plaintext as ``bytes`` the caller may keep; ``b""`` at the end, once the digest matched."""
+        return bytes(self.read_view())
+
     def _finish(self) -> None:
         if self._failure is not None:
             raise self._failure  # sticky: a later read must not look like a clean end

@@ -26,10 +26,19 @@ from ecrcrypt.errors import (
     ValidationError,
 )
 from ecrcrypt.format.frames import U32
-from ecrcrypt.format.suites import IV_LENGTH, TAG_LENGTH, AlgorithmSuite, suite_for_id
+from ecrcrypt.format.suites import IV_LENGTH, SUITES, TAG_LENGTH, AlgorithmSuite, suite_for_id
 from ecrcrypt.keyprovider import EncryptedDataKey
 
-__all__ = ["Header", "edk_length", "header_length_v2", "parse_header", "parse_header_bytes", "serialize_header_body_v2"]
+__all__ = [
+    "Header",
+    "edk_length",
+    "header_length_v2",
+    "parse_header",
+    "parse_complete_v2_header",
+    "parse_header_bytes",
+    "serialize_header_body_v2",
+    "trusted_edk",
+]
 
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
@@ -143,7 +152,124 @@ def parse_header_bytes(
     if type(data) is not bytes:
         # Copy only what a header may span: the cap bounds it.
         data = bytes(memoryview(data).cast("B")[:max_header_size])
+    header = _parse_v2_framed(data, max_header_size, max_encrypted_data_keys, max_frame_length)
+    if header is not None:
+        return header
+    # Anything else -- v1, non-framed, and every malformed or over-limit header -- takes the
+    # field-by-field parser, which raises the precise error.
     return _parse(data, None, max_header_size, allow_v1, max_encrypted_data_keys, max_frame_length)
+
+
+def parse_complete_v2_header(
+    data: bytes, *, max_encrypted_data_keys: int, max_header_size: int, max_frame_length: int
+) -> Header | None:
+    """The header at the start of ``data`` when ``data`` holds all of it and it is a well-formed
+    framed v2 header (one pass, as :func:`parse_header_bytes` does); ``None`` for anything else,
+    which the caller then parses field by field (:func:`parse_header`) to get the precise error.
+
+    For streaming readers whose source can show what it has buffered without consuming it.
+    """
+    return _parse_v2_framed(data, max_header_size, max_encrypted_data_keys, max_frame_length)
+
+
+def _parse_v2_framed(buf: bytes, limit: int, max_edks: int, max_frame_length: int) -> Header | None:
+    """The header of a well-formed, framed v2 message held whole in ``buf``, in one pass; ``None``
+    at the first field that is anything else, so that :func:`_parse` raises what it raises.
+
+    Every length is checked against the bytes present (and the cap) before its field is used, so
+    the EDK fields are at most 65535 bytes and the provider id non-empty UTF-8 by construction:
+    the :class:`EncryptedDataKey` is made from them without running its validators again, and a
+    canonical context from its pairs and its own bytes (:func:`_context_sorted`).
+
+    One check per EDK suffices: each field starts at least two bytes after the previous length
+    field, so if any length field lay past the end, the EDK's end does too (a length read past
+    the whole buffer raises ``struct.error``, also a ``None``).
+    """
+    n = len(buf) if len(buf) < limit else limit
+    if n < _V2_PREFIX.size + 2 or buf[0] != 2:
+        return None
+    _, suite_id, message_id, length = _V2_PREFIX.unpack_from(buf)
+    suite = _V2_SUITES.get(suite_id)
+    pos = _V2_PREFIX.size + length
+    if suite is None or pos + 2 > n:
+        return None
+    unpack = _U16.unpack_from
+    context = _context_sorted(buf, _V2_PREFIX.size, pos) if length else _EMPTY_CONTEXT
+    if context is None:
+        return None
+    (count,) = unpack(buf, pos)
+    if not 0 < count <= max_edks:
+        return None
+    pos += 2
+    edks = []
+    try:
+        for _ in range(count):
+            pid_end = pos + 2 + unpack(buf, pos)[0]
+            info_end = pid_end + 2 + unpack(buf, pid_end)[0]
+            end = info_end + 2 + unpack(buf, info_end)[0]
+            if end > n or pid_end == pos + 2:
+                return None
+            edks.append(
+                trusted_edk(buf[pos + 2 : pid_end].decode(), buf[pid_end + 2 : info_end], buf[info_end + 2 : end])
+            )
+            pos = end
+    except (struct.error, UnicodeDecodeError):
+        return None
+    if pos + _V2_TAIL_TAG.size > n:
+        return None
+    content_type, frame_length, suite_data, tag = _V2_TAIL_TAG.unpack_from(buf, pos)
+    if content_type != FRAMED or not 0 < frame_length <= max_frame_length:
+        return None
+    body_end = pos + _V2_TAIL.size
+    return Header(suite, message_id, context, tuple(edks), True, frame_length, suite_data, buf[:body_end], ZERO_IV, tag)
+
+
+def _context_sorted(buf: bytes, start: int, end: int) -> EncryptionContext | None:
+    """The context serialized in ``buf[start:end]`` when it is canonical (pairs in strictly
+    ascending key order, as every ESDK writes them), else ``None``.
+
+    Canonical bytes are their own serialization, so the context is made from the decoded
+    pairs and these bytes without re-sorting or re-serializing; anything else (unsorted,
+    a repeated key, invalid UTF-8, a length past ``end``) goes to
+    :meth:`EncryptionContext.deserialize` through the field-by-field parser. As for the EDKs,
+    one bounds check per pair covers both of its length fields.
+    """
+    unpack = _U16.unpack_from
+    (count,) = unpack(buf, start)
+    pos = start + 2
+    entries: list[tuple[bytes, bytes, str, str]] = []
+    previous = b""
+    try:
+        for _ in range(count):
+            key_end = pos + 2 + unpack(buf, pos)[0]
+            value_end = key_end + 2 + unpack(buf, key_end)[0]
+            if value_end > end:
+                return None
+            key = buf[pos + 2 : key_end]
+            if entries and key <= previous:
+                return None
+            value = buf[key_end + 2 : value_end]
+            entries.append((key, value, key.decode(), value.decode()))
+            previous = key
+            pos = value_end
+    except (struct.error, UnicodeDecodeError):
+        return None
+    if pos != end or not entries:
+        return None
+    return EncryptionContext._trusted(tuple(entries), buf[start:end])
+
+
+_EDK_SET = object.__setattr__
+
+
+def trusted_edk(provider_id: str, provider_info: bytes, ciphertext: bytes) -> EncryptedDataKey:
+    """An :class:`EncryptedDataKey` of fields already known valid (each at most 65535 bytes, the id
+    a non-empty ``str``): what a parser just bounds-checked, or a provider just made."""
+    edk = object.__new__(EncryptedDataKey)
+    _EDK_SET(edk, "provider_id", provider_id)
+    _EDK_SET(edk, "provider_info", provider_info)
+    _EDK_SET(edk, "ciphertext", ciphertext)
+    return edk
 
 
 def _parse(
@@ -329,3 +455,5 @@ def serialize_header_body_v2(
 
 _V2_PREFIX = struct.Struct(">BH32sH")  # version, suite id, message id, context length
 _V2_TAIL = struct.Struct(">BI32s")  # content type, frame length, commit key (suite data)
+_V2_TAIL_TAG = struct.Struct(">BI32s16s")  # the same, then the header tag
+_V2_SUITES = {s.id: s for s in SUITES.values() if s.message_version == 2}

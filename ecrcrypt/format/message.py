@@ -42,11 +42,20 @@ from ecrcrypt.format.derivation import check_commitment, derive_keys
 from ecrcrypt.format.frames import (
     FINAL_FRAME_OVERHEAD,
     FINAL_MARKER,
+    FINAL_MARKER_BYTES,
     REGULAR_FRAME_OVERHEAD,
     U32,
     FrameAad,
+    final_aad,
 )
-from ecrcrypt.format.header import ZERO_IV, Header, parse_header, parse_header_bytes, serialize_header_body_v2
+from ecrcrypt.format.header import (
+    ZERO_IV,
+    Header,
+    parse_complete_v2_header,
+    parse_header,
+    parse_header_bytes,
+    serialize_header_body_v2,
+)
 from ecrcrypt.format.suites import AES_256_GCM_HKDF_SHA512_COMMIT_KEY, TAG_LENGTH, Signature
 from ecrcrypt.keyprovider import EncryptedDataKey, KeyProvider
 
@@ -77,6 +86,7 @@ WRITE_SUITE = AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 MAX_NON_FRAMED = 2**36 - 32
 _U16 = struct.Struct(">H")
 _U64 = struct.Struct(">Q")
+_SEQ_AT_4_LEN_AT_20 = struct.Struct(">I12xI")  # a final frame's SeqNum and content length, after the marker
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -116,6 +126,16 @@ class DecryptPolicy:
         return parse_header(
             read,
             allow_v1=self.allow_v1,
+            max_encrypted_data_keys=self.max_encrypted_data_keys,
+            max_header_size=self.max_header_size,
+            max_frame_length=self.max_frame_length,
+        )
+
+    def parse_complete_header(self, data: bytes) -> Header | None:
+        """The header at the start of ``data`` if ``data`` holds all of it and it is an ordinary
+        framed v2 header; ``None`` otherwise (then :meth:`parse_header` gives the precise error)."""
+        return parse_complete_v2_header(
+            data,
             max_encrypted_data_keys=self.max_encrypted_data_keys,
             max_header_size=self.max_header_size,
             max_frame_length=self.max_frame_length,
@@ -274,10 +294,11 @@ def open_parsed(header: Header, *, provider: KeyProvider, context: Mapping[str, 
     """Authenticate a parsed header; the provider is called only after the context check."""
     full, required = reconcile_context(header.context, context)
     suite = header.suite
-    if suite.signature is not None and PUBLIC_KEY_KEY not in header.context:
+    has_public_key = PUBLIC_KEY_KEY in header.context
+    if suite.signature is not None and not has_public_key:
         # Spec decrypt.md: the verification key comes from the stored context.
         raise MessageFormatError("signed message without 'aws-crypto-public-key' in its encryption context")
-    if suite.signature is None and PUBLIC_KEY_KEY in header.context:
+    if suite.signature is None and has_public_key:
         # A verification key in an unsigned message means a signed one whose signature was stripped:
         # whoever can unwrap the data key (decrypt-only rights) could re-seal it as an unsigned suite
         # with any plaintext. Every ESDK refuses it (Python: "Signature verification key found in
@@ -300,6 +321,20 @@ def open_parsed(header: Header, *, provider: KeyProvider, context: Mapping[str, 
 def decrypt_body(view: memoryview, pos: int, opened: Opened, policy: DecryptPolicy) -> bytes:
     """Open the body (and footer) that starts at ``view[pos]``; nothing is returned unverified."""
     header = opened.header
+    if header.framed and header.suite.signature is None and view[pos : pos + 4] == FINAL_MARKER_BYTES:
+        # One final frame and nothing else: the small object, opened with no per-frame state.
+        if pos + 24 > len(view):
+            raise AuthenticationError("message is truncated in the final frame")
+        got, n = _SEQ_AT_4_LEN_AT_20.unpack_from(view, pos + 4)
+        if got != 1 or n > header.frame_length:
+            raise AuthenticationError("message authentication failed (final frame)")
+        end = pos + n + FINAL_FRAME_OVERHEAD
+        if end > len(view):
+            raise AuthenticationError("message is truncated in the final frame")
+        _check_limit(n, policy.max_body_size)
+        if end != len(view):
+            raise AuthenticationError("message has trailing bytes after its end")
+        return _open(opened.aead, view[pos + 8 : pos + 20], view[pos + 24 : end], final_aad(header.message_id, 1, n))
     aad = FrameAad(header.message_id)
     out: list[bytes] = []
     total = 0
@@ -359,7 +394,7 @@ def _check_limit(total: int, limit: int | None) -> None:
         raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
 
 
-def _open(aead: AESGCM, iv: memoryview, ct_and_tag: memoryview, aad: bytearray) -> bytes:
+def _open(aead: AESGCM, iv: memoryview, ct_and_tag: memoryview, aad: bytes | bytearray) -> bytes:
     try:
         return aead.decrypt(iv, ct_and_tag, aad)
     except InvalidTag:

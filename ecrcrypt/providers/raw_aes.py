@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import DataKeyDecryptionError, ValidationError
+from ecrcrypt.format.header import trusted_edk
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey
 
 __all__ = ["RawAesKeyProvider"]
@@ -83,20 +84,22 @@ class RawAesKeyProvider:
     def encrypt_data_key(self, plaintext_key: bytes, context: EncryptionContext) -> tuple[EncryptedDataKey, ...]:
         iv = os.urandom(12)
         ciphertext = self._aead.encrypt(iv, plaintext_key, _aad(context))
-        return (
-            EncryptedDataKey(
-                provider_id=self.key_namespace, provider_info=self._name + _TAG_BITS_IV_LEN + iv, ciphertext=ciphertext
-            ),
-        )
+        info = self._name + _TAG_BITS_IV_LEN + iv
+        if len(ciphertext) > 0xFFFF:  # a "key" no ESDK field can hold: the validator's error
+            return (EncryptedDataKey(provider_id=self.key_namespace, provider_info=info, ciphertext=ciphertext),)
+        # Valid by construction (namespace and name checked at __init__, the ciphertext bounded
+        # just above): the EncryptedDataKey is made without running its validators again.
+        return (trusted_edk(self.key_namespace, info, ciphertext),)
 
     def decrypt_data_key(self, encrypted_data_keys: Sequence[EncryptedDataKey], context: EncryptionContext) -> bytes:
         aad = _aad(context)
+        name = self._name
         for edk in encrypted_data_keys:
             info = edk.provider_info
             # Spec: provider id equals the namespace, info = name ‖ 128 ‖ 12 ‖ IV, parsed from the end.
-            if edk.provider_id != self.key_namespace or len(info) != len(self._name) + _INFO_TAIL:
+            if edk.provider_id != self.key_namespace or len(info) != len(name) + _INFO_TAIL:
                 continue
-            if info[: len(self._name)] != self._name or info[-20:-12] != _TAG_BITS_IV_LEN:
+            if not info.startswith(name) or not info.startswith(_TAG_BITS_IV_LEN, len(name)):
                 continue
             try:
                 return self._aead.decrypt(info[-12:], edk.ciphertext, aad)

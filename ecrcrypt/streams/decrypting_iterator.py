@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 
 from cryptography.exceptions import InvalidTag
@@ -18,13 +17,17 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ecrcrypt.errors import AuthenticationError, MessageLimitError, StreamClosedError
 from ecrcrypt.format.frames import FINAL_MARKER, REGULAR_FRAME_OVERHEAD, U32, FrameAad
-from ecrcrypt.format.message import DecryptPolicy, Opened, open_header
+from ecrcrypt.format.message import DecryptPolicy, Opened, open_header, open_parsed
 from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
 
-# Re-exported (``as``) for tests/test_streams.py, which reads the flag here.
+# Re-exported (``as``) for tests/test_streams.py, which reads the flag and the pool here.
 from ecrcrypt.streams.owned import _REUSE_OWNED as _REUSE_OWNED
+from ecrcrypt.streams.owned import _give_back, _take_spare
+from ecrcrypt.streams.owned import _spare as _spare
+
+_NO_BUFFER = bytearray(0)  # an empty ring slot (never the size of a frame)
 
 
 class _Chunks:
@@ -110,6 +113,9 @@ class _Chunks:
 # incremental 0.94; 256 KiB 0.89 vs 0.94; 1 MiB 0.69 vs 0.80. Up to this many bytes of
 # ciphertext ‖ tag a split frame is copied.
 _COPY_MAX = 192 * 1024
+# How much of the first chunk is copied to try the one-pass header parse: headers are a few
+# hundred bytes (one KMS EDK, ECR's context); a larger one is parsed field by field.
+_HEADER_PEEK = 8192
 _TRUNCATED = "message is truncated (no final frame)"
 _TRUNCATED_FINAL = "message is truncated in the final frame"
 
@@ -194,45 +200,6 @@ class _SplitOpener:
         if len(tag) < TAG_LENGTH:
             raise AuthenticationError(truncated)
         decryptor.finalize_with_tag(tag)
-
-
-# Output buffers left by finished iter_decrypt generators, for the next one. A fresh
-# frame-sized bytearray is paid in page faults on its first write, about 4 % of iter_decrypt's
-# throughput at 1 MiB frames for the two a generator needs (benchmarks/streaming.py, 128 MiB
-# messages); a recycled one is not. Bounded: at most two buffers of at most 4 MiB (idle memory
-# ≤ 8 MiB), each wiped when given back, so no plaintext outlives the generator that made it.
-_SPARE_COUNT = 2
-_SPARE_MAX_SIZE = 4 * 1024 * 1024
-_spare_lock = threading.Lock()
-_spare: list[bytearray] = []
-_zeros = memoryview(b"")
-_NO_BUFFER = bytearray(0)  # an empty ring slot (never the size of a frame)
-
-
-def _take_spare(size: int) -> bytearray:
-    """A recycled buffer of ``size`` bytes (zeroed), or a new one."""
-    if _spare and size <= _SPARE_MAX_SIZE:
-        with _spare_lock:
-            for i, buf in enumerate(_spare):
-                if len(buf) == size:
-                    return _spare.pop(i)
-    return bytearray(size)
-
-
-def _give_back(buf: bytearray) -> None:
-    """Keep ``buf``, which nothing else refers to any more, for a later :func:`_take_spare`."""
-    global _zeros
-    size = len(buf)
-    if size > _SPARE_MAX_SIZE or size == 0:
-        return
-    if len(_zeros) < size:
-        # Never written: its pages stay the kernel's shared zero page (no memory of its own).
-        _zeros = memoryview(bytes(_SPARE_MAX_SIZE))
-    buf[:] = _zeros[:size]
-    with _spare_lock:
-        if len(_spare) >= _SPARE_COUNT:
-            _spare.pop(0)
-        _spare.append(buf)
 
 
 def _iter_frames(src: _Chunks, opened: Opened, policy: DecryptPolicy) -> Iterator[bytearray]:
@@ -414,7 +381,15 @@ def _iter_decrypt(
 ) -> Iterator[bytes | bytearray]:
     try:
         source = _Chunks(chunks)
-        opened = open_header(source.read, provider=provider, context=context, policy=policy)
+        source.advance()
+        # The first chunk usually holds the whole header: parsed in one pass where it lies (the
+        # field-by-field parse, for anything else, gives the precise error).
+        header = policy.parse_complete_header(bytes(source.cur[:_HEADER_PEEK]))
+        if header is not None:
+            source.pos = header.length
+            opened = open_parsed(header, provider=provider, context=context)
+        else:
+            opened = open_header(source.read, provider=provider, context=context, policy=policy)
         header = opened.header
         if not header.framed or header.suite.signature is not None:
             yield _decrypt_buffered(source.read, opened, policy)

@@ -18,7 +18,7 @@ from ecrcrypt.format.frames import (
 )
 from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH, start_message
 from ecrcrypt.keyprovider import KeyProvider
-from ecrcrypt.streams.owned import _OwnedBuffers
+from ecrcrypt.streams.owned import _give_back, _OwnedBuffers, _take_spare
 
 
 def iter_encrypt(
@@ -41,7 +41,7 @@ def iter_encrypt(
     aad = FrameAad(sealer.message_id)
     seal = sealer.aead.encrypt_into
     pool = _OwnedBuffers(f + REGULAR_FRAME_OVERHEAD)
-    pend = bytearray(f)  # the partial frame copied aside (at most one)
+    pend = _take_spare(f)  # the partial frame copied aside (at most one)
     pend_len = 0
     held: bytearray | None = None  # a full frame sealed as regular that may yet be the last
     seq = 0
@@ -99,4 +99,7 @@ def iter_encrypt(
     FINAL_PREFIX.pack_into(final, 0, FINAL_MARKER, seq, 0, seq, pend_len)
     with memoryview(final) as view, memoryview(pend) as plain:
         seal(view[8:20], plain[:pend_len], aad.final(seq, pend_len), view[24:])
+    # Before the last yield: a consumer need not resume the generator after the final frame.
+    pool.release()
+    _give_back(pend)
     yield final

@@ -17,10 +17,12 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.errors import AuthenticationError, MessageLimitError, StreamClosedError
 from ecrcrypt.format.frames import FINAL_FRAME_OVERHEAD, FINAL_MARKER, REGULAR_FRAME_OVERHEAD, U32, FrameAad
-from ecrcrypt.format.message import DecryptPolicy, Opened, open_header
+from ecrcrypt.format.message import DecryptPolicy, Opened, open_header, open_parsed
+from ecrcrypt.format.suites import TAG_LENGTH
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.streams.buffered import _decrypt_buffered
 from ecrcrypt.streams.hashing import _DEFER_MIN, _HASH_BATCH, _Hasher
+from ecrcrypt.streams.owned import _give_back, _take_spare, _unshared
 from ecrcrypt.streams.protocols import SupportsRead, _reader_of
 
 
@@ -52,7 +54,7 @@ class DecryptingReader(io.RawIOBase):
         self._fill = _reader_of(source)
         self._policy = policy
         self._failed: BaseException | None = None
-        self._opened: Opened = open_header(self._read_source, provider=provider, context=context, policy=policy)
+        self._opened: Opened = self._open_header(provider, context)
         header = self._opened.header
         self.context: EncryptionContext = self._opened.context
         self.sha256: Digest | None = None
@@ -71,7 +73,7 @@ class DecryptingReader(io.RawIOBase):
             f = self._f
             self._aad = FrameAad(header.message_id)
             self._decrypt_into = self._opened.aead.decrypt_into
-            self._in = memoryview(bytearray(0 if self._in_memory else f + FINAL_FRAME_OVERHEAD))
+            self._in = memoryview(bytearray(0) if self._in_memory else _take_spare(f + FINAL_FRAME_OVERHEAD))
             self._plain: list[memoryview] = []  # allocated on first use
             self._plain_next = -1
         else:
@@ -82,6 +84,21 @@ class DecryptingReader(io.RawIOBase):
 
     def _read_source(self, n: int) -> bytes:
         return self._source.read(n)
+
+    def _open_header(self, provider: KeyProvider, context: Mapping[str, str] | None) -> Opened:
+        """Parse and authenticate the header. A source that shows what it has buffered without
+        consuming it (``peek``: ``io.BufferedReader``, hence files and the blob stores' readers)
+        usually holds a whole header: it is parsed in one pass and exactly its bytes consumed.
+        Otherwise, or for anything but an ordinary framed v2 header, field by field."""
+        peek = getattr(self._source, "peek", None)
+        if peek is not None:
+            ahead = peek(self._policy.max_header_size)
+            header = self._policy.parse_complete_header(ahead) if type(ahead) is bytes else None
+            if header is not None:
+                if self._source.read(header.length) != ahead[: header.length]:
+                    raise StreamClosedError("the source changed what it had shown (peek) before it was read")
+                return open_parsed(header, provider=provider, context=context)
+        return open_header(self._read_source, provider=provider, context=context, policy=self._policy)
 
     # -- buffered (signed / non-framed) ---------------------------------------------
     def _decrypt_buffered(self) -> bytes:
@@ -114,8 +131,7 @@ class DecryptingReader(io.RawIOBase):
             if marker != expected:
                 raise AuthenticationError("message authentication failed (frame out of sequence)")
             self._count(f)
-            out = target[:f]
-            self._decrypt(inv[4:16], inv[16 : f + REGULAR_FRAME_OVERHEAD], self._aad.regular(expected, f), out)
+            out = self._decrypt(inv[4:16], inv[16 : f + REGULAR_FRAME_OVERHEAD], self._aad.regular(expected, f), target)
             self._seq = expected
             self._consumed = f + REGULAR_FRAME_OVERHEAD
             return out
@@ -138,8 +154,7 @@ class DecryptingReader(io.RawIOBase):
         if trailing:
             raise AuthenticationError("message has trailing bytes after its final frame")
         self._count(n)
-        out = target[:n]
-        self._decrypt(inv[8:20], inv[24:end], self._aad.final(seq, n), out)
+        out = self._decrypt(inv[8:20], inv[24:end], self._aad.final(seq, n), target)
         self._seq = seq
         self._eof = True
         self._consumed = end
@@ -151,13 +166,16 @@ class DecryptingReader(io.RawIOBase):
         if limit is not None and self._body > limit:
             raise MessageLimitError(f"message body exceeds the maximum body size of {limit} bytes")
 
-    def _decrypt(self, iv: memoryview, ct: memoryview, aad: bytearray, out: memoryview) -> None:
+    def _decrypt(self, iv: memoryview, ct: memoryview, aad: bytearray, target: memoryview) -> memoryview:
+        """Open one frame into the first ``len(ct) - 16`` bytes of ``target``, which are returned."""
+        out = target[: len(ct) - TAG_LENGTH]
         try:
             self._decrypt_into(iv, ct, aad, out)
         except InvalidTag:
             # decrypt_into has written unverified plaintext: wipe it before anyone sees it.
             out[:] = bytes(len(out))
             raise AuthenticationError("message authentication failed") from None
+        return out
 
     def _plain_buffer(self) -> memoryview:
         """The buffer for the next frame. With hashing of large frames, a ring: up to two
@@ -166,7 +184,7 @@ class DecryptingReader(io.RawIOBase):
         ring = 2 * -(-_HASH_BATCH // self._f) + 1 if large else 1
         self._plain_next = (self._plain_next + 1) % ring
         if self._plain_next == len(self._plain):
-            self._plain.append(memoryview(bytearray(self._f)))  # grown on demand
+            self._plain.append(memoryview(_take_spare(self._f)))  # grown on demand
         return self._plain[self._plain_next]
 
     # -- file-like API ---------------------------------------------------------------
@@ -214,6 +232,38 @@ class DecryptingReader(io.RawIOBase):
         self._avail = self._avail[n:]
         return n
 
+    def read_view(self) -> memoryview:
+        """The next verified plaintext (a frame, or what a ``readinto`` left of one) as a read-only
+        view of the reader's own buffer, valid until the next call on the reader; empty only at the end.
+
+        The copy-free way to drain the reader into a destination that does not keep what it is
+        given -- any ``io`` object (``io.IOBase.write``: "the implementation should only access b
+        during the method call"), a socket: frames are decrypted into the reader's buffers, the
+        SHA-256 (``compute_sha256``) reads them on its thread, and nothing is copied out.
+        """
+        self._check_usable()
+        try:
+            if self._avail:
+                out = self._avail
+                self._avail = memoryview(b"")
+                return out.toreadonly()
+            while not self._eof:
+                plain = self._open_frame(self._plain_buffer())
+                if plain:
+                    if self._hasher is not None:
+                        self._hasher.defer(plain)
+                    return plain.toreadonly()
+            self._finish()
+            return memoryview(b"")
+        except BaseException as exc:
+            self._failed = exc
+            raise
+
+    def read_chunk(self) -> bytes:
+        """The next verified plaintext as a new ``bytes`` the caller may keep (one frame's worth,
+        :meth:`read_view` copied once); ``b""`` only at the end."""
+        return bytes(self.read_view())
+
     def _finish(self) -> None:
         if not self._done:
             self._done = True
@@ -248,9 +298,26 @@ class DecryptingReader(io.RawIOBase):
     def close(self) -> None:
         """Stop reading. Does NOT close ``source``."""
         hasher = getattr(self, "_hasher", None)  # absent when __init__ failed (IOBase.__del__ closes)
-        if not self.closed and hasher is not None:
-            hasher.wait()
+        if not self.closed:
+            if hasher is not None:
+                hasher.wait()
+            self._recycle()
         super().close()
+
+    def _recycle(self) -> None:
+        """Leave this reader's frame buffers to the next stream (``streams.owned``): those no view
+        handed out (``read_view``) still refers to, wiped there."""
+        views: list[memoryview] = [getattr(self, "_in", memoryview(b"")), *getattr(self, "_plain", ())]
+        self._in = self._avail = memoryview(b"")
+        self._plain = []
+        for view in views:
+            buf = view.obj
+            try:
+                view.release()
+            except BufferError:  # exported by someone still holding it: not ours to reuse
+                continue
+            if type(buf) is bytearray and buf and _unshared(buf):
+                _give_back(buf)
 
     def __enter__(self) -> DecryptingReader:
         return self

@@ -21,6 +21,7 @@ from ecrcrypt.format.frames import (
 )
 from ecrcrypt.format.message import Sealer
 from ecrcrypt.streams.hashing import _Hasher
+from ecrcrypt.streams.owned import _give_back, _take_spare, _unshared
 from ecrcrypt.streams.protocols import SupportsWrite
 
 
@@ -34,13 +35,13 @@ class _FrameSealer:
         self._aad = FrameAad(sealer.message_id)
         self._encrypt_into = sealer.aead.encrypt_into
         self._decrypt_into = sealer.aead.decrypt_into
-        self._out = bytearray(f + FINAL_FRAME_OVERHEAD)
+        self._out = _take_spare(f + FINAL_FRAME_OVERHEAD)
         out = memoryview(self._out)
         self._regular_iv = out[4:16]
         self._regular_body = out[16 : f + REGULAR_FRAME_OVERHEAD]
         self._regular_frame = out[: f + REGULAR_FRAME_OVERHEAD]
         self._outv = out
-        self._pend = memoryview(bytearray(f))
+        self._pend = memoryview(_take_spare(f))
         self._pend_len = 0
         self._held = False
         self._seq = 0
@@ -119,3 +120,18 @@ class _FrameSealer:
         self.body_length += n + FINAL_FRAME_OVERHEAD
         self._pend_len = 0
         return None if self._hasher is None else self._hasher.digest()
+
+    def recycle(self) -> None:
+        """Leave the two frame buffers to the next stream (``streams.owned``) once this message is
+        over: the destination got views only for the duration of its ``write`` calls."""
+        if not self._out:
+            return  # recycled already
+        if self._hasher is not None:
+            self._hasher.wait()  # it may still read the plaintext buffer
+        out, pend = self._out, self._pend.obj
+        for view in (self._regular_iv, self._regular_body, self._regular_frame, self._outv, self._pend):
+            view.release()
+        self._out = bytearray(0)
+        for buf in (out, pend):
+            if type(buf) is bytearray and buf and _unshared(buf):
+                _give_back(buf)

@@ -87,10 +87,12 @@ class _WriterBase:
             raise
         self._finished = True
         self._closed = True
+        self._frames.recycle()
 
     def abandon(self) -> None:
         """Stop without writing the final frame: what was written is not a valid message."""
         self._closed = True
+        self._frames.recycle()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

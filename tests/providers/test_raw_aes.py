@@ -141,3 +141,12 @@ def test_key_material_does_not_pickle(protocol: int) -> None:
         copy.deepcopy(data_key)
     # EDKs carry no secret and stay picklable.
     assert pickle.loads(pickle.dumps(data_key.encrypted_data_keys, protocol=protocol)) == data_key.encrypted_data_keys
+
+
+def test_edks_are_validated_like_any_edk() -> None:
+    """The provider builds its EDKs without re-running their validators only when they cannot fail."""
+    provider = RawAesKeyProvider(key_namespace="ns", key_name="name", wrapping_key=bytes(32))
+    (edk,) = provider.encrypt_data_key(bytes(32), EncryptionContext())
+    assert edk == EncryptedDataKey(provider_id="ns", provider_info=edk.provider_info, ciphertext=edk.ciphertext)
+    with pytest.raises(ValidationError, match="at most 65535"):
+        provider.encrypt_data_key(bytes(0xFFFF), EncryptionContext())
