@@ -179,11 +179,11 @@ def open_registry(root: Path) -> tuple[Any, str]:
         reg = registry.Registry(
             kms=no_kms,
             store=FilesystemBlobStore(root / "blobs"),
-            metadata=RegistryMetadata(root / "registry.sqlite3"),
-            service_key=ServiceKey.load_or_create(root / "service-key"),
+            metadata=RegistryMetadata.create(root / "registry.sqlite3", account="111122223333", region="us-east-1"),
+            service_key=ServiceKey.create(root / "service-key"),
         )
         return reg, "AES256"
-    return registry.Registry.open(root), "KMS"
+    return registry.Registry.create(root), "KMS"
 
 
 class _FileSource:

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ecrcrypt.keyprovider",
             "ecrcrypt._validate",
             "ecrcrypt._keyfile",
+            "ecrcrypt._statefile",
             "ecrcrypt._aws_errors",
             "ecrcrypt._layers",
         ),

@@ -149,7 +149,7 @@ def _fmt_size(n: int) -> str:
 def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> None:
     out = _Out(plain)
     started = time.perf_counter()
-    registry = Registry.open(directory)
+    registry = Registry.create(directory)  # idempotent: reopens the demo registry of an earlier run
     developer = f"arn:aws:iam::{registry.account}:user/developer"
     ci = f"arn:aws:iam::{registry.account}:role/ci-deployer"
     admin = registry.kms()

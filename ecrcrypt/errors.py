@@ -54,6 +54,7 @@ __all__ = [
     "NotFoundError",
     "PolicyAccessDeniedError",
     "PolicySizeLimitExceededError",
+    "RegistryStateError",
     "RepositoryAlreadyExistsError",
     "RepositoryNotEmptyError",
     "RepositoryNotFoundError",
@@ -339,6 +340,23 @@ class EcrKmsError(EcrCryptError):
     def __init__(self, message: str, *, kms_error: str | None = None) -> None:
         super().__init__(message)
         self.kms_error = kms_error
+
+
+class RegistryStateError(EcrCryptError):
+    """A file or database the registry needs is missing, empty, truncated, replaced or unreadable.
+
+    Raised when a registry (or its metadata store) is opened, never papered over: ecrcrypt
+    does not create a new key or an empty store in place of one that went missing, since
+    every object encrypted under the old one would silently become undecryptable. The
+    message names the file and what to do (restore it from backup, or create a new
+    registry elsewhere); ``path`` is that file, when there is one.
+    """
+
+    code = "RegistryStateException"
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class GrantsNotRetiredError(EcrKmsError):

@@ -1,8 +1,9 @@
 """``ecrcrypt``: a small command line over a registry directory (the embedded defaults).
 
-Every command opens the registry in ``--dir`` (``$ECRCRYPT_DIR``, default
-``./ecrcrypt-registry``) -- local KMS, filesystem blob store, metadata -- acts as
-``--caller`` and prints JSON shaped like the AWS CLI's output.
+``init`` creates the registry in ``--dir`` (``$ECRCRYPT_DIR``, default
+``./ecrcrypt-registry``) -- local KMS, filesystem blob store, metadata; every other
+command opens it (never creating anything: a missing or damaged file is reported
+with what to do), acts as ``--caller`` and prints JSON shaped like the AWS CLI's output.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def _emit(data: Any) -> None:
 
 @contextmanager
 def _registry(ctx: click.Context) -> Iterator[Registry]:
-    reg = Registry.open(ctx.obj["dir"])
+    try:
+        reg = Registry.open(ctx.obj["dir"])
+    except EcrCryptError as exc:
+        raise click.ClickException(f"{exc.code}: {exc}") from exc
     view = reg.as_caller(ctx.obj["caller"]) if ctx.obj["caller"] else reg
     try:
         yield view
@@ -93,6 +97,20 @@ def _registry(ctx: click.Context) -> Iterator[Registry]:
 def main(ctx: click.Context, directory: Path, caller: str | None) -> None:
     """ECR-style encrypted registry on the embedded defaults."""
     ctx.obj = {"dir": directory, "caller": caller}
+
+
+@main.command("init")
+@click.option("--account", default="111122223333", show_default=True, help="AWS account id of the registry")
+@click.option("--region", default="us-east-1", show_default=True, help="AWS Region of the registry")
+@click.pass_context
+def init(ctx: click.Context, account: str, region: str) -> None:
+    """Create the registry directory (idempotent on an existing, healthy registry)."""
+    try:
+        reg = Registry.create(ctx.obj["dir"], account=account, region=region)
+    except EcrCryptError as exc:
+        raise click.ClickException(f"{exc.code}: {exc}") from exc
+    with reg:
+        _emit({"registryId": reg.registry_id, "region": reg.region, "directory": str(ctx.obj["dir"])})
 
 
 @main.command("create-key")

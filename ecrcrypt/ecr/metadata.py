@@ -1,31 +1,53 @@
-"""The registry's metadata: repositories, their grants, stored objects and tags (private).
+"""The registry's metadata: repositories, their grants, stored objects and tags.
 
 One SQLite database per registry (account + region): a file next to the blob store
-for the embedded default, ``:memory:`` for tests. It holds identifiers, sizes and
-grant ids only -- never key material. Blobs are committed to the store *before*
-their row is written here, so a crash between the two leaves an unrecorded blob
-(collected by ``ecr.gc``), never a row that points at nothing.
+for the embedded default, a file at a path you choose on AWS (docs/aws.md),
+``:memory:`` for tests. It holds identifiers, sizes and grant ids, and the AES256
+service key only *wrapped* under a KMS key -- never plaintext key material. Blobs are
+committed to the store *before* their row is written here, so a crash between the two
+leaves an unrecorded blob (collected by ``ecr.gc``), never a row that points at nothing.
 
 Crash consistency (``ecr.recovery``) rests on intents written here *before* the step
 they announce: a repository intent before the first CreateGrant of a creation (with the
 grant names) and, in the same transaction as the removal of the repository row, before
 a deletion retires anything; a blob intent before a push opens its blob. The step that
 completes an operation removes its intent in the transaction that records the result.
+
+A database file is made by :meth:`RegistryMetadata.create` only; :meth:`RegistryMetadata.open`
+refuses a missing, empty, truncated or damaged file with ``RegistryStateError`` naming
+it, because SQLite would open it as a fresh, empty database and every repository would
+be forgotten. The ``registry`` table records who the database belongs to (its store id,
+account and Region) and what else must exist (the fingerprints and ids of the keys and
+stores the registry was created with), so a replaced database or key is told apart.
+
+The schema has a version (``PRAGMA user_version``) and forward-only migrations:
+``_MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``, all pending steps in
+one transaction at open; a database from a newer ecrcrypt is refused. Version 0 is the
+unversioned schema of earlier releases (with or without the crash-consistency tables:
+every step creates ``IF NOT EXISTS``). Any SQLite failure, at open or later, surfaces as
+``RegistryStateError``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
 
+from ecrcrypt._statefile import create_private_file, database_problem, private_dir, structure_problem
+from ecrcrypt.arns import AccountId, Region
+from ecrcrypt.errors import RegistryStateError
+
 __all__ = [
+    "SCHEMA_VERSION",
     "BlobIntent",
     "ObjectRecord",
     "RegistryMetadata",
@@ -35,16 +57,18 @@ __all__ = [
     "Snapshot",
 ]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS repositories (
+# Version 1: the tables of the unversioned schema (``IF NOT EXISTS``: a version-0 database
+# already has them) and the registry's own records (identity, what must exist).
+_V1 = (
+    """CREATE TABLE IF NOT EXISTS repositories (
     name            TEXT PRIMARY KEY,
     uid             TEXT NOT NULL,
     created_at      REAL NOT NULL,
     encryption_type TEXT NOT NULL,
     kms_key         TEXT,
     grants          TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS objects (
+)""",
+    """CREATE TABLE IF NOT EXISTS objects (
     repository  TEXT NOT NULL,
     kind        TEXT NOT NULL,
     digest      TEXT NOT NULL,
@@ -54,17 +78,24 @@ CREATE TABLE IF NOT EXISTS objects (
     pushed_at   REAL NOT NULL,
     blob_key    TEXT NOT NULL,
     PRIMARY KEY (repository, kind, digest)
-);
-CREATE TABLE IF NOT EXISTS tags (
+)""",
+    """CREATE TABLE IF NOT EXISTS tags (
     repository TEXT NOT NULL,
     tag        TEXT NOT NULL,
     digest     TEXT NOT NULL,
     PRIMARY KEY (repository, tag)
-);
--- >>> crash consistency (issue 10 part A): intents, uid-bound repositories. Additive tables only.
--- A repository creation or deletion in progress: written before its first KMS call (creation)
--- or with the removal of the repository row (deletion); removed when the operation is done.
-CREATE TABLE IF NOT EXISTS repository_intents (
+)""",
+    """CREATE TABLE IF NOT EXISTS registry (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID""",
+)
+
+# Version 2: crash consistency (issue 10 part A): intents, uid-bound repositories. Additive tables only.
+# repository_intents: a repository creation or deletion in progress, written before its first KMS
+#   call (creation) or with the removal of the repository row (deletion); removed when done.
+# blob_intents: a blob a push is writing or has committed but not yet recorded: GC keeps it.
+# uid_bound_repositories: repositories whose uid is part of every encryption context and grant
+#   constraint (all those created since); one absent here predates it (ECR's two-key context).
+_V2 = (
+    """CREATE TABLE IF NOT EXISTS repository_intents (
     uid             TEXT PRIMARY KEY,
     operation       TEXT NOT NULL,
     name            TEXT NOT NULL,
@@ -73,26 +104,32 @@ CREATE TABLE IF NOT EXISTS repository_intents (
     grants          TEXT NOT NULL,
     owner           TEXT NOT NULL,
     started_at      REAL NOT NULL
-);
--- A blob a push is writing or has committed but not yet recorded: garbage collection keeps it.
-CREATE TABLE IF NOT EXISTS blob_intents (
+)""",
+    """CREATE TABLE IF NOT EXISTS blob_intents (
     blob_key       TEXT PRIMARY KEY,
     repository_uid TEXT NOT NULL,
     owner          TEXT NOT NULL,
     started_at     REAL NOT NULL
-);
--- Repositories whose uid is part of every encryption context and grant constraint (all those
--- created since); a repository absent here predates it and keeps ECR's two-key context.
-CREATE TABLE IF NOT EXISTS uid_bound_repositories (
+)""",
+    """CREATE TABLE IF NOT EXISTS uid_bound_repositories (
     uid TEXT PRIMARY KEY
-);
--- <<< crash consistency
--- A repository's policy (SetRepositoryPolicy), deleted with the repository (issue 11).
-CREATE TABLE IF NOT EXISTS repository_policies (
+)""",
+)
+
+# Version 3: a repository's policy (SetRepositoryPolicy), deleted with the repository (issue 11).
+_V3 = (
+    """CREATE TABLE IF NOT EXISTS repository_policies (
     repository TEXT PRIMARY KEY,
     document   TEXT NOT NULL
-);
-"""
+)""",
+)
+
+# Forward-only: never edit a step once released; append one. Each step is a tuple of statements.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+# Keys of the ``registry`` table.
+STORE_ID, ACCOUNT, REGION = "store_id", "account", "region"
 
 
 @attrs.frozen(kw_only=True)
@@ -180,23 +217,124 @@ class ObjectRecord:
 
 
 class RegistryMetadata:
-    """Thread-safe SQLite-backed metadata; ``path=None`` keeps it in memory."""
+    """Thread-safe SQLite-backed metadata; ``path=None`` keeps it in memory.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    ``RegistryMetadata(path)`` opens an existing database (as :meth:`open`); a new file is
+    made only by :meth:`create`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = False) -> None:
         self._path = None if path is None else Path(path)
-        target = ":memory:" if self._path is None else str(self._path)
         if self._path is not None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_file(self._path, create=create)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
-        if self._path is not None:
-            # WAL: a process killed mid-transaction leaves the database at the last commit.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(
+                ":memory:" if self._path is None else str(self._path), check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            self._prepare()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc) from exc
+            raise
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str], *, account: AccountId | str, region: Region | str
+    ) -> RegistryMetadata:
+        """A new metadata database at ``path`` for the registry of ``account`` in ``region``.
+
+        Idempotent: an existing healthy database of the same registry is opened; one of
+        another account or Region is refused (``RegistryStateError``), as is a damaged one.
+        """
+        acct = str(account if isinstance(account, AccountId) else AccountId(account))
+        reg = str(region if isinstance(region, Region) else Region(region))
+        metadata = cls(path, create=True)
+        try:
+            metadata.record_once(STORE_ID, uuid.uuid4().hex)
+            metadata.check_identity(account=acct, region=reg, record=True)
+        except BaseException:
+            metadata.close()
+            raise
+        return metadata
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RegistryMetadata:
+        """The existing metadata database at ``path``; never creates one (``RegistryStateError``)."""
+        return cls(path)
+
+    def _check_file(self, path: Path, *, create: bool) -> None:
+        problem = database_problem(path)
+        if problem == "is missing" and create:
+            private_dir(path.parent)
+            create_private_file(path)  # 0600 before SQLite creates it (and its -wal, -shm) 0644
+            return
+        if problem is not None:
+            raise RegistryStateError(
+                f"the registry database {path} {problem}: restore it from backup (ecrcrypt never creates an "
+                "empty database in place of one that went missing; a new registry is made by its create path)",
+                path=str(path),
+            )
+
+    def _prepare(self) -> None:
+        with self._lock:
+            if self._path is not None:
+                damage = structure_problem(self._db)
+                if damage is not None:
+                    raise RegistryStateError(
+                        f"the registry database {self._path} {damage}: restore it from backup", path=str(self._path)
+                    )
+                # WAL: a process killed mid-transaction leaves the database at the last commit.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the pending migration steps in one transaction (forward only)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise RegistryStateError(
+                    f"the registry database {self._where()} has schema version {version}; this ecrcrypt reads "
+                    f"up to {SCHEMA_VERSION}: open it with a newer ecrcrypt",
+                    path=None if self._path is None else str(self._path),
+                )
+            for step in _MIGRATIONS[version:]:
+                for statement in step:
+                    self._db.execute(statement)
+            if version != SCHEMA_VERSION:
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _where(self) -> str:
+        return ":memory:" if self._path is None else str(self._path)
+
+    def _error(self, exc: sqlite3.Error) -> RegistryStateError:
+        return RegistryStateError(
+            f"the registry database {self._where()} failed: {exc} (restore it from backup if it was damaged)",
+            path=None if self._path is None else str(self._path),
+        )
 
     def __repr__(self) -> str:
-        return f"RegistryMetadata({str(self._path) if self._path else ':memory:'!r})"
+        return f"RegistryMetadata({self._where()!r})"
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -206,38 +344,98 @@ class RegistryMetadata:
     def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction. ``durable=False`` commits without waiting for the disk (WAL,
         ``synchronous=NORMAL``): still atomic and visible to every reader, and it survives a
-        killed process, but a power loss may roll it back -- for rows whose loss is harmless."""
+        killed process, but a power loss may roll it back -- for rows whose loss is harmless.
+        A SQLite failure surfaces as ``RegistryStateError``."""
         with self._lock:
             relaxed = not durable and self._path is not None
-            if relaxed:
-                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            finally:
                 if relaxed:
-                    self._db.execute("PRAGMA synchronous=FULL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield self._db
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                    self._db.execute("COMMIT")
+                finally:
+                    if relaxed:
+                        self._db.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """Reads outside a transaction, under the lock, with SQLite errors surfaced as ``RegistryStateError``."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    # -- the registry's own records ------------------------------------------------------
+    def recorded(self, key: str) -> str | None:
+        """The value recorded under ``key`` in the registry table, or ``None``."""
+        with self._read() as db:
+            row = db.execute("SELECT v FROM registry WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_once(self, key: str, value: str) -> str:
+        """Record ``value`` under ``key`` unless something is there; return what is there.
+
+        Records are written once: what a registry was created with never changes under it.
+        """
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO registry VALUES (?, ?)", (key, value))
+            return str(db.execute("SELECT v FROM registry WHERE k = ?", (key,)).fetchone()[0])
+
+    def record_once_many(self, values: Mapping[str, str]) -> dict[str, str | None]:
+        """Record all of ``values`` in one transaction unless one of their keys is already there
+        (then nothing is written); return what is recorded under each key afterwards."""
+        with self._tx() as db:
+            keys = list(values)
+            marks = ",".join("?" * len(keys))
+            taken = db.execute(f"SELECT 1 FROM registry WHERE k IN ({marks})", keys).fetchone()  # noqa: S608
+            if taken is None:
+                db.executemany("INSERT INTO registry VALUES (?, ?)", list(values.items()))
+            rows = dict(db.execute(f"SELECT k, v FROM registry WHERE k IN ({marks})", keys).fetchall())  # noqa: S608
+        return {k: None if rows.get(k) is None else str(rows[k]) for k in keys}
+
+    @property
+    def store_id(self) -> str | None:
+        """The random id given to this database when it was created (``None``: not recorded)."""
+        return self.recorded(STORE_ID)
+
+    def check_identity(self, *, account: str, region: str, record: bool = False) -> None:
+        """Refuse a database that belongs to another registry; ``record``: claim an unclaimed one."""
+        for key, expected in ((ACCOUNT, account), (REGION, region)):
+            found = self.record_once(key, expected) if record else self.recorded(key)
+            if found is None and self._path is None:
+                found = self.record_once(key, expected)  # an in-memory database belongs to its first user
+            if found != expected:
+                raise RegistryStateError(
+                    f"the registry database {self._where()} belongs to "
+                    f"{'no registry' if found is None else f'the registry of {key} {found}'}, not to {key} "
+                    f"{expected}: open the database of this registry (or restore it from backup)",
+                    path=None if self._path is None else str(self._path),
+                )
 
     # -- repositories ------------------------------------------------------------------
     def get_repository(self, name: str) -> RepositoryRecord | None:
-        with self._lock:
-            row = self._db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (name,)).fetchone()
+        with self._read() as db:
+            row = db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (name,)).fetchone()
         return None if row is None else _repo(row)
 
     def list_repositories(self) -> list[RepositoryRecord]:
-        with self._lock:
-            rows = self._db.execute(_SELECT_REPOSITORIES + " ORDER BY r.created_at, r.name").fetchall()
+        with self._read() as db:
+            rows = db.execute(_SELECT_REPOSITORIES + " ORDER BY r.created_at, r.name").fetchall()
         return [_repo(r) for r in rows]
 
     # -- repository policies -------------------------------------------------------------
     def get_repository_policy(self, name: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT document FROM repository_policies WHERE repository = ?", (name,)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT document FROM repository_policies WHERE repository = ?", (name,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_repository_policy(self, name: str, document: str) -> bool:
@@ -306,8 +504,8 @@ class RegistryMetadata:
             return record
 
     def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT kind, digest, size, stored_size, inner_size, pushed_at, blob_key FROM objects "
                 "WHERE repository = ? AND kind = ? AND digest = ?",
                 (repository, kind, digest),
@@ -315,8 +513,8 @@ class RegistryMetadata:
         return None if row is None else ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
 
     def list_objects(self, repository: str, kind: str) -> list[ObjectRecord]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT kind, digest, size, stored_size, inner_size, pushed_at, blob_key FROM objects "
                 "WHERE repository = ? AND kind = ? ORDER BY pushed_at, digest",
                 (repository, kind),
@@ -324,8 +522,8 @@ class RegistryMetadata:
         return [ObjectRecord(**dict(zip(_OBJECT_FIELDS, r, strict=True))) for r in rows]
 
     def count_objects(self, repository: str) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM objects WHERE repository = ?", (repository,)).fetchone()
+        with self._read() as db:
+            (n,) = db.execute("SELECT COUNT(*) FROM objects WHERE repository = ?", (repository,)).fetchone()
         return int(n)
 
     # -- tags --------------------------------------------------------------------------
@@ -344,15 +542,13 @@ class RegistryMetadata:
             return True
 
     def get_tag(self, repository: str, tag: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT digest FROM tags WHERE repository = ? AND tag = ?", (repository, tag)
-            ).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (repository, tag)).fetchone()
         return None if row is None else str(row[0])
 
     def tags_of(self, repository: str, digest: str) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT tag FROM tags WHERE repository = ? AND digest = ? ORDER BY tag", (repository, digest)
             ).fetchall()
         return [str(r[0]) for r in rows]
@@ -431,8 +627,8 @@ class RegistryMetadata:
         )
 
     def list_intents(self) -> list[RepositoryIntent]:
-        with self._lock:
-            rows = self._db.execute(_SELECT_INTENTS + " ORDER BY started_at, uid").fetchall()
+        with self._read() as db:
+            rows = db.execute(_SELECT_INTENTS + " ORDER BY started_at, uid").fetchall()
         return [_intent(r) for r in rows]
 
     def claim_intent(self, uid: str, owner: str, new_owner: str) -> bool:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryName
 from ecrcrypt.config import EncryptionConfiguration
 from ecrcrypt.ecr.core import ECR_ROLE, STORAGE_ROLE, KmsFactory, RegistryCore
 from ecrcrypt.ecr.crashpoints import crashpoint
+from ecrcrypt.ecr.directory import BLOBS, check_caller_identity, create_directory, open_directory
 from ecrcrypt.ecr.gc import DEFAULT_GRACE, GarbageReport, collect_garbage
 from ecrcrypt.ecr.lifecycle import (
     constrained_arn,
@@ -57,6 +58,8 @@ from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryI
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy, check_repository_policy, decide_ecr
 from ecrcrypt.ecr.recovery import RecoveryReport, recover, undo_creation
 from ecrcrypt.ecr.repository import Repository
+from ecrcrypt.ecr.service_key import FINGERPRINT as SERVICE_KEY_FINGERPRINT
+from ecrcrypt.ecr.service_key import WRAPPED as WRAPPED_SERVICE_KEY
 from ecrcrypt.ecr.service_key import ServiceKey
 from ecrcrypt.ecr.types import RepositoryDescription
 from ecrcrypt.errors import (
@@ -66,6 +69,7 @@ from ecrcrypt.errors import (
     InvalidParameterError,
     KmsError,
     LimitExceededError,
+    RegistryStateError,
     RepositoryAlreadyExistsError,
     RepositoryNotEmptyError,
     RepositoryNotFoundError,
@@ -74,7 +78,6 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.kms import GrantListEntry, GrantOperation, KeyMetadata, KeyState, Kms, SupportsViaService
 from ecrcrypt.kms.local.audit import AuditTrail
-from ecrcrypt.kms.local.service import LocalKms
 from ecrcrypt.store.filesystem import FilesystemBlobStore
 from ecrcrypt.store.protocol import BlobStore
 
@@ -142,13 +145,18 @@ class Registry:
     ) -> None:
         acct = account if isinstance(account, AccountId) else AccountId(account)
         reg = region if isinstance(region, Region) else Region(region)
+        if metadata is None:
+            metadata = RegistryMetadata()
+        metadata.check_identity(account=str(acct), region=str(reg))
+        default_caller = caller or f"arn:{reg.partition}:iam::{acct}:root"
+        service_key = _service_key(metadata, service_key, lambda: kms(default_caller))
         core = RegistryCore(
             account=acct,
             region=reg,
             kms_for=kms,
             store=store,
-            metadata=metadata if metadata is not None else RegistryMetadata(),
-            service_key=service_key if service_key is not None else ServiceKey.generate(),
+            metadata=metadata,
+            service_key=service_key,
             audit=audit,
             # ECR's grantee and retiring principal: "ecr.<region>.amazonaws.com" (CloudTrail sample).
             ecr_principal=ecr_principal or f"ecr.{reg}.amazonaws.com",
@@ -158,11 +166,47 @@ class Registry:
             bucket=bucket or f"{reg}-ecrcrypt-layer-bucket",
             frame_length=frame_length,
         )
-        self._caller = caller or f"arn:{reg.partition}:iam::{acct}:root"
+        self._caller = default_caller
         core.admin = self._caller
         # ecr: actions are evaluated with ``authorization`` (ecr.permissions); without it, open mode.
         core.authorization = authorization
         self._core = core
+
+    @classmethod
+    def create(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        account: AccountId | str = DEFAULT_ACCOUNT,
+        region: Region | str = DEFAULT_REGION,
+        kms: KmsFactory | None = None,
+        audit: AuditTrail | None = None,
+        caller: str | None = None,
+        frame_length: int | None = None,
+        authorization: EcrAuthorization | None = None,
+        open_mode: bool = False,
+    ) -> Registry:
+        """Create the embedded registry in ``directory`` (missing or empty), then open it.
+
+        The only way a registry directory, its keys and its databases come to exist.
+        Idempotent: on a healthy registry of the same account and Region it just opens it
+        (so ``create`` at every start is safe); a damaged one is refused as by :meth:`open`,
+        and a non-empty folder without a manifest is refused, never filled. With ``kms``
+        (a factory for an outside KMS) no local KMS is made. See ``ecr.directory``.
+        """
+        root = Path(directory)
+        create_directory(root, account=account, region=region, local_kms=kms is None)
+        return cls.open(
+            root,
+            kms=kms,
+            account=account,
+            region=region,
+            audit=audit,
+            caller=caller,
+            frame_length=frame_length,
+            authorization=authorization,
+            open_mode=open_mode,
+        )
 
     @classmethod
     def open(
@@ -170,56 +214,70 @@ class Registry:
         directory: str | os.PathLike[str],
         *,
         kms: KmsFactory | None = None,
-        account: AccountId | str = DEFAULT_ACCOUNT,
-        region: Region | str = DEFAULT_REGION,
+        account: AccountId | str | None = None,
+        region: Region | str | None = None,
         audit: AuditTrail | None = None,
         caller: str | None = None,
         frame_length: int | None = None,
         authorization: EcrAuthorization | None = None,
         open_mode: bool = False,
+        create: bool = False,
     ) -> Registry:
-        """The embedded default: blobs, metadata, service key (and a local KMS) under ``directory``.
+        """Open the embedded registry in ``directory``: blobs, metadata, service key (and a local KMS).
 
-        Layout: ``blobs/`` (FilesystemBlobStore), ``registry.sqlite3``, ``service-key``
-        (mode 0600) and, when no ``kms`` factory is given, ``kms.sqlite3`` for a
-        :class:`~ecrcrypt.kms.local.service.LocalKms` whose audit trail the registry shares.
+        Layout (``ecr.directory``): ``manifest.json``, ``blobs/`` (FilesystemBlobStore),
+        ``registry.sqlite3``, ``service-key`` and, for a registry created without a ``kms``
+        factory, ``kms.sqlite3`` (+ ``.rootkey``) for a :class:`~ecrcrypt.kms.local.service.LocalKms`
+        whose audit trail the registry shares. Never creates anything: a missing, empty,
+        truncated, damaged or replaced file is refused with ``RegistryStateError`` naming
+        it -- restore it from backup. ``create=True`` is :meth:`create` (kept for callers
+        that relied on ``open`` creating a new registry).
         With that local KMS, ``ecr:`` actions are evaluated against its IAM (AWS's
         semantics) unless ``open_mode``; with a ``kms`` factory, only when ``authorization``
         says where identity policies come from.
         """
-        root = Path(directory)
-        root.mkdir(parents=True, exist_ok=True)
-        local: Any = None
-        if kms is None:
-            local = open_local_kms(root, account=str(account), region=str(region))
-            kms = local.client
-            if audit is None:
-                audit = local.audit
-        metadata: RegistryMetadata | None = None
-        try:
-            metadata = RegistryMetadata(root / "registry.sqlite3")
-            registry = cls(
+        if create:
+            return cls.create(
+                directory,
+                account=DEFAULT_ACCOUNT if account is None else account,
+                region=DEFAULT_REGION if region is None else region,
                 kms=kms,
-                store=FilesystemBlobStore(root / "blobs"),
-                account=account,
-                region=region,
-                metadata=metadata,
-                service_key=ServiceKey.load_or_create(root / "service-key"),
                 audit=audit,
                 caller=caller,
                 frame_length=frame_length,
-                authorization=None if open_mode else _default_authorization(authorization, local),
+                authorization=authorization,
+                open_mode=open_mode,
+            )
+        root = Path(directory)
+        opened = open_directory(root, open_local_kms=kms is None)
+        try:
+            manifest = opened.manifest
+            check_caller_identity(manifest, account=account, region=region)
+            if kms is None:
+                if opened.local_kms is None:
+                    raise ValidationError(f"the registry in {root} was created with an outside KMS: give kms=")
+                kms = opened.local_kms.client
+                if audit is None:
+                    audit = opened.local_kms.audit
+            registry = cls(
+                kms=kms,
+                store=FilesystemBlobStore(root / BLOBS),
+                account=manifest.account,
+                region=manifest.region,
+                metadata=opened.metadata,
+                service_key=opened.service_key,
+                audit=audit,
+                caller=caller,
+                frame_length=frame_length,
+                authorization=None if open_mode else _default_authorization(authorization, opened.local_kms),
             )
             registry.recover()  # finish or undo what a killed process left half done
         except BaseException:
             # Nothing opened here may outlive a failed open (SQLite connections, the KMS checkpointer).
-            if metadata is not None:
-                metadata.close()
-            if local is not None:
-                local.close()
+            opened.close()
             raise
-        if local is not None:
-            registry._core.closers.append(local.close)
+        if opened.local_kms is not None:
+            registry._core.closers.append(opened.local_kms.close)
         return registry
 
     def __repr__(self) -> str:
@@ -713,9 +771,33 @@ def _default_authorization(given: EcrAuthorization | None, local: Any) -> EcrAut
     return EcrAuthorization(identities=local)
 
 
-def open_local_kms(root: Path, *, account: str, region: str) -> Any:
+def _service_key(metadata: RegistryMetadata, given: ServiceKey | None, kms: Callable[[], Kms]) -> ServiceKey:
+    """The AES256 service key a registry over ``metadata`` uses.
 
-    return LocalKms(path=root / "kms.sqlite3", account=account, region=region)
+    A database file records the key it goes with: a given key must be that one (its
+    fingerprint is recorded on first use), and with no key given the KMS-wrapped key
+    recorded there is unwrapped. Only an in-memory registry may make a key of its own.
+    """
+    if given is None:
+        if metadata.recorded(WRAPPED_SERVICE_KEY) is not None:
+            return ServiceKey.load_wrapped(metadata, kms())
+        if metadata.path is not None:
+            raise RegistryStateError(
+                f"the registry database {metadata.path} records no KMS-wrapped service key and none was given: "
+                "for a new registry make one with ServiceKey.create_wrapped(metadata, kms, key_id=...) "
+                "(docs/aws.md); otherwise restore the database from backup",
+                path=str(metadata.path),
+            )
+        given = ServiceKey.generate()
+    recorded = metadata.record_once(SERVICE_KEY_FINGERPRINT, given.fingerprint)
+    if recorded != given.fingerprint:
+        raise RegistryStateError(
+            f"the service key given ({given!r}) is not the one the registry database "
+            f"{metadata.path or ':memory:'} was used with: every AES256 object is encrypted under that one; "
+            "restore the right key (or database) from backup",
+            path=None if metadata.path is None else str(metadata.path),
+        )
+    return given
 
 
 def _repository_name(name: str) -> str:

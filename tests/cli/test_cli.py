@@ -20,6 +20,8 @@ def _run(runner: CliRunner, root: Path, *args: str, ok: bool = True) -> str:
 def test_cli_story(tmp_path: Path) -> None:
     runner = CliRunner()
     root = tmp_path / "reg"
+    assert "RegistryStateException: there is no registry" in _run(runner, root, "describe-repositories", ok=False)
+    assert json.loads(_run(runner, root, "init"))["registryId"] == "111122223333"
     key = json.loads(_run(runner, root, "create-key", "--alias", "alias/cli"))["KeyMetadata"]
     created = json.loads(
         _run(runner, root, "create-repository", "cli/app", "--encryption-type", "KMS", "--kms-key", "alias/cli")

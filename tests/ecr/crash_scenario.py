@@ -50,7 +50,7 @@ BY_DIGEST = {str(d): CONTENT[s] for s, d in DIGESTS.items()}
 
 def make_template(root: Path, *, encryption: str) -> None:
     """A registry directory with a KMS key (``alias/crash``) and one repository holding a layer."""
-    with Registry.open(root, frame_length=FRAME) as reg:
+    with Registry.create(root, frame_length=FRAME) as reg:
         kms = reg.kms()
         key = kms.create_key(description="crash tests")
         kms.create_alias(alias_name=KEY_ALIAS, target_key_id=key.key_id)

@@ -214,7 +214,7 @@ def test_creating_and_deleting_repositories_are_ecr_actions(local: LocalKms, reg
 
 
 def test_open_mode_skips_ecr_evaluation(tmp_path: Path) -> None:
-    with Registry.open(tmp_path) as registry:
+    with Registry.create(tmp_path) as registry:
         registry.create_repository("my-app")
         registry.set_repository_policy(
             "my-app", policy({"Effect": "Deny", "Principal": {"AWS": DEV}, "Action": "ecr:*"})

@@ -46,7 +46,7 @@ _CHILD = textwrap.dedent(
 @pytest.mark.parametrize("encryption", ["AES256", "KMS"])
 def test_sigkill_mid_push_leaves_store_consistent(tmp_path: Path, path: str, encryption: str) -> None:
     root = tmp_path / "registry"
-    reg = Registry.open(root)
+    reg = Registry.create(root)
     reg.create_repository("crash/app", encryption_configuration={"encryptionType": encryption})
     good = os.urandom(100_000)
     reg.repository("crash/app").push_layer(good, digest=Digest.of(good))

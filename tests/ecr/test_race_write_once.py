@@ -94,7 +94,7 @@ def _race_rounds(registry: Registry, encryption: str, rounds: int) -> None:
 
 @pytest.mark.parametrize("encryption", ["AES256", "KMS"])
 def test_threads_race_one_digest_while_others_read(tmp_path: Path, encryption: str) -> None:
-    with Registry.open(tmp_path / "reg", frame_length=FRAME) as registry:
+    with Registry.create(tmp_path / "reg", frame_length=FRAME) as registry:
         _race_rounds(registry, encryption, 12)
 
 
@@ -120,7 +120,7 @@ def _fork(work: Callable[[], None]) -> int:
 
 def test_processes_race_one_digest_while_threads_read(tmp_path: Path) -> None:
     root = tmp_path / "reg"
-    with Registry.open(root, frame_length=FRAME) as registry:
+    with Registry.create(root, frame_length=FRAME) as registry:
         registry.create_repository("race/app", encryption_configuration={"encryptionType": "KMS"})
     for round_ in range(4):
         data = content(200 + round_, SIZE)

@@ -256,7 +256,7 @@ def test_embedded_default_persists_and_keeps_keys_private(tmp_path) -> None:  # 
 
     root = tmp_path / "reg"
     data, digest = layer(3000)
-    with Registry.open(root) as reg:
+    with Registry.create(root) as reg:
         reg.create_repository("plain")
         reg.create_repository("sealed", encryption_configuration={"encryptionType": "KMS"})
         for name in ("plain", "sealed"):

@@ -12,7 +12,7 @@ import pytest
 
 from ecrcrypt._keyfile import load_or_create_key_file
 from ecrcrypt.ecr.service_key import ServiceKey
-from ecrcrypt.errors import ValidationError
+from ecrcrypt.errors import RegistryStateError
 
 
 def test_created_once_with_mode_0600_and_reloaded(tmp_path: Path) -> None:
@@ -45,13 +45,21 @@ def test_a_truncated_file_is_reported_not_replaced(tmp_path: Path) -> None:
     path = tmp_path / "service-key"
     path.write_bytes(b"short")
     assert load_or_create_key_file(path) is None
-    with pytest.raises(ValidationError, match="32-byte service key"):
-        ServiceKey.load_or_create(path)
+    for attempt in (ServiceKey.load, ServiceKey.create):
+        with pytest.raises(RegistryStateError, match="damaged or truncated") as caught:
+            attempt(path)
+        assert caught.value.path == str(path)
     assert path.read_bytes() == b"short"
 
 
+def test_a_missing_service_key_is_reported_not_created(tmp_path: Path) -> None:
+    with pytest.raises(RegistryStateError, match="is missing: restore it from backup"):
+        ServiceKey.load(tmp_path / "service-key")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_service_key_never_pickles_or_shows_its_material(tmp_path: Path) -> None:
-    key = ServiceKey.load_or_create(tmp_path / "service-key")
+    key = ServiceKey.create(tmp_path / "service-key")
     assert key.material.hex() not in repr(key)
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         with pytest.raises(TypeError, match="cannot be pickled"):
@@ -84,20 +92,20 @@ def test_a_digest_mismatch_stays_raised_on_every_later_read() -> None:
 
 
 def test_a_failed_registry_open_closes_what_it_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ecrcrypt.ecr import registry as registry_module
+    from ecrcrypt.ecr import directory as directory_module
+    from ecrcrypt.ecr.metadata import RegistryMetadata
     from ecrcrypt.ecr.registry import Registry
 
+    Registry.create(tmp_path / "reg").close()
     closed: list[str] = []
-    for name in ("RegistryMetadata",):
-        real = getattr(registry_module, name)
 
-        class Tracked(real):  # type: ignore[misc, valid-type]
-            def close(self) -> None:
-                closed.append("metadata")
-                super().close()
+    class Tracked(RegistryMetadata):
+        def close(self) -> None:
+            closed.append("metadata")
+            super().close()
 
-        monkeypatch.setattr(registry_module, name, Tracked)
-    (tmp_path / "service-key").write_bytes(b"truncated")
-    with pytest.raises(ValidationError, match="32-byte service key"):
-        Registry.open(tmp_path)
+    monkeypatch.setattr(directory_module, "RegistryMetadata", Tracked)
+    (tmp_path / "reg" / "service-key").write_bytes(b"truncated")
+    with pytest.raises(RegistryStateError, match=r"service key file .* is damaged or truncated"):
+        Registry.open(tmp_path / "reg")
     assert closed == ["metadata"]

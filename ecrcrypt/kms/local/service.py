@@ -28,8 +28,12 @@ on ``kms.local.client.ClientBase``: ``kms.local.ops_keys`` (keys, states, rotati
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import inspect
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ecrcrypt.authz import Decision, Policy
 from ecrcrypt.errors import ValidationError
@@ -66,8 +70,14 @@ class LocalKms(KmsKeys):
 
     ``path=None`` keeps everything in memory (tests); otherwise ``path`` is the SQLite
     file and the root key comes from ``root_key`` (32 bytes) or from ``root_key_file``
-    (default ``<path>.rootkey``, created with mode 0600 when missing). Several
+    (default ``<path>.rootkey``, created with mode 0600 for a new store). Several
     ``LocalKms`` objects, threads and processes may share one file.
+
+    A new store is created when neither the file nor its root key file exists (and
+    ``create`` is true, the default); ``create=False`` only opens. A damaged file, a
+    store whose root key file is missing, and a root key file whose store is missing
+    or empty are refused with ``KmsInternalError`` naming the file, never replaced. A
+    SQLite failure in any later call is a ``KmsInternalError`` too.
     """
 
     def __repr__(self) -> str:
@@ -126,6 +136,11 @@ class LocalKms(KmsKeys):
             return decide(self, caller, key, operation, context, grants)
 
     @property
+    def store_id(self) -> str:
+        """The random id the store was given at creation: what a registry's manifest records of it."""
+        return self._store.store_id
+
+    @property
     def root_principal(self) -> str:
         return f"arn:{self.partition}:iam::{self.account}:root"
 
@@ -163,3 +178,28 @@ class LocalKmsClient(KeyOps, AliasOps, CryptoOps, GrantOps, PolicyOps, Kms):
     @property
     def principal(self) -> str:
         return self._caller.principal
+
+
+def _surface_database_errors(cls: type[LocalKmsClient]) -> None:
+    """Wrap each KMS operation so that a SQLite failure (a disk error, a store damaged while
+    open) surfaces as ``KmsInternalError`` -- what docs/kms-model.md promises -- never as a raw
+    ``sqlite3.Error``. The wrapper adds one frame and no work when nothing fails."""
+    for name in _OPERATIONS:
+        fn = getattr(cls, name, None)
+        if fn is None or getattr(fn, "_surfaces_database_errors", False):
+            continue
+
+        def wrapped(self: LocalKmsClient, *args: Any, __fn: Callable[..., Any] = fn, **kwargs: Any) -> Any:
+            try:
+                return __fn(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise self._kms._store.database_error(exc) from exc
+
+        functools.update_wrapper(wrapped, fn)
+        wrapped._surfaces_database_errors = True  # type: ignore[attr-defined]
+        setattr(cls, name, wrapped)
+
+
+#: the operations of the Kms protocol (its public methods)
+_OPERATIONS = tuple(name for name, value in vars(Kms).items() if not name.startswith("_") and inspect.isfunction(value))
+_surface_database_errors(LocalKmsClient)

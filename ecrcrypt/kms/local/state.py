@@ -17,16 +17,17 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ecrcrypt._keyfile import key_fingerprint
 from ecrcrypt.arns import AccountId, Region
 from ecrcrypt.authz import Policy
-from ecrcrypt.errors import InvalidCiphertextError
+from ecrcrypt.errors import InvalidCiphertextError, KmsInternalError
 from ecrcrypt.kms import KmsQuotas
 from ecrcrypt.kms.local import ciphertext as blob
 from ecrcrypt.kms.local import hot_path as hot
 from ecrcrypt.kms.local import policy_store
 from ecrcrypt.kms.local.access import Caller, GrantIndex
 from ecrcrypt.kms.local.audit import AuditTrail
-from ecrcrypt.kms.local.root_key import load_root_key
+from ecrcrypt.kms.local.root_key import load_root_key, root_key_path
 from ecrcrypt.kms.local.store import GrantRecord, KeyRecord, KmsStore, Tx
 
 
@@ -60,6 +61,7 @@ class KmsCore:
         clock: Callable[[], datetime] | None = None,
         quotas: KmsQuotas | None = None,
         strict_iam: bool = False,
+        create: bool = True,
     ) -> None:
         self.account = str(account if isinstance(account, AccountId) else AccountId(account))
         region_value = region if isinstance(region, Region) else Region(region)
@@ -68,10 +70,23 @@ class KmsCore:
         self.quotas = quotas if quotas is not None else KmsQuotas()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._default_clock = clock is None
-        self._store = KmsStore(path)
+        self._store = KmsStore(path, create=create)
         self.path = self._store.path
-        self._root = AESGCM(load_root_key(self.path, root_key, root_key_file))
-        self._check_root()
+        self._root_key_file = None if root_key is not None else root_key_path(self.path, root_key_file)
+        try:
+            key = load_root_key(
+                self.path,
+                root_key,
+                root_key_file,
+                store_was_new=self._store.was_new,
+                store_initialized=self._store.initialized,
+            )
+            self._root = AESGCM(key)
+            self.root_key_fingerprint = key_fingerprint(key, "root-key")
+            self._check_root()
+        except BaseException:
+            self._store.close()
+            raise
         self.audit = AuditTrail(self._store)
         self._dv = -1
         self._gen = -1
@@ -103,7 +118,14 @@ class KmsCore:
     def _check_root(self) -> None:
         check = blob.wrap_material(self._root, key_id="root-check", version=0, material=b"\x00" * 32)
         stored = self._store.set_meta_once("root_check", check)
-        blob.unwrap_material(self._root, key_id="root-check", version=0, wrapped=bytes(stored))
+        try:
+            blob.unwrap_material(self._root, key_id="root-check", version=0, wrapped=bytes(stored))
+        except KmsInternalError:
+            where = "the root key given" if self._root_key_file is None else f"the root key file {self._root_key_file}"
+            raise KmsInternalError(
+                f"{where} does not open the KMS store {self.path}: one of the two was replaced or damaged; "
+                "restore the pair from backup"
+            ) from None
 
     def _now(self) -> float:
         return time.time() if self._default_clock else self._clock().timestamp()

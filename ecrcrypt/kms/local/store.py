@@ -27,6 +27,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from typing import Any
 
 import attrs
 
+from ecrcrypt._statefile import create_private_file, database_problem, private_dir, structure_problem
 from ecrcrypt.errors import KmsInternalError
 from ecrcrypt.kms import GrantConstraints, GrantOperation, KeyManager, KeyState
 
@@ -432,22 +434,70 @@ class KmsStore:
     processes may open the same file; each opens its own ``KmsStore``.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 60.0, create: bool = True
+    ) -> None:
         self.path = None if path is None or str(path) == ":memory:" else Path(path)
+        #: whether the file was missing or empty at open: a store with nothing in it yet
+        self.was_new = self.path is None
+        if self.path is not None:
+            self.was_new = self._check_file(self.path, create=create)
         self.lock = threading.RLock()
-        self.conn = sqlite3.connect(
-            ":memory:" if self.path is None else str(self.path),
-            timeout=busy_timeout,
-            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-            check_same_thread=False,
-        )
+        try:
+            self.conn = sqlite3.connect(
+                ":memory:" if self.path is None else str(self.path),
+                timeout=busy_timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self.database_error(exc) from exc
         self._closed = False
         self._cursor = self.conn.cursor()  # reused: the hot path's statements skip cursor creation
         self._tx = Tx(self.conn, self._cursor, self)
         self._commits = 0
         self._checkpointer: _Checkpointer | None = None
+        try:
+            version = self._open_schema(busy_timeout)
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self.database_error(exc) from exc
+            raise
+        if version != SCHEMA_VERSION:
+            self.close()
+            raise KmsInternalError(
+                f"the KMS store {self.path} has schema version {version}; this ecrcrypt reads {SCHEMA_VERSION}"
+            )
+
+    @staticmethod
+    def _check_file(path: Path, *, create: bool) -> bool:
+        """Refuse a damaged file (and a missing or empty one unless ``create``); whether it is new.
+
+        SQLite opens a missing or 0-byte file as a fresh, empty database: without this
+        check a lost store would silently come back empty (see ``ecrcrypt._statefile``).
+        """
+        problem = database_problem(path)
+        if problem in ("is missing", "is empty (0 bytes)"):
+            if not create:
+                raise KmsInternalError(
+                    f"the KMS store {path} {problem}: restore it (and its root key) from backup; "
+                    "ecrcrypt never creates an empty store in place of one that went missing"
+                )
+            if problem == "is missing":
+                private_dir(path.parent)
+                create_private_file(path)  # 0600 before SQLite creates it (and its -wal, -shm) 0644
+            return True
+        if problem is not None:
+            raise KmsInternalError(f"the KMS store {path} {problem}: restore it from backup")
+        return False
+
+    def _open_schema(self, busy_timeout: float) -> Any:
         with self.lock:
             if self.path is not None:
+                damage = structure_problem(self.conn)
+                if damage is not None:
+                    raise KmsInternalError(f"the KMS store {self.path} {damage}: restore it from backup")
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 # Checkpoints run mostly off the calling thread (see _Checkpointer);
                 # the automatic one remains as the bound on the WAL's size.
@@ -466,13 +516,30 @@ class KmsStore:
                     self.conn.execute("ALTER TABLE keys ADD COLUMN rotation_anchor REAL")
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
+                # Names this store in a registry's manifest: a store swapped for another is told apart.
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
                 version = self.conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()[0]
                 self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-        if version != SCHEMA_VERSION:
-            raise KmsInternalError(f"the KMS store has schema version {version}; this ecrcrypt reads {SCHEMA_VERSION}")
+        return version
+
+    def database_error(self, exc: sqlite3.Error) -> KmsInternalError:
+        """The documented error for a SQLite failure on this store (docs/kms-model.md)."""
+        where = "the in-memory KMS store" if self.path is None else f"the KMS store {self.path}"
+        return KmsInternalError(f"{where} failed: {exc} (restore it from backup if it was damaged)")
+
+    @property
+    def store_id(self) -> str:
+        """A random id given to the store when it was created (no secret)."""
+        return str(self.meta("store_id"))
+
+    @property
+    def initialized(self) -> bool:
+        """Whether a root key has been bound to the store (its check value is recorded)."""
+        return self.meta("root_check") is not None
 
     def close(self) -> None:
         with self.lock:

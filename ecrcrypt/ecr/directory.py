@@ -1,0 +1,396 @@
+"""The embedded registry directory: its layout, its manifest, and how it is created and verified.
+
+A registry directory holds state that cannot be re-derived: the local KMS's database
+and root key, the AES256 service key, the registry database and the blobs. Losing one
+of them must never turn into a fresh, empty one -- a new service key makes every
+AES256 object undecryptable, an empty database forgets every repository and leaves
+its grants behind. So:
+
+* a directory is made **only** by :func:`create_directory` (``Registry.create``,
+  ``ecrcrypt init``), which builds it in a private sibling folder and renames it into
+  place: a crash leaves either no registry or a whole one, and concurrent creators
+  agree on one;
+* ``manifest.json`` (0600) records the format version, the registry's identity and,
+  per file, what must be there: the stores' random ids and the keys' fingerprints
+  (HMACs under the keys, ``ecrcrypt._keyfile``: they identify a key, reveal nothing).
+  The registry database records the same facts;
+* :func:`open_directory` refuses a missing, empty, truncated, damaged or replaced file
+  with ``RegistryStateError`` naming it and saying what to do. Three witnesses
+  (manifest, registry database, the file itself) tell which one is wrong: a file that
+  disagrees with the two records is the damaged one, a record that disagrees with the
+  other record and the files is.
+
+Every file is 0600 and every folder 0700 whatever the umask (``ecrcrypt._statefile``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ecrcrypt._keyfile import key_fingerprint, read_key_file
+from ecrcrypt._statefile import database_problem, fsync_dir, private_dir, write_new_private_file
+from ecrcrypt.arns import AccountId, Region
+from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.service_key import FINGERPRINT as SERVICE_KEY_FINGERPRINT
+from ecrcrypt.ecr.service_key import ServiceKey
+from ecrcrypt.errors import KmsInternalError, RegistryStateError, ValidationError
+from ecrcrypt.kms.local.service import LocalKms
+
+__all__ = [
+    "BLOBS",
+    "FORMAT_VERSION",
+    "KMS_DB",
+    "MANIFEST",
+    "REGISTRY_DB",
+    "ROOT_KEY",
+    "SERVICE_KEY",
+    "Manifest",
+    "OpenedDirectory",
+    "create_directory",
+    "open_directory",
+]
+
+MANIFEST = "manifest.json"
+REGISTRY_DB = "registry.sqlite3"
+SERVICE_KEY = "service-key"
+KMS_DB = "kms.sqlite3"
+ROOT_KEY = "kms.sqlite3.rootkey"
+BLOBS = "blobs"
+FORMAT = "ecrcrypt-registry"
+FORMAT_VERSION = 1
+# Keys of the registry database's records about the local KMS.
+KMS_STORE_ID, ROOT_KEY_FINGERPRINT = "kms.store_id", "kms.root_key_fingerprint"
+_RESTORE = "restore it from backup"
+_NEW = "to start a new registry instead, create one in an empty directory (Registry.create, `ecrcrypt init`)"
+
+
+@attrs.frozen(kw_only=True)
+class Manifest:
+    """What a registry directory must hold: identity, store ids, key fingerprints (no secret)."""
+
+    account: str
+    region: str
+    registry_store_id: str
+    service_key_fingerprint: str
+    kms_store_id: str | None  # None: the registry uses an outside KMS (no kms.sqlite3 here)
+    root_key_fingerprint: str | None
+
+    def body(self) -> dict[str, Any]:
+        files: dict[str, Any] = {
+            REGISTRY_DB: {"store_id": self.registry_store_id},
+            SERVICE_KEY: {"fingerprint": self.service_key_fingerprint},
+            BLOBS: {"folder": True},
+        }
+        if self.kms_store_id is not None:
+            files[KMS_DB] = {"store_id": self.kms_store_id}
+            files[ROOT_KEY] = {"fingerprint": self.root_key_fingerprint}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "account": self.account,
+            "region": self.region,
+            "files": files,
+        }
+
+    def to_bytes(self) -> bytes:
+        body = self.body()
+        body["checksum"] = _checksum(body)
+        return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def parse(cls, data: bytes, path: Path) -> Manifest:
+        """The manifest in ``data``; ``RegistryStateError`` naming ``path`` for anything else."""
+
+        def bad(what: str) -> RegistryStateError:
+            return RegistryStateError(f"the registry manifest {path} {what}: {_RESTORE}", path=str(path))
+
+        if not data:
+            raise bad("is empty (0 bytes)")
+        try:
+            body = json.loads(data.decode())
+        except (UnicodeDecodeError, ValueError):
+            raise bad("is damaged or truncated (not JSON)") from None
+        if not isinstance(body, dict) or body.get("format") != FORMAT:
+            raise bad("is not an ecrcrypt registry manifest")
+        checksum = body.pop("checksum", None)
+        if checksum != _checksum(body):
+            raise bad("is damaged (its checksum does not match its content)")
+        if body.get("format_version") != FORMAT_VERSION:
+            raise RegistryStateError(
+                f"the registry manifest {path} has format version {body.get('format_version')!r}; this ecrcrypt "
+                f"reads {FORMAT_VERSION}: open the registry with the ecrcrypt that wrote it",
+                path=str(path),
+            )
+        try:
+            files = body["files"]
+            kms = files.get(KMS_DB)
+            return cls(
+                account=str(body["account"]),
+                region=str(body["region"]),
+                registry_store_id=str(files[REGISTRY_DB]["store_id"]),
+                service_key_fingerprint=str(files[SERVICE_KEY]["fingerprint"]),
+                kms_store_id=None if kms is None else str(kms["store_id"]),
+                root_key_fingerprint=None if kms is None else str(files[ROOT_KEY]["fingerprint"]),
+            )
+        except (KeyError, TypeError):
+            raise bad("is damaged (a field is missing)") from None
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@attrs.define(kw_only=True)
+class OpenedDirectory:
+    """The parts of a verified registry directory, open (the caller closes them)."""
+
+    manifest: Manifest
+    metadata: RegistryMetadata
+    service_key: ServiceKey
+    local_kms: LocalKms | None
+
+    def close(self) -> None:
+        self.metadata.close()
+        if self.local_kms is not None:
+            self.local_kms.close()
+
+
+# -- creation -----------------------------------------------------------------------------
+def create_directory(root: Path, *, account: AccountId | str, region: Region | str, local_kms: bool) -> bool:
+    """Make a registry directory at ``root`` unless one is there; whether this call made it.
+
+    ``root`` must be missing or an empty folder: anything else that lacks a manifest is
+    refused (a lost manifest, or a folder that is not a registry). The registry is built
+    in a private sibling folder and renamed onto ``root`` in one step.
+    """
+    acct = str(account if isinstance(account, AccountId) else AccountId(account))
+    reg = str(region if isinstance(region, Region) else Region(region))
+    if (root / MANIFEST).exists():
+        return False
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise RegistryStateError(
+            f"{root} is not empty and holds no registry manifest ({MANIFEST}): if it is a registry whose manifest "
+            f"was lost, {_RESTORE}; if an earlier create was interrupted there, remove the folder and create again; "
+            "ecrcrypt creates a registry only in an empty or missing folder",
+            path=str(root / MANIFEST),
+        )
+    private_dir(root.parent)
+    staging = root.parent / f".{root.name}.create-{secrets.token_hex(6)}"
+    private_dir(staging)
+    try:
+        manifest = _populate(staging, account=acct, region=reg, local_kms=local_kms)
+        write_new_private_file(staging / MANIFEST, manifest.to_bytes())
+        fsync_dir(staging)
+        try:
+            os.rename(staging, root)  # onto a missing or empty folder: atomic
+        except OSError:
+            if (root / MANIFEST).exists():
+                return False  # a concurrent creator won: its registry is the one
+            raise
+        fsync_dir(root.parent)
+        return True
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _populate(staging: Path, *, account: str, region: str, local_kms: bool) -> Manifest:
+    kms_store_id = root_fingerprint = None
+    if local_kms:
+        with LocalKms(staging / KMS_DB, account=account, region=region) as kms:
+            kms_store_id, root_fingerprint = kms.store_id, kms.root_key_fingerprint
+    service_key = ServiceKey.create(staging / SERVICE_KEY)
+    metadata = RegistryMetadata.create(staging / REGISTRY_DB, account=account, region=region)
+    try:
+        records = {SERVICE_KEY_FINGERPRINT: service_key.fingerprint}
+        if kms_store_id is not None and root_fingerprint is not None:
+            records.update({KMS_STORE_ID: kms_store_id, ROOT_KEY_FINGERPRINT: root_fingerprint})
+        metadata.record_once_many(records)
+        store_id = metadata.store_id
+    finally:
+        metadata.close()
+    private_dir(staging / BLOBS)
+    assert store_id is not None
+    return Manifest(
+        account=account,
+        region=region,
+        registry_store_id=store_id,
+        service_key_fingerprint=service_key.fingerprint,
+        kms_store_id=kms_store_id,
+        root_key_fingerprint=root_fingerprint,
+    )
+
+
+# -- opening ------------------------------------------------------------------------------
+def open_directory(root: Path, *, open_local_kms: bool = True) -> OpenedDirectory:
+    """Open and verify the registry directory ``root``; nothing is created, nothing repaired.
+
+    ``open_local_kms=False`` checks the local KMS's files without opening the service
+    (the caller brings its own KMS factory).
+    """
+    manifest = _read_manifest(root)
+    for name in _files_of(manifest):
+        _check_present(root / name, name)
+    metadata = RegistryMetadata.open(root / REGISTRY_DB)
+    service_key: ServiceKey | None = None
+    kms: LocalKms | None = None
+    try:
+        records = {
+            k: metadata.recorded(k)
+            for k in ("store_id", "account", "region", SERVICE_KEY_FINGERPRINT, KMS_STORE_ID, ROOT_KEY_FINGERPRINT)
+        }
+        service_key = ServiceKey.load(root / SERVICE_KEY)
+        actual: dict[str, str | None] = {SERVICE_KEY: service_key.fingerprint}
+        if manifest.kms_store_id is not None:
+            actual[ROOT_KEY] = _root_key_fingerprint(root / ROOT_KEY)
+        _check_records_agree(root, manifest, records, actual)
+        _check_file(root, SERVICE_KEY, manifest.service_key_fingerprint, actual[SERVICE_KEY], "fingerprint")
+        if manifest.kms_store_id is not None:
+            _check_file(root, ROOT_KEY, manifest.root_key_fingerprint, actual[ROOT_KEY], "fingerprint")
+            kms = _open_kms(root, manifest)
+            _check_file(root, KMS_DB, manifest.kms_store_id, kms.store_id, "store id")
+            if not open_local_kms:
+                kms.close()
+                kms = None
+        return OpenedDirectory(manifest=manifest, metadata=metadata, service_key=service_key, local_kms=kms)
+    except BaseException:
+        metadata.close()
+        if kms is not None:
+            kms.close()
+        raise
+
+
+def _read_manifest(root: Path) -> Manifest:
+    path = root / MANIFEST
+    if not root.is_dir():
+        raise RegistryStateError(f"there is no registry at {root}: {_NEW}", path=str(root))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if not any(root.iterdir()):
+            raise RegistryStateError(
+                f"there is no registry at {root} (an empty folder): {_NEW}", path=str(root)
+            ) from None
+        raise RegistryStateError(
+            f"the registry manifest {path} is missing: {_RESTORE} (it records which keys and stores the registry "
+            "was created with; ecrcrypt does not guess them)",
+            path=str(path),
+        ) from None
+    except OSError as exc:
+        raise RegistryStateError(
+            f"the registry manifest {path} cannot be read ({exc}): {_RESTORE}", path=str(path)
+        ) from None
+    return Manifest.parse(data, path)
+
+
+def _files_of(manifest: Manifest) -> tuple[str, ...]:
+    kms = (KMS_DB, ROOT_KEY) if manifest.kms_store_id is not None else ()
+    return (REGISTRY_DB, SERVICE_KEY, *kms, BLOBS)
+
+
+def _check_present(path: Path, name: str) -> None:
+    if name == BLOBS:
+        if not path.is_dir():
+            raise RegistryStateError(
+                f"the blob folder {path} is missing: {_RESTORE} (the registry's objects live there)", path=str(path)
+            )
+        return
+    if name in (REGISTRY_DB, KMS_DB):
+        problem = database_problem(path)
+        if problem is not None:
+            what = "registry database" if name == REGISTRY_DB else "KMS store"
+            raise RegistryStateError(f"the {what} {path} {problem}: {_RESTORE}", path=str(path))
+    elif not path.is_file():
+        what = "service key file" if name == SERVICE_KEY else "root key file"
+        raise RegistryStateError(
+            f"the {what} {path} is missing: {_RESTORE}. ecrcrypt does not make a new key: everything encrypted "
+            "under the old one would become undecryptable",
+            path=str(path),
+        )
+
+
+def _root_key_fingerprint(path: Path) -> str:
+    try:
+        data = read_key_file(path)
+    except OSError as exc:
+        raise RegistryStateError(
+            f"the root key file {path} cannot be read ({exc}): {_RESTORE}", path=str(path)
+        ) from None
+    if len(data) != 32:
+        raise RegistryStateError(
+            f"the root key file {path} is damaged or truncated ({len(data)} bytes; the key is 32): {_RESTORE}",
+            path=str(path),
+        )
+    return key_fingerprint(data, "root-key")
+
+
+def _check_records_agree(
+    root: Path, manifest: Manifest, records: dict[str, str | None], actual: dict[str, str | None]
+) -> None:
+    """The manifest and the registry database must describe the same registry; when they do
+    not, the one the key files agree with less is the replaced (or damaged) one."""
+    ours = {
+        "store_id": manifest.registry_store_id,
+        "account": manifest.account,
+        "region": manifest.region,
+        SERVICE_KEY_FINGERPRINT: manifest.service_key_fingerprint,
+        KMS_STORE_ID: manifest.kms_store_id,
+        ROOT_KEY_FINGERPRINT: manifest.root_key_fingerprint,
+    }
+    differing = sorted(k for k in ours if ours[k] != records[k])
+    if not differing:
+        return
+    witnesses = {SERVICE_KEY_FINGERPRINT: actual.get(SERVICE_KEY), ROOT_KEY_FINGERPRINT: actual.get(ROOT_KEY)}
+    manifest_hits = sum(1 for k, v in witnesses.items() if v is not None and ours[k] == v)
+    database_hits = sum(1 for k, v in witnesses.items() if v is not None and records[k] == v)
+    if database_hits > manifest_hits:
+        path = root / MANIFEST
+        raise RegistryStateError(
+            f"the registry manifest {path} does not describe this registry (it differs from {REGISTRY_DB} and "
+            f"the key files in: {', '.join(differing)}): it was replaced or damaged; {_RESTORE}",
+            path=str(path),
+        )
+    path = root / REGISTRY_DB
+    raise RegistryStateError(
+        f"the registry database {path} is not this registry's (it differs from {MANIFEST} in: "
+        f"{', '.join(differing)}): it was replaced by another registry's database; {_RESTORE}",
+        path=str(path),
+    )
+
+
+def _check_file(root: Path, name: str, expected: str | None, found: str | None, what: str) -> None:
+    if expected != found:
+        path = root / name
+        raise RegistryStateError(
+            f"{path} is not the file this registry was created with (its {what} differs from the one "
+            f"{MANIFEST} and {REGISTRY_DB} record): it was replaced or damaged; {_RESTORE}",
+            path=str(path),
+        )
+
+
+def _open_kms(root: Path, manifest: Manifest) -> LocalKms:
+    try:
+        return LocalKms(root / KMS_DB, account=manifest.account, region=manifest.region, create=False)
+    except KmsInternalError as exc:
+        # The root key was verified against both records above: what fails now is the store.
+        path = root / KMS_DB
+        raise RegistryStateError(
+            f"the KMS store {path} cannot be used with this registry's root key ({exc}): it was replaced or "
+            f"damaged; {_RESTORE}",
+            path=str(path),
+        ) from exc
+
+
+def check_caller_identity(manifest: Manifest, *, account: object, region: object) -> None:
+    """A caller that names an account or Region must name the registry's own."""
+    for label, given, recorded in (("account", account, manifest.account), ("region", region, manifest.region)):
+        if given is not None and str(given) != recorded:
+            raise ValidationError(f"this registry directory is for {label} {recorded}, not {given}")
