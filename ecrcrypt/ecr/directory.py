@@ -383,8 +383,8 @@ def _open_kms(root: Path, manifest: Manifest) -> LocalKms:
         # The root key was verified against both records above: what fails now is the store.
         path = root / KMS_DB
         raise RegistryStateError(
-            f"the KMS store {path} cannot be used with this registry's root key ({exc}): it was replaced or "
-            f"damaged; {_RESTORE}",
+            f"the KMS store {path} does not open with this registry's root key, which matches both records, "
+            f"so the store is the file that was replaced or damaged; restore it from backup. ({exc})",
             path=str(path),
         ) from exc
 

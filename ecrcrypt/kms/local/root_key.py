@@ -28,19 +28,32 @@ def root_key_path(path: Path | None, root_key_file: str | os.PathLike[str] | Non
     return None if path is None else Path(f"{path}.rootkey")
 
 
+def check_not_orphaned(path: Path | None, key_file: Path | None) -> None:
+    """Refuse to start a store at ``path`` (missing or empty) next to an existing root key file:
+    that key belongs to a store that was lost. Checked before anything is created."""
+    if path is None or key_file is None or not key_file.exists():
+        return
+    try:
+        empty = path.stat().st_size == 0
+    except FileNotFoundError:
+        empty = True
+    if empty:
+        raise KmsInternalError(
+            f"the KMS store {path} is missing or empty but its root key file {key_file} exists: the store "
+            "was lost; restore it from backup (to start a new store, move the root key file away first)"
+        )
+
+
 def load_root_key(
     path: Path | None,
     root_key: bytes | None,
     root_key_file: str | os.PathLike[str] | None,
     *,
-    store_was_new: bool = True,
     store_initialized: bool = False,
 ) -> bytes:
-    """The root key of the store at ``path``.
-
-    ``store_was_new``: the database file was missing or empty when opened;
-    ``store_initialized``: it records a root-key check value (material may be wrapped under it).
-    """
+    """The root key of the store at ``path`` (``store_initialized``: the store records a root-key
+    check value, so material may be wrapped under the key; a key file appearing next to a new
+    store is a concurrent first open's, and is used)."""
     if root_key is not None:
         if root_key_file is not None:
             raise ValidationError("give root_key or root_key_file, not both")
@@ -62,12 +75,6 @@ def load_root_key(
         data = create_key_file(file, ROOT_KEY_BYTES)  # a new store, or one whose creation was interrupted
     except OSError as exc:
         raise KmsInternalError(f"the root key file {file} cannot be read ({exc.strerror or exc})") from None
-    else:
-        if store_was_new and path is not None:
-            raise KmsInternalError(
-                f"the KMS store {path} is missing or empty but its root key file {file} exists: the store "
-                "was lost; restore it from backup (to start a new store, move the root key file away first)"
-            )
     if len(data) != ROOT_KEY_BYTES:
         raise KmsInternalError(
             f"the root key file {file} is damaged or truncated ({len(data)} bytes; a root key is "

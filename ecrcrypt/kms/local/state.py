@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -27,7 +28,7 @@ from ecrcrypt.kms.local import hot_path as hot
 from ecrcrypt.kms.local import policy_store
 from ecrcrypt.kms.local.access import Caller, GrantIndex
 from ecrcrypt.kms.local.audit import AuditTrail
-from ecrcrypt.kms.local.root_key import load_root_key, root_key_path
+from ecrcrypt.kms.local.root_key import check_not_orphaned, load_root_key, root_key_path
 from ecrcrypt.kms.local.store import GrantRecord, KeyRecord, KmsStore, Tx
 
 
@@ -70,15 +71,16 @@ class KmsCore:
         self.quotas = quotas if quotas is not None else KmsQuotas()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._default_clock = clock is None
+        db = None if path is None or str(path) == ":memory:" else Path(path)
+        self._root_key_file = None if root_key is not None else root_key_path(db, root_key_file)
+        check_not_orphaned(db, self._root_key_file)
         self._store = KmsStore(path, create=create)
         self.path = self._store.path
-        self._root_key_file = None if root_key is not None else root_key_path(self.path, root_key_file)
         try:
             key = load_root_key(
                 self.path,
                 root_key,
                 root_key_file,
-                store_was_new=self._store.was_new,
                 store_initialized=self._store.initialized,
             )
             self._root = AESGCM(key)

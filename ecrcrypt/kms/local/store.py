@@ -438,10 +438,8 @@ class KmsStore:
         self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 60.0, create: bool = True
     ) -> None:
         self.path = None if path is None or str(path) == ":memory:" else Path(path)
-        #: whether the file was missing or empty at open: a store with nothing in it yet
-        self.was_new = self.path is None
         if self.path is not None:
-            self.was_new = self._check_file(self.path, create=create)
+            self._check_file(self.path, create=create)
         self.lock = threading.RLock()
         try:
             self.conn = sqlite3.connect(
@@ -471,8 +469,8 @@ class KmsStore:
             )
 
     @staticmethod
-    def _check_file(path: Path, *, create: bool) -> bool:
-        """Refuse a damaged file (and a missing or empty one unless ``create``); whether it is new.
+    def _check_file(path: Path, *, create: bool) -> None:
+        """Refuse a damaged file (and a missing or empty one unless ``create``).
 
         SQLite opens a missing or 0-byte file as a fresh, empty database: without this
         check a lost store would silently come back empty (see ``ecrcrypt._statefile``).
@@ -487,10 +485,9 @@ class KmsStore:
             if problem == "is missing":
                 private_dir(path.parent)
                 create_private_file(path)  # 0600 before SQLite creates it (and its -wal, -shm) 0644
-            return True
+            return
         if problem is not None:
             raise KmsInternalError(f"the KMS store {path} {problem}: restore it from backup")
-        return False
 
     def _open_schema(self, busy_timeout: float) -> Any:
         with self.lock:
