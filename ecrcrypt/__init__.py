@@ -27,11 +27,13 @@ from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.gc import GarbageReport
+from ecrcrypt.ecr.metadata import RegistryMetadata
 from ecrcrypt.ecr.migration import MigrationReport, migrate
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy
 from ecrcrypt.ecr.recovery import RecoveryReport
 from ecrcrypt.ecr.registry import Registry, find_repository_grants
 from ecrcrypt.ecr.repository import LayerUpload, Repository
+from ecrcrypt.ecr.service_key import ServiceKey
 from ecrcrypt.ecr.types import Image, ImageId, LayerPush, RepositoryDescription, build_manifest
 from ecrcrypt.errors import EcrCryptError
 from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH, DecryptPolicy
@@ -126,6 +128,7 @@ __all__ = [
     "RecoveryReport",
     "Region",
     "Registry",
+    "RegistryMetadata",
     "Repository",
     "RepositoryArn",
     "RepositoryDescription",
@@ -134,6 +137,7 @@ __all__ = [
     "S3BlobStore",
     "S3BucketName",
     "S3ObjectArn",
+    "ServiceKey",
     "build_manifest",
     "decrypt",
     "decrypt_range",

@@ -340,6 +340,12 @@ class RegistryMetadata:
         with self._lock:
             self._db.close()
 
+    def __enter__(self) -> RegistryMetadata:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
     def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction. ``durable=False`` commits without waiting for the disk (WAL,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ecrcrypt._keyfile import create_key_file, key_fingerprint, read_key_file
 from ecrcrypt.ecr.metadata import RegistryMetadata
-from ecrcrypt.errors import EcrKmsError, KmsError, RegistryStateError, ValidationError
+from ecrcrypt.errors import EcrKmsError, InvalidCiphertextError, KmsError, RegistryStateError, ValidationError
 from ecrcrypt.kms import Kms
 
 __all__ = ["SERVICE_KEY_NAMESPACE", "ServiceKey", "service_key_context"]
@@ -164,7 +164,7 @@ class ServiceKey:
             opened = kms.decrypt(
                 ciphertext_blob=blob, key_id=wrapping_key, encryption_context=service_key_context(metadata)
             )
-        except KmsError as exc:
+        except (KmsError, InvalidCiphertextError) as exc:  # KMS answers another context InvalidCiphertextException
             raise EcrKmsError(
                 f"cannot unwrap the registry's service key (recorded in {where}) with KMS key {wrapping_key}: {exc}",
                 kms_error=exc.code,
