@@ -170,3 +170,15 @@ def test_files_and_folders_are_private_whatever_the_umask(tmp_path: Path) -> Non
         assert root.parent.stat().st_mode & 0o777 == 0o700
     finally:
         os.umask(old)
+
+
+def test_the_threat_model_examples_run() -> None:
+    """docs/threat-model.md's Python runs as written (a document that lies is worse than none)."""
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "threat-model.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    assert blocks
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, str(doc), "exec"), namespace)
