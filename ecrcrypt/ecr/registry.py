@@ -194,7 +194,7 @@ class Registry:
         and a non-empty folder without a manifest is refused, never filled. With ``kms``
         (a factory for an outside KMS) no local KMS is made. See ``ecr.directory``.
         """
-        root = Path(directory)
+        root = _directory(directory)
         create_directory(root, account=account, region=region, local_kms=kms is None)
         return cls.open(
             root,
@@ -248,7 +248,7 @@ class Registry:
                 authorization=authorization,
                 open_mode=open_mode,
             )
-        root = Path(directory)
+        root = _directory(directory)
         opened = open_directory(root, open_local_kms=kms is None)
         try:
             manifest = opened.manifest
@@ -319,6 +319,8 @@ class Registry:
 
     def as_caller(self, principal: str) -> Registry:
         """The same registry, acting for ``principal`` (its KMS client comes from the factory)."""
+        if not isinstance(principal, str) or not principal:
+            raise ValidationError(f"principal must be a non-empty str, not {type(principal).__name__}")
         return Registry._from_core(self._core, principal)
 
     @classmethod
@@ -623,6 +625,8 @@ class Registry:
         :class:`GrantsNotRetiredError` is raised with ECR's exact message.
         """
         name = _repository_name(repository_name)
+        if not isinstance(force, bool):
+            raise InvalidParameterError(f"Invalid parameter at 'force': a bool, not {type(force).__name__}")
         with self._audited("DeleteRepository", name, force=force):
             self._core.authorize(self._caller, ("ecr:DeleteRepository",), name)
             return self._delete(name, force=force)
@@ -800,6 +804,12 @@ def _service_key(metadata: RegistryMetadata, given: ServiceKey | None, kms: Call
     return given
 
 
+def _directory(value: str | os.PathLike[str]) -> Path:
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise ValidationError(f"directory must be a path (str or os.PathLike), not {type(value).__name__}")
+    return Path(value)
+
+
 def _repository_name(name: str) -> str:
     try:
         return RepositoryName(name).value
@@ -811,6 +821,11 @@ def _repository_name(name: str) -> str:
 def _configuration(value: EncryptionConfiguration | Mapping[str, Any] | None) -> EncryptionConfiguration:
     if value is None or isinstance(value, EncryptionConfiguration):
         return value or EncryptionConfiguration()
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(
+            f"Invalid parameter at 'encryptionConfiguration': a mapping or EncryptionConfiguration, not "
+            f"{type(value).__name__}"
+        )
     try:
         return EncryptionConfiguration.from_api(value)
     except InvalidParameterError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ecrcrypt.arns import KeyArn
+from ecrcrypt.arns import AliasArn, AliasName, KeyArn, KeyId, parse_key_reference
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.errors import DataKeyDecryptionError, InvalidArnError, InvalidCiphertextError, ValidationError
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey
@@ -39,15 +39,22 @@ class KmsKeyProvider:
     def __init__(self, kms: Kms, key_id: KeyIdentifier, *, grant_tokens: Sequence[str] = ()) -> None:
         if isinstance(grant_tokens, str):
             raise ValidationError("grant_tokens is a sequence of tokens, not a str")
+        if not isinstance(key_id, str | KeyId | KeyArn | AliasName | AliasArn):
+            raise ValidationError(f"key_id must be a str or a key reference, not {type(key_id).__name__}")
         self._kms = kms
         self.key_id = str(key_id)
         if not self.key_id:
             raise ValidationError("key_id must not be empty")
         self.grant_tokens = tuple(grant_tokens)
         try:
-            self._arn: str | None = str(KeyArn.parse(self.key_id))
+            ref: object = parse_key_reference(self.key_id)
         except (InvalidArnError, ValidationError):
-            self._arn = None  # an id or alias: learn the ARN from KMS's responses
+            ref = None  # left for KMS to judge
+        # An alias is followed, not pinned: after UpdateAlias retargets it, new data keys come
+        # from the new key and Decrypt (KeyId = the alias) accepts the new key's EDKs -- as a
+        # provider built after the change would. A key id or ARN always names one key.
+        self._follows_alias = isinstance(ref, AliasName | AliasArn)
+        self._arn: str | None = str(ref) if isinstance(ref, KeyArn) else None  # learned from KMS for a key id
 
     def __repr__(self) -> str:
         return f"KmsKeyProvider(key_id={self.key_id!r}, kms={self._kms!r})"
@@ -97,14 +104,18 @@ class KmsKeyProvider:
             # ESDK: "the response KeyId MUST equal the provider info of the encrypted data key".
             if resp.key_id != arn:
                 continue
-            self._arn = self._arn or resp.key_id
+            self._learn(resp.key_id)
             return resp.plaintext
         raise DataKeyDecryptionError(
             f"none of the {len(encrypted_data_keys)} encrypted data keys could be decrypted with KMS key "
             f"{self.key_id} ({tried} tried)"
         )
 
+    def _learn(self, key_arn: str) -> None:
+        if not self._follows_alias:
+            self._arn = self._arn or key_arn
+
     def _edk(self, key_arn: str, ciphertext: bytes) -> EncryptedDataKey:
-        self._arn = self._arn or key_arn
+        self._learn(key_arn)
         info = key_arn.encode("utf-8")
         return EncryptedDataKey(provider_id=KMS_PROVIDER_ID, provider_info=info, ciphertext=ciphertext)

@@ -40,7 +40,7 @@ class _FileWriter(BlobWriterBase):
         for attempt in range(3):
             store._make_parent(self._target)
             try:
-                fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
                 break
             except FileNotFoundError:
                 # A concurrent delete pruned the (then empty) directory: create it again.
@@ -123,7 +123,7 @@ class FilesystemBlobStore:
         if isinstance(stale_after, bool) or not isinstance(stale_after, int | float) or not stale_after >= 0:
             raise ValidationError("stale_after must be a number of seconds >= 0")
         self._root = Path(root).absolute()
-        self._root.mkdir(parents=True, exist_ok=True)
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
         if clean_temporaries:
             self._clean_temporaries(stale_after)
 
@@ -156,7 +156,7 @@ class FilesystemBlobStore:
             parent = parent.parent
         for directory in reversed(missing):
             try:
-                directory.mkdir(exist_ok=True)
+                directory.mkdir(mode=0o700, exist_ok=True)  # private whatever the umask (it only removes bits)
             except (FileExistsError, NotADirectoryError):
                 raise ValidationError(
                     f"blob key path {path.relative_to(self._root)} runs through an existing object"

@@ -43,6 +43,9 @@ __all__ = [
 
 #: Temporary files end with this; keys may not, so a temporary never looks like an object.
 TMP_SUFFIX = ".ecrcrypt-tmp"
+# A '/'-separated segment is a file name in the filesystem store: NAME_MAX is 255 bytes on Linux
+# and the writer's temporary adds 31 ("." + name + "." + 16 hex digits + TMP_SUFFIX).
+MAX_SEGMENT_BYTES = 200
 #: S3: "The name for a key is a sequence of Unicode characters whose UTF-8 encoding is at most 1,024 bytes long."
 MAX_KEY_BYTES = 1024
 
@@ -53,7 +56,8 @@ def validate_key(key: str) -> str:
     The rules are the intersection of S3's and a safe file path's, so that one key
     means the same object in every store: ``/``-separated non-empty segments, no
     ``.``/``..`` segment (no escaping the root), no leading ``/``, no NUL, at most
-    1,024 UTF-8 bytes (S3's limit) and no segment ending in the temporary suffix.
+    1,024 UTF-8 bytes (S3's limit), segments of at most 200 bytes (a file name) and no
+    segment ending in the temporary suffix.
     """
     if not isinstance(key, str):
         raise ValidationError(f"blob key must be a str, not {type(key).__name__}")
@@ -62,6 +66,12 @@ def validate_key(key: str) -> str:
         raise ValidationError("blob key must not be empty")
     if key.endswith("/"):
         raise ValidationError(f"blob key {key!r} must not end with '/'")
+    for segment in key.split("/"):
+        if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
+            raise ValidationError(
+                f"blob key has a segment of {len(segment.encode('utf-8'))} UTF-8 bytes; a segment is at most "
+                f"{MAX_SEGMENT_BYTES} (a file name, with room for the writer's temporary name)"
+            )
     return key
 
 

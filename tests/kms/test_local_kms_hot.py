@@ -305,13 +305,14 @@ def test_hot_path_refuses_what_the_full_path_refuses() -> None:
         ecr.generate_data_key(key_id=key, encryption_context=_ctx(2), key_spec="AES_256", grant_tokens=["bad"])
     with pytest.raises(errors.ValidationError):
         ecr.generate_data_key(key_id=key, encryption_context=_ctx(2), number_of_bytes=1025)
-    # (A context that cannot be serialized is refused before a request exists to audit.)
+    # A context that cannot be serialized is refused and audited too (issue 10).
     failures = [(e.event_name, e.error_code) for e in kms.audit.query(errors=True)]
     assert failures == [
         ("GenerateDataKey", "AccessDeniedException"),
         ("Decrypt", "AccessDeniedException"),
         ("Decrypt", "InvalidCiphertextException"),
         ("Decrypt", "IncorrectKeyException"),
+        ("GenerateDataKey", "ValidationException"),
         ("GenerateDataKey", "InvalidGrantTokenException"),
         ("GenerateDataKey", "ValidationException"),
     ]

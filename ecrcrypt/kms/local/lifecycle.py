@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from ecrcrypt.arns import AliasArn, KeyArn, KeyId
-from ecrcrypt.errors import NotFoundError
+from ecrcrypt.arns import AliasArn, AliasName, KeyArn, KeyId
+from ecrcrypt.errors import NotFoundError, ValidationError
 from ecrcrypt.kms import GrantListEntry, KeyIdentifier, KeyManager, KeyMetadata, KeyState
 from ecrcrypt.kms.local import ciphertext as blob
 from ecrcrypt.kms.local.audit import KMS_EVENT_SOURCE, AuditEvent
@@ -38,7 +38,15 @@ class KmsKeys(KmsWarm):
 
     def _resolve(self, ref: KeyIdentifier, *, aliases: bool = True, create_aws: bool = False) -> KeyRecord:
         """The live key a KeyId names; NotFound for unknown, other-Region or deleted keys."""
-        text = ref if isinstance(ref, str) else str(ref)
+        if isinstance(ref, str):
+            text = ref
+        elif isinstance(ref, KeyId | KeyArn | AliasName | AliasArn):
+            text = str(ref)
+        else:
+            # Anything but a str or an arns reference (None, a number) is refused, never stringified into a name.
+            raise ValidationError(
+                f"KeyId must be a str (key id, key ARN, alias name or alias ARN), not {type(ref).__name__}"
+            )
         key_id = self._direct.get(text)
         if key_id is not None:
             return self._check_key(key_id)

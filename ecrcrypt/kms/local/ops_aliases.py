@@ -7,7 +7,13 @@ resolved by the service (:mod:`ecrcrypt.kms.local.lifecycle`), and managed here.
 from __future__ import annotations
 
 from ecrcrypt.arns import AliasName
-from ecrcrypt.errors import AlreadyExistsError, InvalidAliasNameError, LimitExceededError, NotFoundError
+from ecrcrypt.errors import (
+    AlreadyExistsError,
+    InvalidAliasNameError,
+    LimitExceededError,
+    NotFoundError,
+    ValidationError,
+)
 from ecrcrypt.kms import AliasListEntry, KeyIdentifier, ListAliasesResponse
 from ecrcrypt.kms.local.access import authorize_account
 from ecrcrypt.kms.local.client import ClientBase
@@ -22,7 +28,13 @@ class AliasOps(ClientBase):
 
     # -- aliases ------------------------------------------------------------------------
     def _alias_name(self, alias_name: str) -> str:
-        name = AliasName(alias_name).value if isinstance(alias_name, str) else str(alias_name)
+        if isinstance(alias_name, AliasName):
+            name = alias_name.value
+        elif isinstance(alias_name, str):
+            name = AliasName(alias_name).value
+        else:
+            # Never stringified: create_alias(alias_name=None) once made an alias named 'None'.
+            raise ValidationError(f"AliasName must be a str, not {type(alias_name).__name__}")
         if name.startswith("alias/aws/"):
             # KMS CreateAlias: "The alias name cannot begin with alias/aws/".
             raise InvalidAliasNameError(f"{name}: the alias/aws/ prefix is reserved for AWS managed keys")

@@ -114,6 +114,14 @@ class CryptoOps(ClientBase):
             grants.find(caller.parsed.policy_arn, op, None, parts.folded()) is not None
         )
 
+    def _context(self, name: str, value: object, key_id: object) -> EncryptionContext:
+        """The request's encryption context; a malformed one is refused *and audited* (CloudTrail
+        records requests KMS rejects as invalid, with their error code)."""
+        try:
+            return as_context(value)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            self._reject(Call(name, {"keyId": key_id if isinstance(key_id, str) else None}, read_only=True), exc)
+
     def _generate(
         self,
         name: str,
@@ -190,7 +198,7 @@ class CryptoOps(ClientBase):
         key_spec: DataKeySpec | str | None,
         grant_tokens: Sequence[str],
     ) -> tuple[bytes, bytes, str]:
-        ctx = as_context(encryption_context)
+        ctx = self._context(name, encryption_context, key_id)
         kms = self._kms
         params = "".join(
             (
@@ -272,7 +280,7 @@ class CryptoOps(ClientBase):
         encryption_context: Mapping[str, str] | None = None,
         grant_tokens: Sequence[str] = (),
     ) -> EncryptResponse:
-        ctx = as_context(encryption_context)
+        ctx = self._context("Encrypt", encryption_context, key_id)
         call = Call(
             "Encrypt",
             {"keyId": str(key_id), "encryptionContext": ctx.to_dict(), "encryptionAlgorithm": SYMMETRIC_DEFAULT},
@@ -307,6 +315,8 @@ class CryptoOps(ClientBase):
         call: Call,
     ) -> tuple[KeyRecord, bytes]:
         kms = self._kms
+        if not isinstance(ciphertext_blob, bytes | bytearray | memoryview):
+            raise ValidationError(f"CiphertextBlob must be bytes, not {type(ciphertext_blob).__name__}")
         parsed = blob.parse(ciphertext_blob)
         if key_id is not None:
             named = kms._resolve(key_id)
@@ -408,7 +418,7 @@ class CryptoOps(ClientBase):
         key_id: KeyIdentifier | None,
         grant_tokens: Sequence[str],
     ) -> DecryptResponse:
-        ctx = as_context(encryption_context)
+        ctx = self._context("Decrypt", encryption_context, key_id)
         kms = self._kms
         params = "".join(
             (
@@ -442,8 +452,8 @@ class CryptoOps(ClientBase):
         source_key_id: KeyIdentifier | None = None,
         grant_tokens: Sequence[str] = (),
     ) -> ReEncryptResponse:
-        src_ctx = as_context(source_encryption_context)
-        dst_ctx = as_context(destination_encryption_context)
+        src_ctx = self._context("ReEncrypt", source_encryption_context, destination_key_id)
+        dst_ctx = self._context("ReEncrypt", destination_encryption_context, destination_key_id)
         call = Call(
             "ReEncrypt",
             {
