@@ -182,3 +182,19 @@ def test_the_threat_model_examples_run() -> None:
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, str(doc), "exec"), namespace)
+
+
+def test_a_registry_on_an_outside_kms_keeps_no_kms_files_and_needs_its_kms(tmp_path: Path) -> None:
+    from ecrcrypt.errors import ValidationError
+    from ecrcrypt.kms.local.service import LocalKms
+
+    outside = LocalKms()
+    root = tmp_path / "registry"
+    with Registry.open(root, kms=outside.client, create=True) as registry:  # open(create=True) is create
+        registry.create_repository("outside/app", encryption_configuration={"encryptionType": "KMS"})
+        registry.repository("outside/app").push_layer(LAYER, digest=Digest.of(LAYER))
+    assert sorted(p.name for p in root.iterdir()) == [BLOBS, MANIFEST, REGISTRY_DB, SERVICE_KEY]
+    with pytest.raises(ValidationError, match="created with an outside KMS: give kms="):
+        Registry.open(root)
+    with Registry.open(root, kms=outside.client) as registry:
+        assert registry.repository("outside/app").read_layer(Digest.of(LAYER)) == LAYER
