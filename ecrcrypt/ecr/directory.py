@@ -25,11 +25,13 @@ Every file is 0600 and every folder 0700 whatever the umask (``ecrcrypt._statefi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,7 @@ def create_directory(root: Path, *, account: AccountId | str, region: Region | s
     """
     acct = str(account if isinstance(account, AccountId) else AccountId(account))
     reg = str(region if isinstance(region, Region) else Region(region))
+    _remove_stale_staging(root)
     if (root / MANIFEST).exists():
         return False
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -200,6 +203,16 @@ def create_directory(root: Path, *, account: AccountId | str, region: Region | s
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_staging(root: Path, *, older_than: float = 3600.0) -> None:
+    """Remove staging folders of creates of ``root`` killed mid-way (never renamed into place, so
+    nothing was ever encrypted under their keys); a recent one may be a create in progress."""
+    now = time.time()
+    for leftover in root.parent.glob(f".{root.name}.create-*"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > older_than:
+                shutil.rmtree(leftover)
 
 
 def _populate(staging: Path, *, account: str, region: str, local_kms: bool) -> Manifest:
