@@ -112,3 +112,14 @@ def test_a_database_failure_during_an_operation_is_a_kms_internal_error(tmp_path
         with pytest.raises(KmsInternalError, match=r"KMS store .*kms\.sqlite3 failed") as caught:
             call()
         assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+def test_a_database_failure_reading_the_audit_trail_is_a_kms_internal_error(tmp_path: Path) -> None:
+    db = tmp_path / "kms.sqlite3"
+    _store(db)
+    kms = LocalKms(db, account=ACCOUNT)
+    assert len(kms.audit) > 0
+    kms._store.conn.close()
+    for call in (lambda: kms.audit.query(), lambda: len(kms.audit)):
+        with pytest.raises(KmsInternalError, match=r"KMS store .*kms\.sqlite3 failed"):
+            call()

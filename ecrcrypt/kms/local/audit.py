@@ -185,7 +185,7 @@ class AuditTrail:
 
     def record(self, event: AuditEvent) -> None:
         """Append one event (its own transaction)."""
-        with self._store.lock:
+        with self._store.surfaced():
             self.append(event, self._store.autocommit())
 
     def append(self, event: AuditEvent, tx: Tx) -> None:
@@ -242,7 +242,7 @@ class AuditTrail:
             sql.append("AND event_time < ?")
             args.append(until.timestamp())
         sql.append("ORDER BY seq")
-        with self._store.lock:
+        with self._store.surfaced():
             rows = self._store.conn.execute(" ".join(sql), args).fetchall()
         out: list[AuditEvent] = []
         for t, body in rows:
@@ -259,5 +259,5 @@ class AuditTrail:
         return out
 
     def __len__(self) -> int:
-        with self._store.lock:
+        with self._store.surfaced():
             return int(self._store.conn.execute("SELECT count(*) FROM audit").fetchone()[0])

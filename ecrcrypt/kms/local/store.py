@@ -523,6 +523,15 @@ class KmsStore:
                 raise
         return version
 
+    @contextmanager
+    def surfaced(self) -> Iterator[None]:
+        """Hold the store lock; a SQLite failure inside surfaces as ``KmsInternalError``."""
+        with self.lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise self.database_error(exc) from exc
+
     def database_error(self, exc: sqlite3.Error) -> KmsInternalError:
         """The documented error for a SQLite failure on this store (docs/kms-model.md)."""
         where = "the in-memory KMS store" if self.path is None else f"the KMS store {self.path}"
