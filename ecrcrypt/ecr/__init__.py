@@ -1,7 +1,8 @@
 """The ECR model: a registry of repositories with immutable encryption and their KMS grants.
 
 ``types`` holds the ECR value types, ``registry`` and ``repository`` the two objects users hold,
-``metadata`` the registry's own records, ``codec`` how an object is laid out as messages,
+``metadata`` the registry's own records, ``directory`` the embedded registry directory (its
+manifest, explicit create, verified open), ``codec`` how an object is laid out as messages,
 ``grant_provider`` the data keys of a KMS repository, ``service_key`` the AES256 key,
 ``migration`` the move to another configuration, ``audit_events`` the ECR records of the trail;
 ``lifecycle`` a repository's grants (names, constraints, retirement), ``recovery`` the finishing or
