@@ -81,6 +81,10 @@ def _reader(source: LayerSource | bytes | bytearray | memoryview) -> Callable[[]
             return data
 
         return chunk
+    if isinstance(source, str) or not callable(getattr(source, "read", None)):
+        raise InvalidParameterError(
+            f"a layer is bytes or a readable binary source (with read()), not {type(source).__name__}"
+        )
     return lambda: source.read(COPY_CHUNK)
 
 
@@ -340,6 +344,8 @@ class Repository:
 
     def pull_layer(self, digest: Digest | str, destination: LayerSink) -> int:
         """Stream the layer's plaintext into ``destination``; returns the byte count."""
+        if not callable(getattr(destination, "write", None)):
+            raise InvalidParameterError(f"destination needs a write() method; {type(destination).__name__} has none")
         self._require_live()
         self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
         d = _as_digest(digest)
@@ -437,6 +443,7 @@ class Repository:
         if (tag is None) == (digest is None):
             raise InvalidParameterError("give exactly one of imageTag and imageDigest")
         if tag is not None:
+            check_tag(tag)  # a tag of another type is refused, not looked up as its str()
             found = self._core.metadata.get_tag(self._record.name, tag)
             if found is None:
                 raise ImageNotFoundError(f"The image with tag '{tag}' does not exist in '{self.name}'")
@@ -506,6 +513,8 @@ class LayerUpload:
         return f"LayerUpload({self._repo.name!r}, written={self._written})"
 
     def write(self, data: bytes | memoryview) -> int:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidParameterError(f"an upload takes bytes, not {type(data).__name__}")
         if self._upload is None:
             raise StreamClosedError("write to a completed or aborted upload")
         n = self._upload.write(data)

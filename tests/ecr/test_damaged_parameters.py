@@ -49,3 +49,32 @@ def test_a_300_character_blob_key_is_a_documented_error_not_an_os_error(tmp_path
         writer.write(b"x")
         writer.commit()
     assert blobs.exists("prefix/" + "c" * 200)
+
+
+def test_repository_parameters_of_the_wrong_type_are_refused_and_nothing_is_stored() -> None:
+    from ecrcrypt.digest import Digest
+
+    kms = LocalKms()
+    registry = Registry(kms=kms.client, store=MemoryBlobStore(), audit=kms.audit)
+    registry.create_repository("types/app")
+    repo = registry.repository("types/app")
+    data = b"layer" * 100
+    repo.push_layer(data, digest=Digest.of(data))
+    repo.put_image({"schemaVersion": 2, "layers": []}, tag="five")
+    before = sorted(registry.store.list())
+    bad: Any = 5
+    text: Any = "text"
+    nothing: Any = None
+    calls: dict[str, Callable[[], object]] = {
+        "push_layer(str)": lambda: repo.push_layer(text, digest=Digest.of(b"text")),
+        "push_layer(int)": lambda: repo.push_layer(bad, digest=Digest.of(b"x")),
+        "upload.write(str)": lambda: repo.start_upload().write(text),
+        "pull_layer(None)": lambda: repo.pull_layer(Digest.of(data), nothing),
+        "get_image(tag=5)": lambda: repo.get_image(tag=bad),
+    }
+    for name, call in calls.items():
+        with pytest.raises(InvalidParameterError):
+            call()
+            pytest.fail(f"{name} was accepted")
+    assert sorted(registry.store.list()) == before
+    assert repo.get_image(tag="five").tags == ("five",)
