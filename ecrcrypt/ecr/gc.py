@@ -43,14 +43,19 @@ class GarbageReport:
 
 
 def collect_garbage(
-    core: RegistryCore, *, grace: float = DEFAULT_GRACE, unknown_repositories: bool = False
+    core: RegistryCore, *, grace: float = DEFAULT_GRACE, unknown_repositories: bool = False, sweep: bool = True
 ) -> GarbageReport:
     """Delete every blob of the registry's repositories that no record references (see the module doc).
 
-    Idempotent: a second run right after the first deletes nothing.
+    Idempotent: a second run right after the first deletes nothing. ``sweep=False`` deletes only
+    the blobs that dead pushes announced in their blob intents: positive evidence of garbage.
+    Recovery at open uses that form, because a database restored from an older backup knows
+    nothing of later pushes, and a sweep would take their blobs for garbage; the full sweep is a
+    deliberate call (:meth:`ecrcrypt.Registry.collect_garbage`).
     """
     prefix = f"{core.account}/"
-    listed = list(core.store.list(prefix))  # first the listing, then the snapshot: see the module doc
+    # first the listing, then the snapshot: see the module doc
+    listed = list(core.store.list(prefix)) if sweep else []
     snap = core.metadata.snapshot()
     known = {r.uid for r in snap.repositories} | {i.uid for i in snap.intents}
     known |= {b.repository_uid for b in snap.blob_intents}

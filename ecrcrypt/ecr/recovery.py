@@ -14,7 +14,10 @@ taken over (compare-and-set on its owner, so two recoveries never run one intent
 Then every key the registry uses is swept for grants constrained to one of the registry's
 repository ARNs, granted to ECR's or the storage principal, that neither a repository
 record nor an intent accounts for -- orphans, e.g. of a version without intents -- and
-those are retired. Last, unreferenced blobs are collected (``ecr.gc``). An intent whose
+those are retired. Last, the blobs that dead pushes announced (their blob intents) are
+deleted (``ecr.gc`` with ``sweep=False``): recovery deletes only what durable evidence names
+as garbage, never blobs merely absent from the records -- after a restore from an older
+backup those are the newer pushes. The full sweep is :meth:`Registry.collect_garbage`. An intent whose
 grants cannot be retired (KMS refuses) is kept, marked abandoned, for the next recovery.
 """
 
@@ -89,7 +92,7 @@ def recover(core: RegistryCore, caller: str, *, grace: float = DEFAULT_GRACE) ->
         crashpoint("recover:claimed")
         _settle_or_abandon(core, caller, intent, me, progress)
     _sweep_orphans(core, caller, progress)
-    garbage = collect_garbage(core, grace=grace)
+    garbage = collect_garbage(core, grace=grace, sweep=False)
     return RecoveryReport(
         creations_undone=tuple(progress.undone),
         deletions_finished=tuple(progress.finished),

@@ -3,6 +3,8 @@ the report; uid binding keeps an orphan grant from authorizing a repository of t
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -273,3 +275,26 @@ def test_garbage_of_unknown_repositories_is_taken_only_when_asked() -> None:
     assert env.registry.recover().garbage.deleted == () and env.store.exists(stranger)
     assert env.registry.collect_garbage(unknown_repositories=True).deleted == (stranger,)
     assert list(env.store.list()) == []
+
+
+def test_opening_a_database_restored_from_an_older_backup_deletes_no_blob(tmp_path: Path) -> None:
+    """Recovery at open deletes only what durable intents name: the blobs of pushes made after
+    the backup stay in the store, and an explicit collection is what takes them."""
+    root = tmp_path / "registry"
+    first, first_digest = layer(3000, seed=1)
+    later, later_digest = layer(3000, seed=2)
+    with Registry.create(root) as registry:
+        registry.create_repository("app")
+        registry.repository("app").push_layer(first, digest=first_digest)
+    shutil.copy2(root / "registry.sqlite3", tmp_path / "backup.sqlite3")
+    with Registry.create(root) as registry:
+        registry.repository("app").push_layer(later, digest=later_digest)
+    blobs = sorted(p.name for p in (root / "blobs").rglob("*") if p.is_file())
+    assert len(blobs) == 2
+    shutil.copy2(tmp_path / "backup.sqlite3", root / "registry.sqlite3")
+    with Registry.open(root) as registry:
+        assert registry.recover().garbage.deleted == ()
+        assert sorted(p.name for p in (root / "blobs").rglob("*") if p.is_file()) == blobs
+        assert registry.repository("app").read_layer(first_digest) == first
+        report = registry.collect_garbage()  # the deliberate sweep takes what the records do not name
+        assert len(report.deleted) == 1
