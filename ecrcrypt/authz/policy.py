@@ -102,7 +102,9 @@ _DEFAULT_LIMIT = {
 def policy_size(text: str, limit: PolicyLimit) -> int:
     """The size AWS counts against ``limit``: UTF-8 bytes for a key policy, non-white-space characters for IAM."""
     if limit is PolicyLimit.KEY_POLICY:
-        return len(text.encode("utf-8"))
+        # surrogatepass: a lone surrogate (JSON's "\ud800" decodes to one) is counted here and refused
+        # by the character check as MalformedPolicyDocumentError, not raised as UnicodeEncodeError.
+        return len(text.encode("utf-8", "surrogatepass"))
     if limit.counts_whitespace:
         return len(text)
     return sum(1 for char in text if not char.isspace())

@@ -309,3 +309,13 @@ def test_trust_policy_limit_at_the_boundary() -> None:
 def test_key_policy_counts_bytes_and_white_space() -> None:
     assert policy_size('{"a": "\u00e9"}', PolicyLimit.KEY_POLICY) == 11  # 10 characters, é is two bytes
     assert policy_size('{"a": "\u00e9"}', PolicyLimit.MANAGED) == 9
+
+
+@pytest.mark.parametrize("kind", list(PolicyKind))
+def test_a_lone_surrogate_is_a_malformed_document_of_every_kind(kind: PolicyKind) -> None:
+    # Found by fuzzing (fuzz/corpus/policy/crash-448df1a2...): a str from json.loads('"\\ud800"') made the
+    # key policy's byte count raise UnicodeEncodeError instead of the documented error.
+    document = '{"Version": "2012-10-17", "Statement": {"Sid": "\ud800", "Effect": "Allow"}}'
+    with pytest.raises(MalformedPolicyDocumentError, match="U\\+D800"):
+        Policy.parse(document, kind=kind)
+    assert policy_size("\ud800", PolicyLimit.KEY_POLICY) == 3
