@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test bench lint typecheck clean soak
+.PHONY: demo test bench lint typecheck clean soak fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -26,10 +26,19 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-cli
 	$(BIN)/python -m ecrcrypt.demo $(ARGS)
 
-test: $(VENV)/.installed-test
+# atheris (the fuzzer of fuzz/) ships Linux wheels; where pip has to build it, it needs clang with
+# libFuzzer. Without it the short fuzzing runs of make test are skipped (the corpus replay still runs).
+$(VENV)/.installed-atheris: | $(BIN)/python
+	@$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[fuzz]" || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -qq clang && CLANG_BIN=$$(command -v clang) $(BIN)/python -m pip install -q -e ".[fuzz]"; \
+	  fi; } || echo "atheris could not be installed: the short fuzzing runs will be skipped"
+	@touch $@
+
+test: $(VENV)/.installed-test $(VENV)/.installed-atheris
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
-	$(BIN)/mypy ecrcrypt tests benchmarks
+	$(BIN)/mypy ecrcrypt tests benchmarks fuzz
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test
@@ -40,10 +49,22 @@ ITERATIONS ?= 1000
 soak: $(VENV)/.installed-test
 	ECRCRYPT_CRASH_ITERATIONS=$(ITERATIONS) $(BIN)/python -m pytest -n 2 tests/ecr/test_crash_lifecycle.py tests/ecr/test_race_write_once.py $(ARGS)
 
+# The long fuzzing run: FUZZ_SECONDS per target (docs/fuzzing.md); new inputs and crashes go to
+# fuzz/out/<target>/. FUZZ_TARGETS narrows it, e.g. make fuzz FUZZ_TARGETS="message header".
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(shell $(PYTHON) -c "import sys; sys.path.insert(0, '.'); from fuzz import TARGETS; print(*TARGETS)")
+fuzz: $(VENV)/.installed-test $(VENV)/.installed-atheris
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(BIN)/python -m fuzz $$t --out fuzz/out/$$t --seconds $(FUZZ_SECONDS) $(ARGS) 2>fuzz/out-$$t.log \
+	    || { tail -40 fuzz/out-$$t.log; exit 1; }; \
+	  grep -E "DONE" fuzz/out-$$t.log; rm -f fuzz/out-$$t.log; \
+	done
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ecrcrypt tests benchmarks
+	$(BIN)/mypy ecrcrypt tests benchmarks fuzz
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .hypothesis benchmarks/out
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .hypothesis benchmarks/out fuzz/out
