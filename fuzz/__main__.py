@@ -8,7 +8,9 @@ seeds (fuzz/corpus/TARGET) and the fixture's own seeds. New inputs go to the fir
 ``<out>/crash-<sha1>`` and makes the exit status non-zero.
 
 Options of our own (before the libFuzzer ones): ``--out DIR`` and ``--seconds N`` (``-max_total_time``).
-Every other argument goes to libFuzzer, e.g. ``-runs=2000``.
+Every other argument goes to libFuzzer, e.g. ``-runs=2000``. ``python -m fuzz TARGET --replay FILE...``
+runs the oracle on saved inputs (a crash file, a corpus folder) without atheris and prints each
+finding's traceback; its exit status is the number of findings.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from __future__ import annotations
 import importlib
 import sys
 import tempfile
+import traceback
 from pathlib import Path
-
-import atheris
 
 from fuzz import TARGETS
 
@@ -31,6 +32,10 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m fuzz TARGET [--out DIR] [--seconds N] [libFuzzer options]; TARGET in {TARGETS}")
         return 2
     name, rest = argv[1], argv[2:]
+    if rest[:1] == ["--replay"]:
+        return replay(name, [Path(p) for p in rest[1:]])
+    import atheris  # only here: replaying needs no fuzzer
+
     out: Path | None = None
     extra: list[str] = []
     while rest:
@@ -61,6 +66,23 @@ def main(argv: list[str]) -> int:
     )
     atheris.Fuzz()
     return 0
+
+
+def replay(name: str, paths: list[Path]) -> int:
+    """Run the oracle on saved inputs; returns the number of inputs that broke it."""
+    harness = importlib.import_module("fuzz._harness")
+    target = importlib.import_module(f"fuzz.{name}").TARGET
+    files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    found = 0
+    for file in files:
+        try:
+            harness.run_input(target, file.read_bytes())
+        except Exception:
+            found += 1
+            print(f"{file}: finding", file=sys.stderr)
+            traceback.print_exc()
+    print(f"{name}: {len(files)} inputs replayed, {found} findings")
+    return found
 
 
 if __name__ == "__main__":
