@@ -11,6 +11,7 @@ from __future__ import annotations
 TARGETS = (
     "header",
     "message",
+    "sealed_body",
     "raw_aes_edk",
     "kms_edk",
     "kms_ciphertext",

@@ -1,16 +1,18 @@
-"""``python -m fuzz.make_corpus``: write the seed corpus, fuzz/corpus/<target>/, from the real code.
+"""``python -m fuzz.make_corpus [TARGET...]``: write the seed corpus, fuzz/corpus/<target>/, from the real code.
 
 Small valid and near-valid inputs: messages from ``ecrcrypt.encrypt`` and from the ESDK test vectors
 (tests/data/esdk-vectors, every suite family, v1 and v2, signed, a negative vector; a non-framed one
 from aws-encryption-sdk when installed), their headers and EDKs, local KMS ciphertext blobs,
 encryption contexts, digests, ARNs, manifests and the policies P1-P7 of tests/authz/documents.py.
 Seeds are named by their SHA-1 as libFuzzer names its own; the script only adds files, so the
-inputs that once crashed a target (``crash-*``, kept as regression seeds) stay.
+inputs that once crashed a target (``crash-*``, kept as regression seeds) stay. Messages and blobs
+are random (message ids, IVs): name the targets to refill, or every target gets fresh seeds.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +21,7 @@ from ecrcrypt import EncryptionContext, KmsKeyProvider, LocalKms, encrypt
 from ecrcrypt.authz import PolicyKind, default_key_policy_document
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.types import LAYER_MEDIA_TYPE, LayerPush, build_manifest
+from fuzz import TARGETS
 from fuzz._harness import _VECTOR_KEY as VECTOR_KEY
 from fuzz._harness import CORPUS, FUZZ_POLICY, VECTOR_KEY_NAME, VECTOR_NAMESPACE, encode_edk_input, seed_name
 from fuzz._harness import vector_provider as make_vector_provider
@@ -84,6 +87,29 @@ def message_seeds() -> list[bytes]:
     whole = made + _vectors() + _non_framed()
     near = [made[1][:-1], made[1] + b"\x00", made[2][: len(made[2]) // 2]]
     return whole + near
+
+
+def sealed_body_seeds() -> list[bytes]:
+    """Descriptions for fuzz/sealed_body.py: valid bodies, then each frame rule broken once."""
+
+    def describe(
+        frame_length: int, flags: int, records: list[tuple[int, int, int]], tail: bytes | None = None
+    ) -> bytes:
+        out = struct.pack(">IB", frame_length, flags) + b"".join(struct.pack(">BBH", *r) for r in records)
+        return out if tail is None else out + b"\xff\x00\x00\x00" + tail
+
+    return [
+        describe(64, 1, [(0, 0, 64), (0, 0, 64), (1, 0, 10)]),  # two regular frames and a short final one
+        describe(64, 0, [(0, 0, 64), (1, 0, 64)]),  # a full final frame
+        describe(64, 0, [(0, 0, 64), (1, 0, 0)]),  # an empty final frame after a full one
+        describe(16, 0, [(1, 0, 0)]),  # the empty message
+        describe(64, 0, [(0, 0, 64), (0, 0, 64)]),  # no final frame
+        describe(64, 0, [(0, 129, 64), (1, 0, 1)]),  # a frame out of sequence
+        describe(64, 0, [(1, 0, 65)]),  # a final frame longer than the frame length
+        describe(64, 0, [(0, 0, 63), (1, 0, 1)]),  # a regular frame shorter than the frame length
+        describe(64, 0, [(1, 0, 3)], b"x"),  # a byte after the final frame
+        describe(1 << 21, 0, [(1, 0, 3)]),  # a frame length past the policy
+    ]
 
 
 def header_seeds(messages: Iterable[bytes]) -> list[bytes]:
@@ -194,25 +220,29 @@ def write(name: str, seeds: Iterable[bytes]) -> int:
     return count
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    """Write the seeds of the targets in ``names`` (every target when empty)."""
+    chosen = set(names or TARGETS)
     messages = message_seeds()
     kms_edks, blobs = kms_seeds()
     texts = text_seeds()
-    written = {
-        "message": write("message", messages),
-        "header": write("header", header_seeds(messages)),
-        "raw_aes_edk": write("raw_aes_edk", edk_seeds(messages)),
-        "kms_edk": write("kms_edk", kms_edks + edk_seeds(messages[:1])),
-        "kms_ciphertext": write("kms_ciphertext", blobs),
-        "arns": write("arns", [t.encode() for t in texts["arns"]]),
-        "context": write("context", context_seeds()),
-        "digest": write("digest", [t.encode() for t in texts["digest"]]),
-        "manifest": write("manifest", manifest_seeds()),
-        "policy": write("policy", policy_seeds()),
+    seeds = {
+        "message": messages,
+        "sealed_body": sealed_body_seeds(),
+        "header": header_seeds(messages),
+        "raw_aes_edk": edk_seeds(messages),
+        "kms_edk": kms_edks + edk_seeds(messages[:1]),
+        "kms_ciphertext": blobs,
+        "arns": [t.encode() for t in texts["arns"]],
+        "context": context_seeds(),
+        "digest": [t.encode() for t in texts["digest"]],
+        "manifest": manifest_seeds(),
+        "policy": policy_seeds(),
     }
-    for name, count in written.items():
-        print(f"{name}: {count} new seeds")
+    assert sorted(seeds) == sorted(TARGETS)
+    for name in sorted(chosen):
+        print(f"{name}: {write(name, seeds[name])} new seeds")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
