@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ecrcrypt.arns import KeyReference, parse_key_reference
+from ecrcrypt.arns import AliasArn, AliasName, KeyArn, KeyId, KeyReference, parse_key_reference
 from ecrcrypt.errors import InvalidParameterError, ValidationError
 
 __all__ = ["EncryptionConfiguration", "EncryptionType"]
@@ -43,7 +43,10 @@ def _to_key(value: object) -> KeyReference | None:
             return parse_key_reference(value)
         except ValidationError as exc:
             raise InvalidParameterError(f"kmsKey is invalid: {exc}") from None
-    return value  # type: ignore[return-value]
+    if isinstance(value, KeyId | KeyArn | AliasName | AliasArn):
+        return value
+    # A number or an object from a decoded request: accepted, it would print as another key reference.
+    raise InvalidParameterError(f"kmsKey must be a str, not {type(value).__name__}")
 
 
 @attrs.frozen(kw_only=True)
@@ -72,6 +75,8 @@ class EncryptionConfiguration:
         """From ECR's ``encryptionConfiguration`` structure (``None``: the default)."""
         if data is None:
             return cls()
+        if not isinstance(data, Mapping):
+            raise InvalidParameterError(f"encryptionConfiguration must be a mapping, not {type(data).__name__}")
         unknown = set(data) - {"encryptionType", "kmsKey"}
         if unknown:
             raise InvalidParameterError(f"encryptionConfiguration has unknown fields: {sorted(unknown)}")

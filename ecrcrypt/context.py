@@ -52,8 +52,13 @@ def _freeze(pairs: Mapping[str, str] | None) -> tuple[tuple[bytes, bytes, str, s
     # the checked path below, which names the offending field. Per-field lengths need no
     # check here: the whole serialization is bounded by 65535 bytes in __attrs_post_init__,
     # which re-runs the checked path to name the field when that bound fails.
+    try:
+        items = pairs.items()
+    except AttributeError:
+        # A str, a list, a number from a decoded JSON request: the documented error, not AttributeError.
+        raise ValidationError(f"an EncryptionContext is a mapping of str to str, not {type(pairs).__name__}") from None
     encoded = []
-    for k, v in pairs.items():
+    for k, v in items:
         if type(k) is not str or type(v) is not str:
             return _freeze_checked(pairs)
         try:

@@ -233,6 +233,8 @@ class GrantConstraints:
     def from_api(cls, data: Mapping[str, Mapping[str, str]] | None) -> GrantConstraints | None:
         if not data:
             return None
+        if not isinstance(data, Mapping):
+            raise ValidationError(f"Constraints must be a mapping, not {type(data).__name__}")
         return cls(
             encryption_context_subset=data.get("EncryptionContextSubset"),
             encryption_context_equals=data.get("EncryptionContextEquals"),

@@ -917,3 +917,17 @@ def test_parameter_errors_are_audited(kms: LocalKms, admin: Kms, key: str) -> No
         ("EnableKeyRotation", "ValidationException"),
         ("ScheduleKeyDeletion", "ValidationException"),
     ]
+
+
+@pytest.mark.parametrize("constraint", ["2{}:", ["aws:ecr:arn", "x"], 3])
+def test_grant_constraints_from_a_non_mapping_are_a_validation_error(constraint: object) -> None:
+    # Found by fuzzing (fuzz/corpus/api_shapes/crash-cda94847...): AttributeError escaped from_api.
+    with pytest.raises(errors.ValidationError):
+        GrantConstraints.from_api({"EncryptionContextSubset": constraint})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("constraints", ["KMS_DSSE", ["EncryptionContextSubset"], 3])
+def test_grant_constraints_that_are_not_a_mapping_are_a_validation_error(constraints: object) -> None:
+    # Found by fuzzing (fuzz/corpus/api_shapes/crash-fd31a819...): AttributeError escaped from_api.
+    with pytest.raises(errors.ValidationError, match="Constraints must be a mapping"):
+        GrantConstraints.from_api(constraints)  # type: ignore[arg-type]

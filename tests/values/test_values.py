@@ -272,3 +272,27 @@ def test_arn_parts_must_be_values_not_strings() -> None:
         KeyArn(region=Region("us-east-1"), account=AccountId("123456789012"), key_id=KEY_UUID)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match=r"S3ObjectArn\.bucket"):
         S3ObjectArn(bucket="abc", key="k")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("pairs", ["k=v", [("k", "v")], 7, b"kv"])
+def test_an_encryption_context_from_a_non_mapping_is_a_validation_error(pairs: object) -> None:
+    # Found by fuzzing (fuzz/corpus/api_shapes/crash-cda94847...): a decoded JSON request's str made the
+    # constructor raise AttributeError.
+    with pytest.raises(ValidationError, match="mapping of str to str"):
+        EncryptionContext(pairs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kms_key", [5, 1.5, ["alias/ecr"], {"id": "x"}, True])
+def test_a_kms_key_that_is_not_a_str_or_key_reference_is_refused(kms_key: object) -> None:
+    # Found by fuzzing (fuzz/api_shapes): kmsKey 5 was accepted and came back from to_api as "5".
+    with pytest.raises(InvalidParameterError, match="kmsKey must be a str"):
+        EncryptionConfiguration.from_api({"encryptionType": "KMS", "kmsKey": kms_key})
+    key = KeyArn.parse("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    assert EncryptionConfiguration(encryption_type="KMS", kms_key=key).kms_key == key
+
+
+@pytest.mark.parametrize("data", ["AES256", ["encryptionType"], 3])
+def test_an_encryption_configuration_that_is_not_a_mapping_is_refused(data: object) -> None:
+    # Found with fuzz/api_shapes: a list naming the field raised TypeError.
+    with pytest.raises(InvalidParameterError, match="must be a mapping"):
+        EncryptionConfiguration.from_api(data)  # type: ignore[arg-type]
