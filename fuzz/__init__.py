@@ -20,4 +20,5 @@ TARGETS = (
     "digest",
     "manifest",
     "policy",
+    "api_shapes",
 )

@@ -238,6 +238,14 @@ def main(names: list[str]) -> None:
         "digest": [t.encode() for t in texts["digest"]],
         "manifest": manifest_seeds(),
         "policy": policy_seeds(),
+        "api_shapes": [
+            b'{"encryptionConfiguration": {"encryptionType": "AES256"}}',
+            b'{"encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/ecr"}}',
+            b'{"encryptionConfiguration": {"encryptionType": "KMS_DSSE", "kmsKey": '
+            b'"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}}',
+            b'{"Constraints": {"EncryptionContextSubset": {"aws:ecr:arn": "x"}}}',
+            b'{"Constraints": {"EncryptionContextEquals": {"a": "1", "B": "2"}}}',
+        ],
     }
     assert sorted(seeds) == sorted(TARGETS)
     for name in sorted(chosen):
