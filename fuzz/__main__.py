@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     live.mkdir()
     for seed in target.setup() if target.setup is not None else ():
         (live / harness.seed_name(seed)).write_bytes(seed)
-    options = [f"-max_len={target.max_len}", f"-artifact_prefix={out}/", "-timeout=20", *extra]
+    options = [f"-max_len={target.max_len}", f"-artifact_prefix={out}/", "-timeout=20", *target.options, *extra]
     if not any(o.startswith("-rss_limit_mb=") for o in options):
         options.append("-rss_limit_mb=0")  # RLIMIT_AS below is the memory oracle
     harness.limit_memory(target.memory_bound(target.max_len) + _FUZZER_ALLOWANCE)

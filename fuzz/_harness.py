@@ -81,6 +81,7 @@ class Target:
     max_len: int
     memory_bound: Callable[[int], int]
     runs: int = 2000  # iterations of the short run in make test
+    options: tuple[str, ...] = ()  # libFuzzer options of this target, before the caller's
     setup: Callable[[], Iterable[bytes]] | None = None
 
 

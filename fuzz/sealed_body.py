@@ -92,4 +92,6 @@ TARGET = Target(
     # The message target's bound for the largest message an input may expand to.
     memory_bound=lambda n: message.TARGET.memory_bound(MAX_MESSAGE) + FUZZ_POLICY.max_frame_length,
     runs=600,
+    # Inputs are records, not bytes to grow slowly: allow every length from the start.
+    options=("-len_control=0",),
 )

@@ -9,14 +9,19 @@ stays within the target's bound for that input's size.
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ecrcrypt import decrypt
 from fuzz import TARGETS
 from fuzz._harness import CORPUS, FUZZ_POLICY, OracleViolation, Target, read_corpus, run_input, vector_provider
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def target(name: str) -> Target:
@@ -80,3 +85,20 @@ def _violates(data: bytes) -> None:
 
 def _type_error(data: bytes) -> None:
     raise TypeError("an undocumented error")
+
+
+def test_the_address_space_cap_turns_an_allocation_past_the_bound_into_memory_error() -> None:
+    # What the atheris runs rely on (fuzz/__main__.py): past the cap, an allocation fails loudly.
+    code = (
+        "from fuzz._harness import limit_memory\n"
+        "limit_memory(64 << 20)\n"
+        "small = bytearray(16 << 20)\n"
+        "try:\n"
+        "    big = bytearray(256 << 20)\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "MemoryError", done.stderr
