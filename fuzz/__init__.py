@@ -19,6 +19,7 @@ TARGETS = (
     "context",
     "digest",
     "manifest",
+    "stored_object",
     "policy",
     "api_shapes",
 )

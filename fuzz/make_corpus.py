@@ -21,7 +21,7 @@ from ecrcrypt import EncryptionContext, KmsKeyProvider, LocalKms, encrypt
 from ecrcrypt.authz import PolicyKind, default_key_policy_document
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.types import LAYER_MEDIA_TYPE, LayerPush, build_manifest
-from fuzz import TARGETS
+from fuzz import TARGETS, stored_object
 from fuzz._harness import _VECTOR_KEY as VECTOR_KEY
 from fuzz._harness import CORPUS, FUZZ_POLICY, VECTOR_KEY_NAME, VECTOR_NAMESPACE, encode_edk_input, seed_name
 from fuzz._harness import vector_provider as make_vector_provider
@@ -208,6 +208,12 @@ def policy_seeds() -> list[bytes]:
     return [doc.encode() for doc in documents]
 
 
+def stored_object_seeds() -> list[bytes]:
+    """Blobs of this process's registry: both layouts, whole and cut, under keys the runs will not have."""
+    blobs = list(stored_object.setup())
+    return blobs + [blob[: len(blob) // 2] for blob in blobs] + [b"\x00"]
+
+
 def write(name: str, seeds: Iterable[bytes]) -> int:
     folder = CORPUS / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -237,6 +243,8 @@ def main(names: list[str]) -> None:
         "context": context_seeds(),
         "digest": [t.encode() for t in texts["digest"]],
         "manifest": manifest_seeds(),
+        # Blobs of this process's registry: whole messages of both layouts, under keys the runs will not have.
+        "stored_object": stored_object_seeds(),
         "policy": policy_seeds(),
         "api_shapes": [
             b'{"encryptionConfiguration": {"encryptionType": "AES256"}}',
