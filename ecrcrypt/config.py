@@ -45,7 +45,7 @@ def _to_key(value: object) -> KeyReference | None:
             raise InvalidParameterError(f"kmsKey is invalid: {exc}") from None
     if isinstance(value, KeyId | KeyArn | AliasName | AliasArn):
         return value
-    # A number or an object from a decoded request: accepted, it would print as another key reference.
+    # A number or another object from a decoded request: accepted, to_api would print it as a key ("5").
     raise InvalidParameterError(f"kmsKey must be a str, not {type(value).__name__}")
 
 
