@@ -16,6 +16,9 @@ finding's traceback; its exit status is the number of findings.
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from fuzz import TARGETS
 
+_WORK = "ECRCRYPT_FUZZ_WORK"  # the run's working folder, set by the parent process for the child
 # Room for libFuzzer's in-memory corpus and atheris's coverage tables, beyond the target's own bound.
 _FUZZER_ALLOWANCE = 256 << 20
 
@@ -34,6 +38,14 @@ def main(argv: list[str]) -> int:
     name, rest = argv[1], argv[2:]
     if rest[:1] == ["--replay"]:
         return replay(name, [Path(p) for p in rest[1:]])
+    if _WORK not in os.environ:
+        # libFuzzer ends the process with exit(), past Python's atexit handlers: the run happens in a
+        # child, and this parent removes the child's working folder (fixture seeds, the KMS database).
+        folder = tempfile.mkdtemp(prefix=f"ecrcrypt-fuzz-{name}-")
+        try:
+            return subprocess.call([sys.executable, "-m", "fuzz", *argv[1:]], env={**os.environ, _WORK: folder})  # noqa: S603
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     import atheris  # only here: replaying needs no fuzzer
 
     out: Path | None = None
@@ -49,7 +61,7 @@ def main(argv: list[str]) -> int:
     with atheris.instrument_imports(include=["ecrcrypt", "fuzz"]):
         harness = importlib.import_module("fuzz._harness")
         target = importlib.import_module(f"fuzz.{name}").TARGET
-    work = Path(tempfile.mkdtemp(prefix=f"ecrcrypt-fuzz-{name}-"))
+    work = Path(os.environ[_WORK])
     out = out or work / "new"
     out.mkdir(parents=True, exist_ok=True)
     live = work / "fixture-seeds"

@@ -209,9 +209,10 @@ _kms_fixture: list[KmsFixture] = []
 
 
 def kms_fixture() -> KmsFixture:
-    """The process's KMS fixture, made on first use in a temporary folder removed at exit."""
+    """The process's KMS fixture, made on first use in a temporary folder removed at exit (or, under
+    atheris, which exits past atexit, in the run's folder ``ECRCRYPT_FUZZ_WORK`` that ``python -m fuzz`` removes)."""
     if not _kms_fixture:
-        folder = tempfile.mkdtemp(prefix="ecrcrypt-fuzz-kms-")
+        folder = tempfile.mkdtemp(prefix="ecrcrypt-fuzz-kms-", dir=os.environ.get("ECRCRYPT_FUZZ_WORK"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         kms = LocalKms(Path(folder) / "kms.sqlite3", account=ACCOUNT, root_key=bytes(range(32)))
         client = kms.client(kms.root_principal)
