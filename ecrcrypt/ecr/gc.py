@@ -60,6 +60,7 @@ def collect_garbage(
     known = {r.uid for r in snap.repositories} | {i.uid for i in snap.intents}
     known |= {b.repository_uid for b in snap.blob_intents}
     at = now()
+    owners = {b.blob_key: b.owner for b in snap.blob_intents}
     live = {b.blob_key for b in snap.blob_intents if owner_alive(b.owner, age=at - b.started_at, grace=grace)}
     deleted: list[str] = []
     in_flight: list[str] = []
@@ -74,16 +75,21 @@ def collect_garbage(
         uid = key[len(prefix) :].split("/", 1)[0]
         if uid not in known and not unknown_repositories:
             continue
+        # The snapshot is older than the liveness verdict: a push may have recorded this blob
+        # (and exited) since. Only a fresh look at the records and the intent decides.
+        if not core.metadata.claim_dead_blob(key, owners.get(key)):
+            referenced += 1
+            continue
         crashpoint("gc:delete")
         core.store.delete(key)
         deleted.append(key)
     for intent in snap.blob_intents:
         if intent.blob_key in live:
             continue
-        # A dead push: its blob (committed or not, listed or not) is not recorded, or the
-        # transaction that recorded it would have removed this intent.
-        if intent.blob_key not in snap.blob_keys:
+        # A dead push: unless it recorded its blob after the snapshot (its intent would be gone
+        # then), the blob -- committed or not, listed or not -- is garbage.
+        if intent.blob_key not in snap.blob_keys and core.metadata.claim_dead_blob(intent.blob_key, intent.owner):
             core.store.delete(intent.blob_key)  # listed ones are gone already; delete is idempotent
-        crashpoint("gc:intent")
-        core.metadata.end_blob(intent.blob_key)
+            crashpoint("gc:intent")
+            core.metadata.end_blob(intent.blob_key)
     return GarbageReport(deleted=tuple(deleted), in_flight=tuple(in_flight), referenced=referenced)

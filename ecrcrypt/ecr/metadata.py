@@ -666,6 +666,18 @@ class RegistryMetadata:
         with self._tx(durable=False) as db:
             db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
 
+    def claim_dead_blob(self, blob_key: str, owner: str | None) -> bool:
+        """Whether ``blob_key`` may be deleted now: no record names it and its intent is still the one
+        seen (``owner``'s, or none). Read in one transaction *after* the owner was judged dead, so a
+        push that recorded its blob and then exited -- its intent gone with the record -- is never
+        taken for a dead push on the strength of an older snapshot.
+        """
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM objects WHERE blob_key = ? LIMIT 1", (blob_key,)).fetchone():
+                return False
+            row = db.execute("SELECT owner FROM blob_intents WHERE blob_key = ?", (blob_key,)).fetchone()
+            return (None if row is None else str(row[0])) == owner
+
     def snapshot(self) -> Snapshot:
         """Repositories, intents and every recorded blob key, read in one transaction."""
         with self._tx() as db:

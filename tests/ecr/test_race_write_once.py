@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.liveness import current_owner
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.errors import LayersNotFoundError
@@ -194,4 +195,50 @@ def test_garbage_collection_keeps_in_flight_blobs_and_takes_dead_ones(tmp_path: 
     assert set(report.deleted) == {stray, dead} and report.referenced == 1
     assert registry.collect_garbage().deleted == ()
     assert md.snapshot().blob_intents == ()
+    assert repo.read_layer(digest) == data
+
+
+def test_collection_never_takes_a_blob_recorded_after_its_snapshot(tmp_path: Path, monkeypatch: Any) -> None:
+    """The liveness verdict comes after the snapshot: a push that records its blob and exits in
+    between looks dead, and its blob is absent from the (older) snapshot's records. Collection
+    must look again before deleting, or it deletes an acknowledged object."""
+    kms = LocalKms()
+    registry = Registry(kms=kms.client, store=FilesystemBlobStore(tmp_path / "blobs"), frame_length=FRAME)
+    registry.create_repository("gc/app")
+    repo = registry.repository("gc/app")
+    data = content(11, 5000)
+    digest = Digest.of(data)
+    dead = _fork(lambda: None)
+    os.waitpid(dead, 0)
+    # The pushing process, as its intent will name it: one that has exited by the time GC judges it.
+    owner = current_owner().rsplit("|", 2)[0] + f"|{dead}|1"
+    monkeypatch.setattr("ecrcrypt.ecr.repository.current_owner", lambda: owner)
+    md = registry._core.metadata
+    may_record, recorded = threading.Event(), threading.Event()
+    original_put, original_snapshot = md.put_object, md.snapshot
+
+    def put_object(*args: Any, **kwargs: Any) -> Any:
+        may_record.wait(10)
+        try:
+            return original_put(*args, **kwargs)
+        finally:
+            recorded.set()
+
+    def snapshot() -> Any:
+        snap = original_snapshot()
+        may_record.set()  # the push records (and "exits") after the snapshot, before the verdict
+        recorded.wait(10)
+        return snap
+
+    monkeypatch.setattr(md, "put_object", put_object)
+    monkeypatch.setattr(md, "snapshot", snapshot)
+    pusher = threading.Thread(target=lambda: repo.push_layer(data, digest=digest))
+    pusher.start()
+    for _ in range(1000):  # until the push has committed its blob and waits to record it
+        if list(registry._core.store.list("")):
+            break
+        threading.Event().wait(0.01)
+    report = registry.collect_garbage()
+    pusher.join()
+    assert report.deleted == ()
     assert repo.read_layer(digest) == data
