@@ -32,6 +32,16 @@ class MigrationReport:
     tags: int
     source_deleted: bool
 
+    def to_api(self) -> dict[str, int | bool]:
+        return {
+            "layersCopied": self.layers_copied,
+            "layersSkipped": self.layers_skipped,
+            "imagesCopied": self.images_copied,
+            "imagesSkipped": self.images_skipped,
+            "tags": self.tags,
+            "sourceDeleted": self.source_deleted,
+        }
+
 
 def migrate(source: Repository, target: Repository, *, delete_source: bool = False) -> MigrationReport:
     """Copy every layer, manifest and tag of ``source`` into ``target``; optionally delete ``source``.

@@ -413,6 +413,11 @@ class Repository:
         except BlobNotFoundError:
             raise LayersNotFoundError(f"the stored object for {digest} is missing from the blob store") from None
 
+    def layer_size(self, digest: Digest | str) -> int:
+        """The plaintext size of a stored layer (``LayersNotFoundError`` or the like when absent)."""
+        self._require_live()
+        return self._object("layer", _as_digest(digest)).size
+
     def list_layers(self) -> list[Digest]:
         return [Digest.parse(r.digest) for r in self._core.metadata.list_objects(self._record.name, "layer")]
 

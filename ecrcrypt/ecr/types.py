@@ -83,11 +83,27 @@ class LayerPush:
     stored_size: int
     already_existed: bool
 
+    def to_api(self) -> dict[str, Any]:
+        """CompleteLayerUpload's members, plus what ecrcrypt stored (ciphertext size, reuse)."""
+        return {
+            "layerDigest": str(self.digest),
+            "size": self.size,
+            "storedSize": self.stored_size,
+            "alreadyExisted": self.already_existed,
+        }
+
 
 @attrs.frozen(kw_only=True)
 class ImageId:
     digest: Digest
     tag: str | None = None
+
+    def to_api(self) -> dict[str, str]:
+        """ECR's ``ImageIdentifier``."""
+        out = {"imageDigest": str(self.digest)}
+        if self.tag is not None:
+            out["imageTag"] = self.tag
+        return out
 
 
 @attrs.frozen(kw_only=True)
@@ -99,6 +115,16 @@ class Image:
     @property
     def layer_digests(self) -> tuple[Digest, ...]:
         return layer_digests(self.manifest)
+
+    def to_api(self, *, registry_id: str, repository_name: str, tag: str | None = None) -> dict[str, Any]:
+        """ECR's ``Image`` (BatchGetImage, PutImage): one image id, the tag asked for if any."""
+        return {
+            "registryId": registry_id,
+            "repositoryName": repository_name,
+            "imageId": ImageId(digest=self.digest, tag=tag).to_api(),
+            "imageManifest": self.manifest.decode(),
+            "imageManifestMediaType": MANIFEST_MEDIA_TYPE,
+        }
 
 
 def build_manifest(layers: Sequence[LayerPush], *, config: LayerPush | None = None) -> bytes:

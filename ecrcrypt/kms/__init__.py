@@ -176,6 +176,11 @@ class KmsQuotas:
             raise ValidationError(f"KmsQuotas.{attribute.name} must be a positive int or None")
 
 
+def _api(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A response as botocore parses it: members that are unset are absent, not null."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _context(value: Mapping[str, str] | None) -> EncryptionContext | None:
     if value is None or isinstance(value, EncryptionContext):
         return value
@@ -260,6 +265,54 @@ class KeyMetadata:
     encryption_algorithms: tuple[str, ...] = (SYMMETRIC_DEFAULT,)
     multi_region: bool = False
 
+    def to_api(self) -> dict[str, Any]:
+        """The ``KeyMetadata`` structure as boto3 returns it (dates as ``datetime``).
+
+        ``CustomerMasterKeySpec`` is deprecated but KMS still returns it beside ``KeySpec``.
+        """
+        return _api(
+            {
+                "AWSAccountId": self.aws_account_id,
+                "KeyId": self.key_id,
+                "Arn": self.arn,
+                "CreationDate": self.creation_date,
+                "Enabled": self.enabled,
+                "Description": self.description,
+                "KeyUsage": self.key_usage,
+                "KeyState": self.key_state.value,
+                "DeletionDate": self.deletion_date,
+                "Origin": self.origin,
+                "KeyManager": self.key_manager.value,
+                "CustomerMasterKeySpec": self.key_spec,
+                "KeySpec": self.key_spec,
+                "EncryptionAlgorithms": list(self.encryption_algorithms),
+                "MultiRegion": self.multi_region,
+            }
+        )
+
+
+@attrs.frozen(kw_only=True)
+class KeyListEntry:
+    """One key of ListKeys: its id and ARN."""
+
+    key_id: str
+    key_arn: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {"KeyId": self.key_id, "KeyArn": self.key_arn}
+
+
+@attrs.frozen(kw_only=True)
+class ListKeysResponse:
+    keys: tuple[KeyListEntry, ...]
+    next_marker: str | None = None
+    truncated: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {"Keys": [k.to_api() for k in self.keys], "NextMarker": self.next_marker, "Truncated": self.truncated}
+        )
+
 
 @attrs.frozen(kw_only=True)
 class GenerateDataKeyResponse:
@@ -267,11 +320,17 @@ class GenerateDataKeyResponse:
     plaintext: bytes = attrs.field(repr=False)
     key_id: str
 
+    def to_api(self) -> dict[str, Any]:
+        return {"CiphertextBlob": self.ciphertext_blob, "Plaintext": self.plaintext, "KeyId": self.key_id}
+
 
 @attrs.frozen(kw_only=True)
 class GenerateDataKeyWithoutPlaintextResponse:
     ciphertext_blob: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
     key_id: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {"CiphertextBlob": self.ciphertext_blob, "KeyId": self.key_id}
 
 
 @attrs.frozen(kw_only=True)
@@ -280,12 +339,22 @@ class EncryptResponse:
     key_id: str
     encryption_algorithm: str = SYMMETRIC_DEFAULT
 
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "CiphertextBlob": self.ciphertext_blob,
+            "KeyId": self.key_id,
+            "EncryptionAlgorithm": self.encryption_algorithm,
+        }
+
 
 @attrs.frozen(kw_only=True)
 class DecryptResponse:
     key_id: str
     plaintext: bytes = attrs.field(repr=False)
     encryption_algorithm: str = SYMMETRIC_DEFAULT
+
+    def to_api(self) -> dict[str, Any]:
+        return {"KeyId": self.key_id, "Plaintext": self.plaintext, "EncryptionAlgorithm": self.encryption_algorithm}
 
 
 @attrs.frozen(kw_only=True)
@@ -302,6 +371,9 @@ class CreateGrantResponse:
     grant_token: str = attrs.field(repr=False)
     grant_id: str
 
+    def to_api(self) -> dict[str, Any]:
+        return {"GrantToken": self.grant_token, "GrantId": self.grant_id}
+
 
 @attrs.frozen(kw_only=True)
 class GrantListEntry:
@@ -317,12 +389,32 @@ class GrantListEntry:
     operations: tuple[GrantOperation, ...]
     constraints: GrantConstraints | None = None
 
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {
+                "KeyId": self.key_id,
+                "GrantId": self.grant_id,
+                "Name": self.name,
+                "CreationDate": self.creation_date,
+                "GranteePrincipal": self.grantee_principal,
+                "RetiringPrincipal": self.retiring_principal,
+                "IssuingAccount": self.issuing_account,
+                "Operations": [op.value for op in self.operations],
+                "Constraints": None if self.constraints is None else self.constraints.to_api(),
+            }
+        )
+
 
 @attrs.frozen(kw_only=True)
 class ListGrantsResponse:
     grants: tuple[GrantListEntry, ...]
     next_marker: str | None = None
     truncated: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {"Grants": [g.to_api() for g in self.grants], "NextMarker": self.next_marker, "Truncated": self.truncated}
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -333,12 +425,28 @@ class AliasListEntry:
     creation_date: datetime | None = None
     last_updated_date: datetime | None = None
 
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {
+                "AliasName": self.alias_name,
+                "AliasArn": self.alias_arn,
+                "TargetKeyId": self.target_key_id,
+                "CreationDate": self.creation_date,
+                "LastUpdatedDate": self.last_updated_date,
+            }
+        )
+
 
 @attrs.frozen(kw_only=True)
 class ListAliasesResponse:
     aliases: tuple[AliasListEntry, ...]
     next_marker: str | None = None
     truncated: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {"Aliases": [a.to_api() for a in self.aliases], "NextMarker": self.next_marker, "Truncated": self.truncated}
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -348,10 +456,21 @@ class ScheduleKeyDeletionResponse:
     key_state: KeyState
     pending_window_in_days: int
 
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "KeyId": self.key_id,
+            "DeletionDate": self.deletion_date,
+            "KeyState": self.key_state.value,
+            "PendingWindowInDays": self.pending_window_in_days,
+        }
+
 
 @attrs.frozen(kw_only=True)
 class CancelKeyDeletionResponse:
     key_id: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {"KeyId": self.key_id}
 
 
 @attrs.frozen(kw_only=True)
@@ -361,25 +480,20 @@ class GetKeyRotationStatusResponse:
     rotation_period_in_days: int | None = None
     next_rotation_date: datetime | None = None
 
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {
+                "KeyRotationEnabled": self.key_rotation_enabled,
+                "KeyId": self.key_id,
+                "RotationPeriodInDays": self.rotation_period_in_days,
+                "NextRotationDate": self.next_rotation_date,
+            }
+        )
+
 
 @attrs.frozen(kw_only=True)
 class RotateKeyOnDemandResponse:
     key_id: str
-
-
-@attrs.frozen(kw_only=True)
-class KeyListEntry:
-    """One key of ListKeys: its id and ARN."""
-
-    key_id: str
-    key_arn: str
-
-
-@attrs.frozen(kw_only=True)
-class ListKeysResponse:
-    keys: tuple[KeyListEntry, ...]
-    next_marker: str | None = None
-    truncated: bool = False
 
 
 @attrs.frozen(kw_only=True)
