@@ -47,6 +47,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 OPTIONAL_DEPENDENCIES = frozenset(
     {"boto3", "botocore", "click", "rich", "hypothesis", "starlette", "uvicorn", "psycopg", "psycopg_pool", "pytest"}
 )
+#: The cli extra's ``--query`` language.
+OPTIONAL_DEPENDENCIES |= {"jmespath"}
 
 
 def layer_of(module: str) -> int | None:

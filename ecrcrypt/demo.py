@@ -11,7 +11,6 @@ the audit trail who pulled what.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ecrcrypt import LayerPush, Repository, build_manifest
@@ -28,7 +28,7 @@ from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.registry import AWS_MANAGED_ECR_ALIAS, Registry
 from ecrcrypt.errors import EcrKmsError, GrantsNotRetiredError
 
-__all__ = ["main", "run"]
+__all__ = ["demo_command", "main", "run"]
 
 MiB = 1 << 20
 _CHUNK = 4 * MiB
@@ -293,17 +293,30 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
     registry.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecrcrypt.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, help="keep the registry here instead of a temporary directory")
-    parser.add_argument("--big-layer-mib", type=int, default=256, help="size of the largest layer (default 256)")
-    parser.add_argument("--plain", action="store_true", help="plain text output even when rich is installed")
-    args = parser.parse_args(argv)
-    if args.dir is not None:
-        run(args.dir, big_layer=args.big_layer_mib * MiB, plain=args.plain)
-        return 0
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="keep the registry here instead of a temporary directory",
+)
+@click.option("--big-layer-mib", type=click.IntRange(min=1), default=256, show_default=True, help="largest layer")
+@click.option("--plain", is_flag=True, help="plain text output even on a terminal")
+def demo_command(directory: Path | None, big_layer_mib: int, plain: bool) -> None:
+    """The ECR encryption-at-rest story, end to end, on the embedded defaults."""
+    if directory is not None:
+        run(directory, big_layer=big_layer_mib * MiB, plain=plain)
+        return
     with tempfile.TemporaryDirectory(prefix="ecrcrypt-demo-") as tmp:
-        run(Path(tmp), big_layer=args.big_layer_mib * MiB, plain=args.plain)
+        run(Path(tmp), big_layer=big_layer_mib * MiB, plain=plain)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ecrcrypt.demo`` (the same command as ``ecrcrypt demo``)."""
+    demo_command.main(
+        args=list(sys.argv[1:] if argv is None else argv), prog_name="python -m ecrcrypt.demo", standalone_mode=False
+    )
     return 0
 
 

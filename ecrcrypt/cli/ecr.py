@@ -1,0 +1,263 @@
+"""``ecrcrypt ecr ...``: the aws CLI's ``ecr`` commands the registry model implements, and ecrcrypt's own verbs.
+
+``create-repository``, ``describe-repositories``, ``delete-repository``, ``put-image``,
+``batch-get-image``, ``list-images`` and ``describe-images`` take the aws CLI's flags and
+print its response shapes. ``push-layer``, ``pull-layer`` and ``migrate-repository`` are
+ecrcrypt's: ECR pushes a layer in three API calls a CLI user never makes by hand, and
+migration is how an immutable encryption configuration changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import click
+
+from ecrcrypt.cli.errors import command
+from ecrcrypt.cli.params import load_text, structure, structure_list
+from ecrcrypt.cli.progress import Counting, progress
+from ecrcrypt.cli.session import emit, open_registry, settings_of
+from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.migration import migrate
+from ecrcrypt.ecr.types import MANIFEST_MEDIA_TYPE, RepositoryDescription
+from ecrcrypt.errors import ImageNotFoundError
+
+__all__ = ["ecr"]
+
+_CHUNK = 1 << 20
+
+
+@click.group()
+def ecr() -> None:
+    """Amazon Elastic Container Registry, on the registry directory."""
+
+
+def _repository(description: RepositoryDescription) -> dict[str, Any]:
+    api = description.to_api()
+    # The aws CLI v2 prints timestamps as ISO 8601; ECR's wire form is epoch seconds.
+    api["createdAt"] = datetime.fromtimestamp(description.created_at, UTC)
+    return api
+
+
+name_option = click.option("--repository-name", required=True, help="the repository's name")
+
+
+@command(ecr, "create-repository", "CreateRepository")
+@name_option
+@click.option(
+    "--encryption-configuration",
+    default=None,
+    help="encryptionType=AES256|KMS|KMS_DSSE[,kmsKey=<key id, ARN or alias>], JSON or file://",
+)
+def create_repository(ctx: click.Context, repository_name: str, encryption_configuration: str | None) -> None:
+    """CreateRepository (the encryption configuration can never change afterwards)."""
+    config = (
+        None if encryption_configuration is None else structure(encryption_configuration, "--encryption-configuration")
+    )
+    with open_registry(settings_of(ctx)) as registry:
+        created = registry.create_repository(repository_name, encryption_configuration=config)
+    emit(ctx, {"repository": _repository(created)})
+
+
+@command(ecr, "describe-repositories", "DescribeRepositories")
+@click.option("--repository-names", multiple=True, help="names (space separated); all when omitted")
+@click.option("--max-results", type=int, default=None)
+@click.option("--next-token", default=None)
+def describe_repositories(
+    ctx: click.Context, repository_names: tuple[str, ...], max_results: int | None, next_token: str | None
+) -> None:
+    """DescribeRepositories."""
+    with open_registry(settings_of(ctx)) as registry:
+        token: str | None = None
+        if repository_names:
+            found = registry.describe_repositories(list(repository_names))
+        elif max_results is not None or next_token is not None:
+            found, token = registry.describe_repositories_page(max_results=max_results or 100, next_token=next_token)
+        else:
+            found = registry.describe_repositories()
+    response: dict[str, Any] = {"repositories": [_repository(d) for d in found]}
+    if token is not None:
+        response["nextToken"] = token
+    emit(ctx, response)
+
+
+@command(ecr, "delete-repository", "DeleteRepository")
+@name_option
+@click.option("--force", is_flag=True, help="delete even if it holds images")
+def delete_repository(ctx: click.Context, repository_name: str, force: bool) -> None:
+    """DeleteRepository (retires the repository's grants with the caller's credentials)."""
+    with open_registry(settings_of(ctx)) as registry:
+        deleted = registry.delete_repository(repository_name, force=force)
+    emit(ctx, {"repository": _repository(deleted)})
+
+
+@command(ecr, "put-image", "PutImage")
+@name_option
+@click.option("--image-manifest", required=True, help="the manifest JSON, or file://<path>")
+@click.option("--image-tag", default=None)
+def put_image(ctx: click.Context, repository_name: str, image_manifest: str, image_tag: str | None) -> None:
+    """PutImage: store a manifest whose layers the repository holds."""
+    manifest = load_text(image_manifest).encode()
+    with open_registry(settings_of(ctx)) as registry:
+        repo = registry.repository(repository_name)
+        image_id = repo.put_image(manifest, tag=image_tag)
+        response = {
+            "image": {
+                "registryId": registry.registry_id,
+                "repositoryName": repo.name,
+                "imageId": image_id.to_api(),
+                "imageManifest": manifest.decode(),
+                "imageManifestMediaType": MANIFEST_MEDIA_TYPE,
+            }
+        }
+    emit(ctx, response)
+
+
+def _image_ids(values: tuple[str, ...]) -> list[dict[str, str]]:
+    ids = structure_list(values, "--image-ids")
+    for i in ids:
+        if not isinstance(i, dict) or not set(i) <= {"imageTag", "imageDigest"} or not i:
+            raise click.BadParameter("--image-ids takes imageTag=<tag> or imageDigest=<digest> items")
+    return ids
+
+
+@command(ecr, "batch-get-image", "BatchGetImage")
+@name_option
+@click.option("--image-ids", multiple=True, required=True, help="imageTag=<tag> or imageDigest=<digest> items")
+def batch_get_image(ctx: click.Context, repository_name: str, image_ids: tuple[str, ...]) -> None:
+    """BatchGetImage: decrypt and print manifests; ids that do not resolve are listed as failures."""
+    wanted = _image_ids(image_ids)
+    images: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    with open_registry(settings_of(ctx)) as registry:
+        repo = registry.repository(repository_name)
+        for i in wanted:
+            try:
+                image = repo.get_image(tag=i.get("imageTag"), digest=i.get("imageDigest"))
+            except ImageNotFoundError as exc:
+                failures.append({"imageId": i, "failureCode": "ImageNotFound", "failureReason": str(exc)})
+                continue
+            images.append(
+                image.to_api(registry_id=registry.registry_id, repository_name=repo.name, tag=i.get("imageTag"))
+            )
+    emit(ctx, {"images": images, "failures": failures})
+
+
+@command(ecr, "list-images", "ListImages")
+@name_option
+def list_images(ctx: click.Context, repository_name: str) -> None:
+    """ListImages: one image id per tag (and one per untagged manifest)."""
+    with open_registry(settings_of(ctx)) as registry:
+        ids = registry.repository(repository_name).list_images()
+    emit(ctx, {"imageIds": [i.to_api() for i in ids]})
+
+
+@command(ecr, "describe-images", "DescribeImages")
+@name_option
+@click.option("--image-ids", multiple=True, help="imageTag=<tag> or imageDigest=<digest> items; all when omitted")
+def describe_images(ctx: click.Context, repository_name: str, image_ids: tuple[str, ...]) -> None:
+    """DescribeImages: digest, tags and size (the manifest's layers) of each image."""
+    with open_registry(settings_of(ctx)) as registry:
+        repo = registry.repository(repository_name)
+        tags: dict[str, list[str]] = {}
+        for i in repo.list_images():
+            tags.setdefault(str(i.digest), []).extend([i.tag] if i.tag else [])
+        if image_ids:
+            digests = [
+                str(repo.resolve(tag=i.get("imageTag"), digest=i.get("imageDigest"))) for i in _image_ids(image_ids)
+            ]
+        else:
+            digests = list(tags)
+        details = []
+        for d in digests:
+            image = repo.get_image(digest=d)
+            doc = json.loads(image.manifest)
+            size = sum(int(ref.get("size", 0)) for ref in [doc.get("config", {}), *doc.get("layers", [])])
+            detail: dict[str, Any] = {
+                "registryId": registry.registry_id,
+                "repositoryName": repo.name,
+                "imageDigest": d,
+                "imageSizeInBytes": size,
+                "imageManifestMediaType": MANIFEST_MEDIA_TYPE,
+            }
+            if tags.get(d):
+                detail["imageTags"] = sorted(tags[d])
+            details.append(detail)
+    emit(ctx, {"imageDetails": details})
+
+
+# -- ecrcrypt's own verbs -----------------------------------------------------------------
+def _size_of(file: IO[bytes]) -> int | None:
+    try:
+        st = os.fstat(file.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    # A regular file has a size; a pipe's st_size means nothing.
+    return st.st_size if st.st_mode & 0o170000 == 0o100000 else None
+
+
+@command(ecr, "push-layer", "PushLayer")
+@name_option
+@click.argument("file", type=click.File("rb"))
+def push_layer(ctx: click.Context, repository_name: str, file: IO[bytes]) -> None:
+    """Encrypt FILE ('-' for stdin) as a layer in one pass; its digest is computed on the way."""
+    settings = settings_of(ctx)
+    with open_registry(settings) as registry:
+        repo = registry.repository(repository_name)
+        h = hashlib.sha256()
+        with progress("encrypting", _size_of(file), enabled=settings.progress) as advance, repo.start_upload() as up:
+            while chunk := file.read(_CHUNK):
+                h.update(chunk)
+                up.write(chunk)
+                advance(len(chunk))
+            pushed = up.complete(Digest(h.hexdigest()))
+    emit(ctx, pushed.to_api())
+
+
+@command(ecr, "pull-layer", "PullLayer")
+@name_option
+@click.option("--layer-digest", required=True, help="sha256:<hex>")
+@click.argument("outfile", type=click.File("wb"))
+def pull_layer(ctx: click.Context, repository_name: str, layer_digest: str, outfile: IO[bytes]) -> None:
+    """Decrypt a layer into OUTFILE ('-' for stdout), verifying its digest at the end."""
+    settings = settings_of(ctx)
+    with open_registry(settings) as registry:
+        repo = registry.repository(repository_name)
+        total = repo.layer_size(layer_digest)
+        with progress("decrypting", total, enabled=settings.progress) as advance:
+            repo.pull_layer(layer_digest, Counting(outfile, advance))
+        outfile.flush()
+
+
+@command(ecr, "migrate-repository", "MigrateRepository")
+@click.option("--source-repository-name", required=True)
+@click.option("--target-repository-name", required=True)
+@click.option(
+    "--target-encryption-configuration",
+    default=None,
+    help="create the target with this configuration first (shorthand, JSON or file://)",
+)
+@click.option("--delete-source", is_flag=True, help="delete the source once every image is verified in the target")
+def migrate_repository(
+    ctx: click.Context,
+    source_repository_name: str,
+    target_repository_name: str,
+    target_encryption_configuration: str | None,
+    delete_source: bool,
+) -> None:
+    """Copy every image to a repository with another encryption configuration (resumable)."""
+    with open_registry(settings_of(ctx)) as registry:
+        if target_encryption_configuration is not None:
+            config = structure(target_encryption_configuration, "--target-encryption-configuration")
+            registry.create_repository(target_repository_name, encryption_configuration=config)
+        report = migrate(
+            registry.repository(source_repository_name),
+            registry.repository(target_repository_name),
+            delete_source=delete_source,
+        )
+        target = registry.repository(target_repository_name).describe()
+    emit(ctx, {"migration": report.to_api(), "repository": _repository(target)})

@@ -1,0 +1,304 @@
+"""``ecrcrypt kms ...``: the aws CLI's ``kms`` commands that the local KMS implements.
+
+Flag names and value forms are the aws CLI's (``--key-id``, ``--grant-id``,
+``--encryption-context k=v,...``, blobs as base64 or ``fileb://``), and each command
+prints its operation's response shape, built by the response type's ``to_api()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ecrcrypt.cli.errors import command
+from ecrcrypt.cli.params import blob, structure
+from ecrcrypt.cli.session import emit, open_registry, settings_of
+from ecrcrypt.kms import GrantConstraints, Kms
+
+__all__ = ["kms"]
+
+
+@click.group()
+def kms() -> None:
+    """AWS Key Management Service, on the registry's local KMS."""
+
+
+def _with_kms(ctx: click.Context, call: Callable[[Kms], dict[str, Any] | None]) -> None:
+    with open_registry(settings_of(ctx)) as registry:
+        response = call(registry.kms())
+    emit(ctx, response)
+
+
+def _context(value: str | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    parsed = structure(value, "--encryption-context")
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise click.BadParameter("--encryption-context takes string pairs: k=v,k2=v2 or a JSON object")
+    return parsed
+
+
+key_id_option = click.option("--key-id", required=True, help="key id, key ARN, alias name or alias ARN")
+context_option = click.option("--encryption-context", default=None, help="k=v,... or JSON (file:// too)")
+tokens_option = click.option("--grant-tokens", multiple=True, help="grant tokens (space separated)")
+
+
+@command(kms, "create-key", "CreateKey")
+@click.option("--description", default="", help="key description")
+@click.option("--key-spec", default="SYMMETRIC_DEFAULT", show_default=True)
+@click.option("--key-usage", type=click.Choice(["ENCRYPT_DECRYPT"]), default="ENCRYPT_DECRYPT", show_default=True)
+def create_key(ctx: click.Context, description: str, key_spec: str, key_usage: str) -> None:
+    """CreateKey: a customer managed symmetric encryption key."""
+    _with_kms(ctx, lambda k: {"KeyMetadata": k.create_key(description=description, key_spec=key_spec).to_api()})
+
+
+@command(kms, "describe-key", "DescribeKey")
+@key_id_option
+@tokens_option
+def describe_key(ctx: click.Context, key_id: str, grant_tokens: tuple[str, ...]) -> None:
+    """DescribeKey: the key's metadata, in every key state."""
+    _with_kms(ctx, lambda k: {"KeyMetadata": k.describe_key(key_id=key_id, grant_tokens=grant_tokens).to_api()})
+
+
+@command(kms, "list-keys", "ListKeys")
+@click.option("--limit", type=int, default=None)
+@click.option("--marker", default=None)
+def list_keys(ctx: click.Context, limit: int | None, marker: str | None) -> None:
+    """ListKeys: the keys of the account and Region."""
+    _with_kms(ctx, lambda k: k.list_keys(limit=limit, marker=marker).to_api())
+
+
+@command(kms, "create-alias", "CreateAlias")
+@click.option("--alias-name", required=True, help="alias/<name>")
+@click.option("--target-key-id", required=True, help="key id or key ARN")
+def create_alias(ctx: click.Context, alias_name: str, target_key_id: str) -> None:
+    """CreateAlias (prints nothing, as the aws CLI)."""
+    _with_kms(ctx, lambda k: k.create_alias(alias_name=alias_name, target_key_id=target_key_id))
+
+
+@command(kms, "list-aliases", "ListAliases")
+@click.option("--key-id", default=None, help="only this key's aliases")
+@click.option("--limit", type=int, default=None)
+@click.option("--marker", default=None)
+def list_aliases(ctx: click.Context, key_id: str | None, limit: int | None, marker: str | None) -> None:
+    """ListAliases."""
+    _with_kms(ctx, lambda k: k.list_aliases(key_id=key_id, limit=limit, marker=marker).to_api())
+
+
+@command(kms, "enable-key", "EnableKey")
+@key_id_option
+def enable_key(ctx: click.Context, key_id: str) -> None:
+    """EnableKey."""
+    _with_kms(ctx, lambda k: k.enable_key(key_id=key_id))
+
+
+@command(kms, "disable-key", "DisableKey")
+@key_id_option
+def disable_key(ctx: click.Context, key_id: str) -> None:
+    """DisableKey."""
+    _with_kms(ctx, lambda k: k.disable_key(key_id=key_id))
+
+
+@command(kms, "schedule-key-deletion", "ScheduleKeyDeletion")
+@key_id_option
+@click.option("--pending-window-in-days", type=int, default=30, show_default=True)
+def schedule_key_deletion(ctx: click.Context, key_id: str, pending_window_in_days: int) -> None:
+    """ScheduleKeyDeletion (7-30 days)."""
+    _with_kms(
+        ctx,
+        lambda k: k.schedule_key_deletion(key_id=key_id, pending_window_in_days=pending_window_in_days).to_api(),
+    )
+
+
+@command(kms, "cancel-key-deletion", "CancelKeyDeletion")
+@key_id_option
+def cancel_key_deletion(ctx: click.Context, key_id: str) -> None:
+    """CancelKeyDeletion (the key becomes Disabled)."""
+    _with_kms(ctx, lambda k: k.cancel_key_deletion(key_id=key_id).to_api())
+
+
+@command(kms, "enable-key-rotation", "EnableKeyRotation")
+@key_id_option
+@click.option("--rotation-period-in-days", type=int, default=None)
+def enable_key_rotation(ctx: click.Context, key_id: str, rotation_period_in_days: int | None) -> None:
+    """EnableKeyRotation (90-2560 days, default 365)."""
+    _with_kms(
+        ctx,
+        lambda k: k.enable_key_rotation(key_id=key_id, rotation_period_in_days=rotation_period_in_days),
+    )
+
+
+@command(kms, "get-key-rotation-status", "GetKeyRotationStatus")
+@key_id_option
+def get_key_rotation_status(ctx: click.Context, key_id: str) -> None:
+    """GetKeyRotationStatus."""
+    _with_kms(ctx, lambda k: k.get_key_rotation_status(key_id=key_id).to_api())
+
+
+@command(kms, "generate-data-key", "GenerateDataKey")
+@key_id_option
+@click.option("--number-of-bytes", type=int, default=None)
+@click.option("--key-spec", type=click.Choice(["AES_256", "AES_128"]), default=None)
+@context_option
+@tokens_option
+def generate_data_key(
+    ctx: click.Context,
+    key_id: str,
+    number_of_bytes: int | None,
+    key_spec: str | None,
+    encryption_context: str | None,
+    grant_tokens: tuple[str, ...],
+) -> None:
+    """GenerateDataKey: a data key in plaintext (base64) and encrypted under the key."""
+    context = _context(encryption_context)
+    _with_kms(
+        ctx,
+        lambda k: k.generate_data_key(
+            key_id=key_id,
+            number_of_bytes=number_of_bytes,
+            key_spec=key_spec,
+            encryption_context=context,
+            grant_tokens=grant_tokens,
+        ).to_api(),
+    )
+
+
+@command(kms, "encrypt", "Encrypt")
+@key_id_option
+@click.option("--plaintext", required=True, help="base64 text, or fileb://<path> for raw bytes")
+@context_option
+@tokens_option
+def encrypt(
+    ctx: click.Context, key_id: str, plaintext: str, encryption_context: str | None, grant_tokens: tuple[str, ...]
+) -> None:
+    """Encrypt up to 4096 bytes."""
+    data, context = blob(plaintext, "--plaintext"), _context(encryption_context)
+    _with_kms(
+        ctx,
+        lambda k: k.encrypt(
+            key_id=key_id, plaintext=data, encryption_context=context, grant_tokens=grant_tokens
+        ).to_api(),
+    )
+
+
+@command(kms, "decrypt", "Decrypt")
+@click.option("--ciphertext-blob", required=True, help="base64 text, or fileb://<path> for raw bytes")
+@click.option("--key-id", default=None)
+@context_option
+@tokens_option
+def decrypt(
+    ctx: click.Context,
+    ciphertext_blob: str,
+    key_id: str | None,
+    encryption_context: str | None,
+    grant_tokens: tuple[str, ...],
+) -> None:
+    """Decrypt a blob made by Encrypt or GenerateDataKey (Plaintext prints in base64)."""
+    data, context = blob(ciphertext_blob, "--ciphertext-blob"), _context(encryption_context)
+    _with_kms(
+        ctx,
+        lambda k: k.decrypt(
+            ciphertext_blob=data, key_id=key_id, encryption_context=context, grant_tokens=grant_tokens
+        ).to_api(),
+    )
+
+
+@command(kms, "create-grant", "CreateGrant")
+@key_id_option
+@click.option("--grantee-principal", required=True)
+@click.option("--operations", multiple=True, required=True, help="e.g. --operations Decrypt GenerateDataKey")
+@click.option("--retiring-principal", default=None)
+@click.option("--constraints", default=None, help="EncryptionContextSubset={k=v} or JSON")
+@click.option("--name", default=None)
+@tokens_option
+def create_grant(
+    ctx: click.Context,
+    key_id: str,
+    grantee_principal: str,
+    operations: tuple[str, ...],
+    retiring_principal: str | None,
+    constraints: str | None,
+    name: str | None,
+    grant_tokens: tuple[str, ...],
+) -> None:
+    """CreateGrant."""
+    ops = [op for value in operations for op in _list_items(value, "--operations")]
+    parsed = None if constraints is None else GrantConstraints.from_api(structure(constraints, "--constraints"))
+    _with_kms(
+        ctx,
+        lambda k: k.create_grant(
+            key_id=key_id,
+            grantee_principal=grantee_principal,
+            operations=ops,
+            retiring_principal=retiring_principal,
+            constraints=parsed,
+            name=name,
+            grant_tokens=grant_tokens,
+        ).to_api(),
+    )
+
+
+def _list_items(value: str, name: str) -> list[str]:
+    """One item, or a JSON list of strings (the aws CLI accepts both)."""
+    if value.startswith("["):
+        parsed = structure(value, name)
+        if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+            raise click.BadParameter(f"{name} takes strings")
+        return parsed
+    return [value]
+
+
+@command(kms, "list-grants", "ListGrants")
+@key_id_option
+@click.option("--grant-id", default=None)
+@click.option("--grantee-principal", default=None)
+@click.option("--limit", type=int, default=None)
+@click.option("--marker", default=None)
+def list_grants(
+    ctx: click.Context,
+    key_id: str,
+    grant_id: str | None,
+    grantee_principal: str | None,
+    limit: int | None,
+    marker: str | None,
+) -> None:
+    """ListGrants on a key (every key state)."""
+    _with_kms(
+        ctx,
+        lambda k: k.list_grants(
+            key_id=key_id, grant_id=grant_id, grantee_principal=grantee_principal, limit=limit, marker=marker
+        ).to_api(),
+    )
+
+
+@command(kms, "list-retirable-grants", "ListRetirableGrants")
+@click.option("--retiring-principal", required=True)
+@click.option("--limit", type=int, default=None)
+@click.option("--marker", default=None)
+def list_retirable_grants(ctx: click.Context, retiring_principal: str, limit: int | None, marker: str | None) -> None:
+    """ListRetirableGrants."""
+    _with_kms(
+        ctx,
+        lambda k: k.list_retirable_grants(retiring_principal=retiring_principal, limit=limit, marker=marker).to_api(),
+    )
+
+
+@command(kms, "retire-grant", "RetireGrant")
+@click.option("--grant-token", default=None)
+@click.option("--key-id", default=None, help="key ARN (with --grant-id)")
+@click.option("--grant-id", default=None)
+def retire_grant(ctx: click.Context, grant_token: str | None, key_id: str | None, grant_id: str | None) -> None:
+    """RetireGrant: by --grant-token, or by --key-id and --grant-id (prints nothing)."""
+    if grant_token is None and (key_id is None or grant_id is None):
+        raise click.UsageError("retire-grant needs --grant-token, or --key-id and --grant-id")
+    _with_kms(ctx, lambda k: k.retire_grant(grant_token=grant_token, key_id=key_id, grant_id=grant_id))
+
+
+@command(kms, "revoke-grant", "RevokeGrant")
+@key_id_option
+@click.option("--grant-id", required=True)
+def revoke_grant(ctx: click.Context, key_id: str, grant_id: str) -> None:
+    """RevokeGrant (prints nothing)."""
+    _with_kms(ctx, lambda k: k.revoke_grant(key_id=key_id, grant_id=grant_id))

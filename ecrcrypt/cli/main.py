@@ -1,0 +1,195 @@
+"""The ``ecrcrypt`` root command: global options, ``init``, and how a run ends.
+
+Global options are the aws CLI's where they mean the same (``--region``,
+``--output``, ``--query``, ``--no-progress``) plus ecrcrypt's ``--dir`` (the registry
+directory, ``$ECRCRYPT_DIR``) and ``--caller`` (the IAM principal to act as, since
+there are no credentials). Like the aws CLI's they may stand before or after the
+command -- the source documents write ``--region us-west-2`` last -- so they are
+moved to the front before click parses the line. List parameters take several
+values (``--operations Decrypt GenerateDataKey``) as in the aws CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from ecrcrypt import __version__
+from ecrcrypt.cli.audit import audit
+from ecrcrypt.cli.ecr import ecr
+from ecrcrypt.cli.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_SERVICE,
+    EXIT_USAGE,
+    ConfigurationError,
+    ServiceError,
+    command,
+)
+from ecrcrypt.cli.kms import kms
+from ecrcrypt.cli.output import OUTPUT_FORMATS, QueryError
+from ecrcrypt.cli.session import Settings, emit, open_registry, settings_of
+from ecrcrypt.demo import demo_command
+
+__all__ = ["cli", "hoist_global_options", "main"]
+
+_GLOBAL_WITH_VALUE = ("--dir", "--region", "--caller", "--output", "--query")
+_GLOBAL_FLAGS = ("--no-progress", "--version")
+# Parameters whose aws CLI type is a list: every value up to the next option belongs to them.
+_LIST_OPTIONS = frozenset(
+    {"--operations", "--grant-tokens", "--repository-names", "--image-ids", "--lookup-attributes"}
+)
+
+_USAGE = """usage: ecrcrypt [options] <command> <subcommand> [parameters]
+To see help text, you can run:
+
+  ecrcrypt --help
+  ecrcrypt <command> --help
+  ecrcrypt <command> <subcommand> --help
+"""
+
+
+def hoist_global_options(argv: Sequence[str]) -> list[str]:
+    """Global options moved before the command, and list values split into repeated options.
+
+    ``kms list-grants --key-id K --region us-west-2`` → ``--region us-west-2 kms list-grants --key-id K``;
+    ``--operations Decrypt Encrypt`` → ``--operations Decrypt --operations Encrypt``.
+    Nothing after ``--`` is touched.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":  # noqa: S105 (the end-of-options marker)
+            rest.extend(args[i:])
+            break
+        name = token.split("=", 1)[0]
+        if name in _GLOBAL_WITH_VALUE:
+            if "=" in token:
+                front.append(token)
+                i += 1
+            else:
+                front.extend(args[i : i + 2])
+                i += 2
+            continue
+        if token in _GLOBAL_FLAGS:
+            front.append(token)
+            i += 1
+            continue
+        if token in _LIST_OPTIONS:
+            i += 1
+            values = []
+            while i < len(args) and not args[i].startswith("--"):
+                values.append(args[i])
+                i += 1
+            if not values:
+                rest.append(token)  # click reports the missing value
+            for v in values:
+                rest.extend([token, v])
+            continue
+        rest.append(token)
+        i += 1
+    return front + rest
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ECRCRYPT_DIR",
+    default=Path("ecrcrypt-registry"),
+    show_default=True,
+    help="registry directory (made by `ecrcrypt init`); env ECRCRYPT_DIR",
+)
+@click.option(
+    "--region", envvar="ECRCRYPT_REGION", default=None, help="AWS Region (default: the registry's, set by init)"
+)
+@click.option("--caller", default=None, help="IAM principal ARN to act as (default: the account root)")
+@click.option("--output", type=click.Choice(OUTPUT_FORMATS), default="json", show_default=True)
+@click.option("--query", default=None, help="JMESPath query applied to the response")
+@click.option("--no-progress", is_flag=True, help="never draw progress bars")
+@click.version_option(__version__, "--version", prog_name="ecrcrypt", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    directory: Path,
+    region: str | None,
+    caller: str | None,
+    output: str,
+    query: str | None,
+    no_progress: bool,
+) -> None:
+    """ecrcrypt: ECR's encryption at rest on a local registry, with the aws CLI's commands.
+
+    Exit status: 0 success, 252 usage error, 253 no registry at --dir, 254 service error.
+    """
+    ctx.obj = Settings(
+        directory=directory, region=region, caller=caller, output=output, query=query, progress=not no_progress
+    )
+
+
+cli.add_command(kms)
+cli.add_command(ecr)
+cli.add_command(audit)
+cli.add_command(demo_command, "demo")
+
+
+@command(cli, "init", "Init")
+def init(ctx: click.Context) -> None:
+    """Create the registry directory in --region (idempotent: an existing registry is left as it is)."""
+    settings = settings_of(ctx)
+    existed = settings.directory.is_dir() and any(settings.directory.iterdir())
+    with open_registry(settings, create=True) as registry:
+        response = {
+            "registry": {
+                "directory": str(settings.directory),
+                "registryId": registry.registry_id,
+                "region": registry.region,
+                "created": not existed,
+            }
+        }
+    emit(ctx, response)
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(status)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console script: run one command line and exit with the aws CLI's status codes."""
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="ecrcrypt", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else _USAGE)
+        sys.exit(EXIT_USAGE)
+    except (click.UsageError, QueryError) as exc:
+        _fail(
+            f"{_USAGE}\necrcrypt: error: {exc.format_message() if isinstance(exc, click.UsageError) else exc}",
+            EXIT_USAGE,
+        )
+    except ServiceError as exc:
+        _fail("\n" + exc.message(), EXIT_SERVICE)
+    except ConfigurationError as exc:
+        _fail(f"ecrcrypt: error: {exc}", EXIT_CONFIG)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        _fail("", 130)
+    except click.ClickException as exc:
+        _fail(f"ecrcrypt: error: {exc.format_message()}", EXIT_FAILED)
+    except BrokenPipeError:
+        # `ecrcrypt ... | head`: the reader left; not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    sys.stdout.flush()
+    sys.exit(0)

@@ -1,0 +1,297 @@
+"""Every command group end to end, through the console script: KMS, ECR, layers, images, audit."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.support import ok, run
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Path:
+    ok("--dir", str(tmp_path / "reg"), "init")
+    return tmp_path / "reg"
+
+
+def test_key_lifecycle_and_aliases(reg: Path) -> None:
+    key = ok("kms", "create-key", registry=reg)["KeyMetadata"]
+    assert ok("kms", "create-alias", "--alias-name", "alias/app", "--target-key-id", key["KeyId"], registry=reg) is None
+    aliases = ok("kms", "list-aliases", "--key-id", key["KeyId"], registry=reg)
+    assert [a["AliasName"] for a in aliases["Aliases"]] == ["alias/app"]
+    assert aliases["Aliases"][0]["TargetKeyId"] == key["KeyId"]
+    assert ok("kms", "describe-key", "--key-id", "alias/app", "--query", "KeyMetadata.Arn", registry=reg) == key["Arn"]
+
+    ok("kms", "disable-key", "--key-id", key["KeyId"], registry=reg)
+    assert ok(
+        "kms", "describe-key", "--key-id", key["KeyId"], "--query", "KeyMetadata.[KeyState,Enabled]", registry=reg
+    ) == ["Disabled", False]
+    ok("kms", "enable-key", "--key-id", key["KeyId"], registry=reg)
+
+    ok("kms", "enable-key-rotation", "--key-id", key["KeyId"], "--rotation-period-in-days", "90", registry=reg)
+    status = ok("kms", "get-key-rotation-status", "--key-id", key["KeyId"], registry=reg)
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 90
+
+    scheduled = ok(
+        "kms", "schedule-key-deletion", "--key-id", key["KeyId"], "--pending-window-in-days", "7", registry=reg
+    )
+    assert scheduled["KeyState"] == "PendingDeletion" and scheduled["PendingWindowInDays"] == 7
+    assert "DeletionDate" in ok("kms", "describe-key", "--key-id", key["KeyId"], registry=reg)["KeyMetadata"]
+    assert ok("kms", "cancel-key-deletion", "--key-id", key["KeyId"], registry=reg) == {"KeyId": key["Arn"]}
+    assert (
+        ok("kms", "describe-key", "--key-id", key["KeyId"], "--query", "KeyMetadata.KeyState", registry=reg)
+        == "Disabled"
+    )
+
+
+def test_crypto_with_blobs_in_base64_and_fileb(reg: Path, tmp_path: Path) -> None:
+    key = ok("kms", "create-key", "--query", "KeyMetadata.KeyId", registry=reg)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x00\x01 not text \xff")
+    enc = ok(
+        "kms",
+        "encrypt",
+        "--key-id",
+        key,
+        "--plaintext",
+        f"fileb://{secret}",
+        "--encryption-context",
+        "purpose=test,team=a",
+        registry=reg,
+    )
+    assert enc["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
+    blob = tmp_path / "blob"
+    blob.write_bytes(base64.b64decode(enc["CiphertextBlob"]))
+    dec = ok(
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        f"fileb://{blob}",
+        "--encryption-context",
+        '{"team": "a", "purpose": "test"}',
+        registry=reg,
+    )
+    assert base64.b64decode(dec["Plaintext"]) == secret.read_bytes()
+    # The base64 form of the same blob, and a wrong context: InvalidCiphertextException.
+    wrong = run(
+        "kms", "decrypt", "--ciphertext-blob", enc["CiphertextBlob"], "--encryption-context", "team=b", registry=reg
+    )
+    assert wrong.status == 254 and "(InvalidCiphertextException) when calling the Decrypt operation" in wrong.stderr
+
+    data_key = ok("kms", "generate-data-key", "--key-id", key, "--key-spec", "AES_256", registry=reg)
+    assert set(data_key) == {"CiphertextBlob", "Plaintext", "KeyId"}
+    assert len(base64.b64decode(data_key["Plaintext"])) == 32
+    text = run(
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        data_key["CiphertextBlob"],
+        "--output",
+        "text",
+        "--query",
+        "Plaintext",
+        registry=reg,
+    )
+    assert text.status == 0 and text.stdout.strip() == data_key["Plaintext"]
+
+
+def test_grants_create_list_retire_revoke(reg: Path) -> None:
+    key = ok("kms", "create-key", "--query", "KeyMetadata.Arn", registry=reg)
+    app = "arn:aws:iam::111122223333:role/app"
+    grant = ("kms", "create-grant", "--key-id", key, "--grantee-principal", app, "--operations")
+    made = ok(*grant, "Decrypt", "GenerateDataKey", "--retiring-principal", app,
+              "--constraints", "EncryptionContextSubset={team=a}", "--name", "g1", registry=reg)  # fmt: skip
+    assert set(made) == {"GrantId", "GrantToken"}
+    listed = ok("kms", "list-grants", "--key-id", key, "--grant-id", made["GrantId"], registry=reg)["Grants"]
+    assert sorted(listed[0]["Operations"]) == ["Decrypt", "GenerateDataKey"]
+    assert listed[0]["Constraints"] == {"EncryptionContextSubset": {"team": "a"}}
+    assert listed[0]["Name"] == "g1"
+    retirable = ok(
+        "kms", "list-retirable-grants", "--retiring-principal", app, "--query", "Grants[].GrantId", registry=reg
+    )
+    assert retirable == [made["GrantId"]]
+    # Retire by token, as the grantee would; then revoke another grant as the key's account.
+    ok("kms", "retire-grant", "--grant-token", made["GrantToken"], registry=reg)
+    second = ok(*grant, '["Encrypt"]', "--query", "GrantId", registry=reg)
+    assert ok("kms", "revoke-grant", "--key-id", key, "--grant-id", second, registry=reg) is None
+    assert ok("kms", "list-grants", "--key-id", key, registry=reg)["Grants"] == []
+    page = ok("kms", "list-grants", "--key-id", key, "--limit", "1", registry=reg)
+    assert page == {"Grants": [], "Truncated": False}
+
+
+def test_list_keys_pages(reg: Path) -> None:
+    made = sorted(ok("kms", "create-key", "--query", "KeyMetadata.KeyId", registry=reg) for _ in range(3))
+    first = ok("kms", "list-keys", "--limit", "2", registry=reg)
+    assert first["Truncated"] is True and len(first["Keys"]) == 2
+    rest = ok("kms", "list-keys", "--marker", first["NextMarker"], registry=reg)
+    assert rest["Truncated"] is False
+    assert [k["KeyId"] for k in first["Keys"] + rest["Keys"]] == made
+
+
+def test_layers_images_and_deletion(reg: Path, tmp_path: Path) -> None:
+    key = ok("kms", "create-key", "--query", "KeyMetadata.KeyId", registry=reg)
+    ok("kms", "create-alias", "--alias-name", "alias/images", "--target-key-id", key, registry=reg)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"encryptionType": "KMS", "kmsKey": "alias/images"}))
+    repo = ok(
+        "ecr",
+        "create-repository",
+        "--repository-name",
+        "team/app",
+        "--encryption-configuration",
+        f"file://{config}",
+        registry=reg,
+    )["repository"]
+    assert repo["encryptionConfiguration"]["kmsKey"].endswith(key)  # the alias is resolved to the key ARN
+
+    payload = bytes(range(256)) * 5000
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(payload)
+    pushed = ok("ecr", "push-layer", "--repository-name", "team/app", str(layer), registry=reg)
+    digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+    assert pushed == {
+        "layerDigest": digest,
+        "size": len(payload),
+        "storedSize": pushed["storedSize"],
+        "alreadyExisted": False,
+    }
+    from_stdin = ok("ecr", "push-layer", "--repository-name", "team/app", "-", registry=reg, stdin=payload)
+    assert from_stdin["alreadyExisted"] is True
+
+    out = tmp_path / "out.tar"
+    assert (
+        run(
+            "ecr", "pull-layer", "--repository-name", "team/app", "--layer-digest", digest, str(out), registry=reg
+        ).status
+        == 0
+    )
+    assert out.read_bytes() == payload
+    to_stdout = run("ecr", "pull-layer", "--repository-name", "team/app", "--layer-digest", digest, "-", registry=reg)
+    assert to_stdout.status == 0 and to_stdout.raw == payload
+
+    manifest = json.dumps({"schemaVersion": 2, "layers": [{"digest": digest, "size": len(payload)}]})
+    image = ok(
+        "ecr",
+        "put-image",
+        "--repository-name",
+        "team/app",
+        "--image-manifest",
+        manifest,
+        "--image-tag",
+        "v1",
+        registry=reg,
+    )["image"]
+    assert image["imageId"]["imageTag"] == "v1" and image["imageManifest"] == manifest
+    got = ok(
+        "ecr",
+        "batch-get-image",
+        "--repository-name",
+        "team/app",
+        "--image-ids",
+        "imageTag=v1",
+        "imageTag=v9",
+        registry=reg,
+    )
+    assert [i["imageId"] for i in got["images"]] == [image["imageId"]]
+    assert got["failures"][0]["imageId"] == {"imageTag": "v9"} and got["failures"][0]["failureCode"] == "ImageNotFound"
+    assert ok("ecr", "list-images", "--repository-name", "team/app", registry=reg) == {"imageIds": [image["imageId"]]}
+    detail = ok("ecr", "describe-images", "--repository-name", "team/app", registry=reg)["imageDetails"][0]
+    assert detail["imageTags"] == ["v1"] and detail["imageSizeInBytes"] == len(payload)
+
+    missing_layer = run(
+        "ecr",
+        "put-image",
+        "--repository-name",
+        "team/app",
+        "--image-manifest",
+        json.dumps({"schemaVersion": 2, "layers": [{"digest": "sha256:" + "0" * 64}]}),
+        registry=reg,
+    )
+    assert missing_layer.status == 254 and "(LayersNotFoundException)" in missing_layer.stderr
+    assert "sha256:" + "0" * 64 in missing_layer.stderr  # names what failed
+
+    not_empty = run("ecr", "delete-repository", "--repository-name", "team/app", registry=reg)
+    assert not_empty.status == 254 and "(RepositoryNotEmptyException)" in not_empty.stderr
+    ok("ecr", "delete-repository", "--repository-name", "team/app", "--force", registry=reg)
+    assert ok("kms", "list-grants", "--key-id", key, registry=reg)["Grants"] == []
+    assert ok("ecr", "describe-repositories", registry=reg) == {"repositories": []}
+
+
+def test_migrate_repository_and_the_audit_trail(reg: Path, tmp_path: Path) -> None:
+    ok("ecr", "create-repository", "--repository-name", "old", registry=reg)
+    layer = tmp_path / "l"
+    layer.write_bytes(b"layer bytes" * 1000)
+    digest = ok("ecr", "push-layer", "--repository-name", "old", str(layer), "--query", "layerDigest", registry=reg)
+    ok(
+        "ecr",
+        "put-image",
+        "--repository-name",
+        "old",
+        "--image-manifest",
+        json.dumps({"schemaVersion": 2, "layers": [{"digest": digest, "size": 11000}]}),
+        "--image-tag",
+        "v1",
+        registry=reg,
+    )
+    moved = ok(
+        "ecr",
+        "migrate-repository",
+        "--source-repository-name",
+        "old",
+        "--target-repository-name",
+        "new",
+        "--target-encryption-configuration",
+        "encryptionType=KMS",
+        "--delete-source",
+        registry=reg,
+    )
+    assert moved["migration"]["layersCopied"] == 1 and moved["migration"]["sourceDeleted"] is True
+    assert moved["repository"]["encryptionConfiguration"]["encryptionType"] == "KMS"
+    assert ok("ecr", "describe-repositories", "--query", "repositories[].repositoryName", registry=reg) == ["new"]
+
+    developer = "arn:aws:iam::111122223333:user/developer"
+    ok(
+        "ecr",
+        "batch-get-image",
+        "--repository-name",
+        "new",
+        "--image-ids",
+        "imageTag=v1",
+        "--caller",
+        developer,
+        registry=reg,
+    )
+    events = ok(
+        "audit",
+        "lookup-events",
+        "--lookup-attributes",
+        "AttributeKey=EventName,AttributeValue=BatchGetImage",
+        registry=reg,
+    )["Events"]
+    # Newest first: the developer's, then the migration's reads of source and target as the account root.
+    assert [e["Username"] for e in events] == ["developer", "root", "root"]
+    assert set(events[0]) == {
+        "EventId",
+        "EventName",
+        "ReadOnly",
+        "EventTime",
+        "EventSource",
+        "Username",
+        "Resources",
+        "CloudTrailEvent",
+    }
+    assert json.loads(events[0]["CloudTrailEvent"])["userIdentity"]["arn"] == developer
+    by_user = ok(
+        "audit",
+        "lookup-events",
+        "--lookup-attributes",
+        "AttributeKey=Username,AttributeValue=developer",
+        "--query",
+        "Events[].EventName",
+        registry=reg,
+    )
+    assert "BatchGetImage" in by_user and "CreateRepository" not in by_user
