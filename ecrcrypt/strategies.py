@@ -26,7 +26,10 @@ def _hypothesis_setup_hook() -> None:
         _register_types()
 
 
+import itertools  # noqa: E402
 import random  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
 
 from hypothesis import assume  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -49,7 +52,10 @@ from ecrcrypt.arns import (  # noqa: E402
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType  # noqa: E402
 from ecrcrypt.context import MAX_SERIALIZED_CONTEXT, EncryptionContext  # noqa: E402
 from ecrcrypt.digest import Digest  # noqa: E402
+from ecrcrypt.ecr.registry import Registry  # noqa: E402
+from ecrcrypt.ecr.repository import Repository  # noqa: E402
 from ecrcrypt.keyprovider import EncryptedDataKey  # noqa: E402
+from ecrcrypt.kms import GrantConstraints, KeyManager, KeyMetadata, KeyState, Kms  # noqa: E402
 
 __all__ = [
     "account_ids",
@@ -64,13 +70,17 @@ __all__ = [
     "encrypted_data_keys",
     "encryption_configurations",
     "encryption_contexts",
+    "grant_constraints",
     "key_arns",
+    "key_metadata",
     "key_ids",
     "key_references",
+    "live_key_references",
     "partitions",
     "plaintext_lengths",
     "plaintexts",
     "regions",
+    "repositories",
     "repository_arns",
     "repository_names",
     "s3_object_arns",
@@ -358,15 +368,122 @@ def ecr_object_contexts() -> SearchStrategy[EncryptionContext]:
 
 
 # -- configurations and keys ---------------------------------------------------------
-def encryption_configurations() -> SearchStrategy[EncryptionConfiguration]:
-    """AES256 (no key), and KMS / KMS_DSSE with no key (AWS managed) or any key reference."""
+def encryption_configurations(*, kms: Kms | None = None) -> SearchStrategy[EncryptionConfiguration]:
+    """AES256 (no key), and KMS / KMS_DSSE with no key (AWS managed) or a key reference.
+
+    Without ``kms`` the key references are only well-formed: they name keys and aliases
+    that exist nowhere, which suits parsing tests but makes CreateRepository fail. With
+    ``kms`` (a live client, e.g. ``registry.kms()``) every KMS configuration names a key
+    created in it while drawing -- by key id, key ARN, alias name or alias ARN -- so a
+    repository made from the draw is created (see :func:`live_key_references`).
+    """
     aes = st.just(EncryptionConfiguration())
-    kms = st.builds(
+    references: SearchStrategy[Any] = key_references() if kms is None else live_key_references(kms)
+    kms_configs = st.builds(
         lambda t, k: EncryptionConfiguration(encryption_type=t, kms_key=k),
         st.sampled_from([EncryptionType.KMS, EncryptionType.KMS_DSSE]),
-        st.none() | key_references(),
+        st.none() | references,
     )
-    return st.one_of(aes, kms)
+    return st.one_of(aes, kms_configs)
+
+
+# -- strategies bound to a live world: drawing creates what it names ------------------------
+_SERIAL = itertools.count(1)
+
+
+def _unique(prefix: str) -> str:
+    """A suffix no earlier draw of this process used: the KMS and registry outlive one example."""
+    return f"{prefix}{next(_SERIAL)}"
+
+
+@st.composite
+def _live_key_reference(draw: st.DrawFn, kms: Kms) -> KeyReference:
+    meta = kms.create_key(description=draw(st.text(_ALNUM + " ", max_size=20)))
+    form = draw(st.sampled_from(["key id", "key ARN", "alias name", "alias ARN"]))
+    if form == "key id":
+        return KeyId(meta.key_id)
+    if form == "key ARN":
+        return KeyArn.parse(meta.arn)
+    # Alias names drawn from KMS's alphabet, made unique, never under the reserved alias/aws/.
+    name = draw(alias_names(allow_aws_managed=False)).value[: 256 - 12] + _unique("-")
+    kms.create_alias(alias_name=name, target_key_id=meta.key_id)
+    alias = AliasName(name)
+    if form == "alias name":
+        return alias
+    arn = KeyArn.parse(meta.arn)
+    return AliasArn(region=arn.region, account=arn.account, alias=alias)
+
+
+def live_key_references(kms: Kms) -> SearchStrategy[KeyReference]:
+    """References to keys that exist: each draw creates a key in ``kms`` (and an alias for the
+    alias forms) and names it in one of the four forms KMS accepts."""
+    return _live_key_reference(kms)
+
+
+@st.composite
+def _repository(draw: st.DrawFn, registry: Registry, configs: SearchStrategy[EncryptionConfiguration]) -> Repository:
+    name = draw(repository_names()).value[: 256 - 12] + _unique("-")
+    registry.create_repository(name, encryption_configuration=draw(configs))
+    return registry.repository(name)
+
+
+def repositories(
+    *, registry: Registry, configurations: SearchStrategy[EncryptionConfiguration] | None = None
+) -> SearchStrategy[Repository]:
+    """Repositories created in ``registry`` while drawing, with a drawn name (made unique) and a
+    configuration from ``configurations`` (default: :func:`encryption_configurations` bound
+    to the registry's KMS, so KMS repositories use keys that exist)."""
+    configs = configurations if configurations is not None else encryption_configurations(kms=registry.kms())
+    return _repository(registry, configs)
+
+
+@st.composite
+def _grant_constraints(draw: st.DrawFn) -> GrantConstraints:
+    # KMS GrantConstraints: up to 8 pairs, values up to 384 characters, keys unique ignoring case.
+    keys = st.text(_ALNUM + ":-_", min_size=1, max_size=30)
+    values = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=384)
+    pairs = draw(st.dictionaries(keys, values, min_size=1, max_size=8))
+    folded: dict[str, str] = {}
+    for k in pairs:
+        folded.setdefault(k.lower(), k)
+    pairs = {k: pairs[k] for k in folded.values()}
+    if draw(st.booleans()):
+        return GrantConstraints(encryption_context_subset=pairs)
+    return GrantConstraints(encryption_context_equals=pairs)
+
+
+def grant_constraints() -> SearchStrategy[GrantConstraints]:
+    """KMS grant constraints: exactly one of EncryptionContextSubset / EncryptionContextEquals."""
+    return _grant_constraints()
+
+
+_EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+@st.composite
+def _key_metadata(draw: st.DrawFn) -> KeyMetadata:
+    arn = draw(key_arns())
+    state = draw(st.sampled_from([KeyState.ENABLED, KeyState.DISABLED, KeyState.PENDING_DELETION]))
+    created = _EPOCH + timedelta(seconds=draw(st.integers(0, 20 * 365 * 86400)))
+    deletion = created + timedelta(days=draw(st.integers(7, 30))) if state is KeyState.PENDING_DELETION else None
+    return KeyMetadata(
+        aws_account_id=str(arn.account),
+        key_id=str(arn.key_id),
+        arn=str(arn),
+        creation_date=created,
+        enabled=state is KeyState.ENABLED,
+        description=draw(st.text(max_size=50)),
+        key_state=state,
+        key_manager=draw(st.sampled_from(KeyManager)),
+        deletion_date=deletion,
+        multi_region=str(arn.key_id).startswith("mrk-"),
+    )
+
+
+def key_metadata() -> SearchStrategy[KeyMetadata]:
+    """Consistent ``KeyMetadata``: the ARN names the account and key id, ``Enabled`` iff the
+    state is Enabled, a deletion date (7-30 days after creation) iff PendingDeletion."""
+    return _key_metadata()
 
 
 def data_keys(length: int = 32) -> SearchStrategy[bytes]:
@@ -475,6 +592,8 @@ def _register_types() -> None:
         (EncryptionContext, encryption_contexts()),
         (EncryptionConfiguration, encryption_configurations()),
         (EncryptedDataKey, encrypted_data_keys()),
+        (GrantConstraints, grant_constraints()),
+        (KeyMetadata, key_metadata()),
     ]
     for cls, strategy in registrations:
         st.register_type_strategy(cls, strategy)
