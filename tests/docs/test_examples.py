@@ -1,0 +1,74 @@
+"""Every example in README.md and docs/*.md runs (the rules are in ``markdown_blocks``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs.markdown_blocks import CONTINUE, ROOT, Block, blocks, chains, pages
+
+CHAINS = chains()
+
+
+@pytest.mark.parametrize("chain", CHAINS, ids=[c[0].where for c in CHAINS])
+def test_example_runs(chain: list[Block], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    if chain[0].language == "python":
+        namespace: dict[str, object] = {"__name__": "__docs__"}
+        for block in chain:
+            exec(compile(block.code, block.where, "exec"), namespace)
+        return
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECRCRYPT_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["ECRCRYPT_DIR"] = str(tmp_path / "registry")
+    script = "\n".join(block.commands() for block in chain)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, f"{chain[0].where} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}"
+
+
+def test_the_runner_finds_the_examples() -> None:
+    # A page added to docs/ is covered without registering it; the runner sees python and shell blocks.
+    assert {p.name for p in pages()} >= {"README.md", "architecture.md", "ecr-model.md"}
+    languages = {c[0].language for c in CHAINS}
+    assert {"python", "shell"} <= languages
+    assert len(CHAINS) >= 6
+
+
+def test_no_python_listing_hides_as_another_language() -> None:
+    # Code that is not meant to run is marked ```text; a ```python block always runs, so none may fail to parse.
+    for page in pages():
+        for block in blocks(page):
+            if block.language in {"py", "python3", "pycon"}:
+                pytest.fail(f"{block.where}: use ```python (it runs) or ```text (it does not)")
+
+
+def test_the_continue_marker_is_used_only_before_a_runnable_block() -> None:
+    for page in pages():
+        text = page.read_text().splitlines()
+        for i, line in enumerate(text):
+            if line.strip() == CONTINUE:
+                assert i + 1 < len(text) and text[i + 1].startswith("```"), f"{page.name}:{i + 1}"
+
+
+def test_no_link_leaves_the_repository_except_to_public_urls() -> None:
+    for page in pages():
+        text = page.read_text()
+        assert "../shared" not in text, f"{page.relative_to(ROOT)} points outside the repository"
+        for target in re.findall(r"\]\(([^)#\s]+)", text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            assert (page.parent / target).resolve().is_relative_to(ROOT), f"{page.name}: link {target}"
+            assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+def test_readme_starts_with_the_two_setup_commands() -> None:
+    first = blocks(ROOT / "README.md")[0]
+    commands = [line.split("#")[0].strip() for line in first.code.splitlines() if line.strip()]
+    assert (first.language, commands) == ("sh", ["make demo", "make test"])
