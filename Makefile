@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test bench lint typecheck clean soak fuzz
+.PHONY: demo test bench lint typecheck clean soak fuzz docs
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -35,11 +35,16 @@ $(VENV)/.installed-atheris: | $(BIN)/python
 	  fi; } || echo "atheris could not be installed: the short fuzzing runs will be skipped"
 	@touch $@
 
-test: $(VENV)/.installed-test $(VENV)/.installed-atheris
+test: $(VENV)/.installed-test $(VENV)/.installed-atheris $(VENV)/.installed-docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/mypy ecrcrypt tests benchmarks fuzz
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site-check
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# The documentation site (MkDocs, strict: a broken link or reference fails) into site/.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks $(ARGS)
@@ -67,4 +72,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy ecrcrypt tests benchmarks fuzz
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .hypothesis benchmarks/out fuzz/out
+	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .hypothesis benchmarks/out fuzz/out
