@@ -8,6 +8,8 @@ errors) → the ESDK message format and its streams → key providers and the KM
 optional extras, imported only by the modules that need them.
 """
 
+import logging
+
 from ecrcrypt.arns import (
     AccountId,
     AliasArn,
@@ -70,6 +72,9 @@ from ecrcrypt.streams.oneshot import decrypt, encrypt
 from ecrcrypt.streams.ranges import FileRangeSource, RandomAccessSource, decrypt_range
 
 __version__ = "0.1.0"
+
+# Library logging: ``ecrcrypt.*`` loggers, silent unless the application configures logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AccountId",

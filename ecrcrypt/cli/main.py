@@ -11,6 +11,7 @@ values (``--operations Decrypt GenerateDataKey``) as in the aws CLI.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ from ecrcrypt.demo import demo_command
 __all__ = ["cli", "hoist_global_options", "main"]
 
 _GLOBAL_WITH_VALUE = ("--dir", "--region", "--caller", "--output", "--query")
-_GLOBAL_FLAGS = ("--no-progress", "--version")
+_GLOBAL_FLAGS = ("--no-progress", "--version", "--debug")
 # Parameters whose aws CLI type is a list: every value up to the next option belongs to them.
 _LIST_OPTIONS = frozenset(
     {"--operations", "--grant-tokens", "--repository-names", "--image-ids", "--lookup-attributes"}
@@ -116,6 +117,7 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
 @click.option("--output", type=click.Choice(OUTPUT_FORMATS), default="json", show_default=True)
 @click.option("--query", default=None, help="JMESPath query applied to the response")
 @click.option("--no-progress", is_flag=True, help="never draw progress bars")
+@click.option("--debug", is_flag=True, help="log ecrcrypt's operations to stderr")
 @click.version_option(__version__, "--version", prog_name="ecrcrypt", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(
@@ -126,11 +128,14 @@ def cli(
     output: str,
     query: str | None,
     no_progress: bool,
+    debug: bool,
 ) -> None:
     """ecrcrypt: ECR's encryption at rest on a local registry, with the aws CLI's commands.
 
     Exit status: 0 success, 252 usage error, 253 no registry at --dir, 254 service error.
     """
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx.obj = Settings(
         directory=directory, region=region, caller=caller, output=output, query=query, progress=not no_progress
     )

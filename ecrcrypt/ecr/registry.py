@@ -27,6 +27,7 @@ records. Service principals' KMS clients come from the ``kms`` factory.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -110,6 +111,7 @@ ECR_GRANT_OPERATIONS = (
 # "AWS KMS decrypts the encrypted data key and sends the decrypted data key to Amazon S3"), modelled as
 # its own Decrypt of the encrypted data key ECR made: Decrypt is all it needs.
 STORAGE_GRANT_OPERATIONS = (GrantOperation.DECRYPT,)
+_log = logging.getLogger(__name__)
 _MAX_DESCRIBE_NAMES = 100  # ECR DescribeRepositories: repositoryNames 1-100
 _DEFAULT_PAGE, _MAX_PAGE = 100, 1000  # ECR DescribeRepositories: maxResults 1-1000, default 100
 
@@ -451,6 +453,13 @@ class Registry:
                 core.metadata.end_intent(uid, owner)
             raise
         crashpoint("create:recorded")
+        _log.info(
+            "created repository %s (%s%s, grants %s)",
+            core.repository_arn(name),
+            config.encryption_type.value,
+            f" with {key_arn}" if key_arn else "",
+            ", ".join(g.grant_id for g in made) or "none",
+        )
         return core.description(record)
 
     def _begin_create(self, intent: RepositoryIntent) -> None:
@@ -667,12 +676,20 @@ class Registry:
         if outcome is not None and outcome.left:
             # Kept, abandoned: the next recovery retires them with ECR's own client.
             core.metadata.claim_intent(rec.uid, owner, ABANDONED)
+            _log.warning(
+                "deleted repository %s but could not retire grants %s on %s (%s)",
+                rec.name,
+                ", ".join(outcome.left),
+                rec.kms_key,
+                outcome.error,
+            )
             # ECR's exact message; the KMS error (e.g. the denial naming kms:RetireGrant) is its cause.
             raise GrantsNotRetiredError(
                 repository_name=rec.name, kms_key=rec.kms_key or "", grant_ids=outcome.left, kms_error=outcome.error
             ) from outcome.cause
         core.metadata.end_intent(rec.uid, owner)
         crashpoint("delete:done")
+        _log.info("deleted repository %s (%d objects removed)", rec.name, len(blobs))
         return description
 
     # -- repository policies -------------------------------------------------------------

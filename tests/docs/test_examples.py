@@ -72,3 +72,19 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     first = blocks(ROOT / "README.md")[0]
     commands = [line.split("#")[0].strip() for line in first.code.splitlines() if line.strip()]
     assert (first.language, commands) == ("sh", ["make demo", "make test"])
+
+
+def test_blocks_are_read_with_their_language_line_and_marker(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# t\n\n```python\nx = 1\n```\n\n<!-- docs: continue -->\n```python\nassert x == 1\n```\n\n"
+        "```shell\n# a comment\necrcrypt init\n```\n\n```sh\nmake test\n```\n\n```text\nnot run\n```\n"
+    )
+    found = blocks(page)
+    assert [(b.line, b.language, b.continues, b.runs) for b in found] == [
+        (3, "python", False, True),
+        (8, "python", True, True),
+        (12, "shell", False, True),
+        (17, "sh", False, False),
+        (21, "text", False, False),
+    ]
