@@ -11,15 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.docs.markdown_blocks import ROOT, blocks
 
 
-def test_the_worked_example_passes_under_pytest(tmp_path: Path) -> None:
-    (example,) = [b for b in blocks(ROOT / "docs" / "testing.md") if b.code.startswith("# test_my_registry.py")]
-    (tmp_path / "test_my_registry.py").write_text(example.code)
+@pytest.mark.parametrize(("module", "passed"), [("test_my_registry.py", 3), ("test_my_store.py", 16)])
+def test_the_worked_examples_pass_under_pytest(tmp_path: Path, module: str, passed: int) -> None:
+    (example,) = [b for b in blocks(ROOT / "docs" / "testing.md") if b.code.startswith(f"# {module}")]
+    (tmp_path / module).write_text(example.code)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_registry.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -28,4 +31,4 @@ def test_the_worked_example_passes_under_pytest(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 passed" in proc.stdout
+    assert f"{passed} passed" in proc.stdout
