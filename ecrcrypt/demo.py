@@ -303,8 +303,19 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
 )
 @click.option("--big-layer-mib", type=click.IntRange(min=1), default=256, show_default=True, help="largest layer")
 @click.option("--plain", is_flag=True, help="plain text output even on a terminal")
-def demo_command(directory: Path | None, big_layer_mib: int, plain: bool) -> None:
-    """The ECR encryption-at-rest story, end to end, on the embedded defaults."""
+@click.pass_context
+def demo_command(ctx: click.Context, directory: Path | None, big_layer_mib: int, plain: bool) -> None:
+    """The ECR encryption-at-rest story, end to end, on the embedded defaults (a temporary registry, or --dir)."""
+    parent = ctx.parent
+    # Under `ecrcrypt`, --dir is the global option (it may be written after `demo`); its
+    # default names no directory the user chose, so only an explicit one counts.
+    if (
+        directory is None
+        and parent is not None
+        and "directory" in parent.params
+        and parent.get_parameter_source("directory") is not click.core.ParameterSource.DEFAULT
+    ):
+        directory = parent.params["directory"]
     if directory is not None:
         run(directory, big_layer=big_layer_mib * MiB, plain=plain)
         return

@@ -295,3 +295,17 @@ def test_migrate_repository_and_the_audit_trail(reg: Path, tmp_path: Path) -> No
         registry=reg,
     )
     assert "BatchGetImage" in by_user and "CreateRepository" not in by_user
+
+
+def test_demo_is_a_command(tmp_path: Path) -> None:
+    result = run("demo", "--dir", str(tmp_path / "demo"), "--big-layer-mib", "1", "--plain")
+    assert result.status == 0, result.stderr
+    assert "grants left on both keys: 0" in result.stdout
+    # Its registry is an ordinary one: the other commands open it.
+    repos = ok("ecr", "describe-repositories", "--query", "repositories[].repositoryName", registry=tmp_path / "demo")
+    assert isinstance(repos, list)
+
+
+def test_no_command_prints_help_and_exits_252() -> None:
+    result = run()
+    assert result.status == 252 and "Commands:" in result.stdout and "kms" in result.stdout
