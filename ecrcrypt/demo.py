@@ -307,13 +307,14 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
 def demo_command(ctx: click.Context, directory: Path | None, big_layer_mib: int, plain: bool) -> None:
     """The ECR encryption-at-rest story, end to end, on the embedded defaults (a temporary registry, or --dir)."""
     parent = ctx.parent
-    # Under `ecrcrypt`, --dir is the global option (it may be written after `demo`); its
-    # default names no directory the user chose, so only an explicit one counts.
+    # Under `ecrcrypt`, --dir is the global option (it may be written after `demo`). Only a --dir
+    # written on this command line counts: $ECRCRYPT_DIR names the user's working registry, which a
+    # demo must not fill with its keys and repositories.
     if (
         directory is None
         and parent is not None
         and "directory" in parent.params
-        and parent.get_parameter_source("directory") is not click.core.ParameterSource.DEFAULT
+        and parent.get_parameter_source("directory") is click.core.ParameterSource.COMMANDLINE
     ):
         directory = parent.params["directory"]
     if directory is not None:
