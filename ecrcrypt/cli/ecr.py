@@ -23,7 +23,7 @@ from ecrcrypt.cli.progress import Counting, progress
 from ecrcrypt.cli.session import emit, open_registry, settings_of
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.migration import migrate
-from ecrcrypt.ecr.types import MANIFEST_MEDIA_TYPE, RepositoryDescription
+from ecrcrypt.ecr.types import MANIFEST_MEDIA_TYPE, Image, RepositoryDescription
 from ecrcrypt.errors import ImageNotFoundError
 
 __all__ = ["ecr"]
@@ -105,15 +105,8 @@ def put_image(ctx: click.Context, repository_name: str, image_manifest: str, ima
     with open_registry(settings_of(ctx)) as registry:
         repo = registry.repository(repository_name)
         image_id = repo.put_image(manifest, tag=image_tag)
-        response = {
-            "image": {
-                "registryId": registry.registry_id,
-                "repositoryName": repo.name,
-                "imageId": image_id.to_api(),
-                "imageManifest": manifest.decode(),
-                "imageManifestMediaType": MANIFEST_MEDIA_TYPE,
-            }
-        }
+        image = Image(digest=image_id.digest, manifest=manifest, tags=(image_tag,) if image_tag else ())
+        response = {"image": image.to_api(registry_id=registry.registry_id, repository_name=repo.name, tag=image_tag)}
     emit(ctx, response)
 
 
