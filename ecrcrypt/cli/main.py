@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -196,5 +197,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # `ecrcrypt ... | head`: the reader left; not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except Exception as exc:
+        # Not a service error nor a usage error (a file that cannot be written, a broken
+        # registry): the aws CLI's 255, one line unless --debug asks for the traceback.
+        if "--debug" in args:
+            traceback.print_exc()
+        _fail(f"ecrcrypt: error: {type(exc).__name__}: {exc}", EXIT_FAILED)
     sys.stdout.flush()
     sys.exit(0)

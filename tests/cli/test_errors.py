@@ -100,3 +100,22 @@ def test_without_the_cli_extra_the_script_prints_an_install_hint() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 255
     assert proc.stderr.strip() == "ecrcrypt: the command line needs click: pip install 'ecrcrypt[cli]'"
+
+
+def test_other_failures_exit_255_in_one_line(reg: Path, tmp_path: Path) -> None:
+    ok("ecr", "create-repository", "--repository-name", "app", registry=reg)
+    layer = tmp_path / "layer"
+    layer.write_bytes(b"x" * 1000)
+    digest = ok("ecr", "push-layer", "--repository-name", "app", str(layer), "--query", "layerDigest", registry=reg)
+    # A destination that cannot take the bytes: neither the service's error nor the user's.
+    result = run("ecr", "pull-layer", "--repository-name", "app", "--layer-digest", digest, "/dev/full", registry=reg)
+    assert result.status == 255
+    assert result.stderr.startswith("ecrcrypt: error: OSError") and "Traceback" not in result.stderr
+
+
+def test_a_damaged_registry_is_refused_naming_the_file(reg: Path) -> None:
+    # Never recreated in place (a new key would orphan every object): exit 253, the file named.
+    (reg / "registry.sqlite3").write_bytes(b"not a database" * 100)
+    result = run("ecr", "describe-repositories", registry=reg)
+    assert result.status == 253
+    assert "registry.sqlite3" in result.stderr and "restore it from backup" in result.stderr
