@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ecrcrypt.cli.errors import command
+from ecrcrypt.cli.pagination import page_options, paginate
 from ecrcrypt.cli.params import blob, structure
 from ecrcrypt.cli.session import emit, open_registry, settings_of
 from ecrcrypt.kms import GrantConstraints, Kms
@@ -63,11 +64,10 @@ def describe_key(ctx: click.Context, key_id: str, grant_tokens: tuple[str, ...])
 
 
 @command(kms, "list-keys", "ListKeys")
-@click.option("--limit", type=int, default=None)
-@click.option("--marker", default=None)
-def list_keys(ctx: click.Context, limit: int | None, marker: str | None) -> None:
-    """ListKeys: the keys of the account and Region."""
-    _with_kms(ctx, lambda k: k.list_keys(limit=limit, marker=marker).to_api())
+@page_options
+def list_keys(ctx: click.Context, **paging: Any) -> None:
+    """ListKeys: the keys of the account and Region (every page unless --max-items or --no-paginate)."""
+    _with_kms(ctx, lambda k: paginate(lambda n, m: k.list_keys(limit=n, marker=m).to_api(), "Keys", **paging))
 
 
 @command(kms, "create-alias", "CreateAlias")
@@ -80,11 +80,13 @@ def create_alias(ctx: click.Context, alias_name: str, target_key_id: str) -> Non
 
 @command(kms, "list-aliases", "ListAliases")
 @click.option("--key-id", default=None, help="only this key's aliases")
-@click.option("--limit", type=int, default=None)
-@click.option("--marker", default=None)
-def list_aliases(ctx: click.Context, key_id: str | None, limit: int | None, marker: str | None) -> None:
-    """ListAliases."""
-    _with_kms(ctx, lambda k: k.list_aliases(key_id=key_id, limit=limit, marker=marker).to_api())
+@page_options
+def list_aliases(ctx: click.Context, key_id: str | None, **paging: Any) -> None:
+    """ListAliases (every page unless --max-items or --no-paginate)."""
+    _with_kms(
+        ctx,
+        lambda k: paginate(lambda n, m: k.list_aliases(key_id=key_id, limit=n, marker=m).to_api(), "Aliases", **paging),
+    )
 
 
 @command(kms, "enable-key", "EnableKey")
@@ -254,35 +256,30 @@ def _list_items(value: str, name: str) -> list[str]:
 @key_id_option
 @click.option("--grant-id", default=None)
 @click.option("--grantee-principal", default=None)
-@click.option("--limit", type=int, default=None)
-@click.option("--marker", default=None)
+@page_options
 def list_grants(
-    ctx: click.Context,
-    key_id: str,
-    grant_id: str | None,
-    grantee_principal: str | None,
-    limit: int | None,
-    marker: str | None,
+    ctx: click.Context, key_id: str, grant_id: str | None, grantee_principal: str | None, **paging: Any
 ) -> None:
-    """ListGrants on a key (every key state)."""
-    _with_kms(
-        ctx,
-        lambda k: k.list_grants(
-            key_id=key_id, grant_id=grant_id, grantee_principal=grantee_principal, limit=limit, marker=marker
-        ).to_api(),
-    )
+    """ListGrants on a key, in every key state (every page unless --max-items or --no-paginate)."""
+
+    def page(k: Kms, n: int | None, m: str | None) -> dict[str, Any]:
+        return k.list_grants(
+            key_id=key_id, grant_id=grant_id, grantee_principal=grantee_principal, limit=n, marker=m
+        ).to_api()
+
+    _with_kms(ctx, lambda k: paginate(lambda n, m: page(k, n, m), "Grants", **paging))
 
 
 @command(kms, "list-retirable-grants", "ListRetirableGrants")
 @click.option("--retiring-principal", required=True)
-@click.option("--limit", type=int, default=None)
-@click.option("--marker", default=None)
-def list_retirable_grants(ctx: click.Context, retiring_principal: str, limit: int | None, marker: str | None) -> None:
-    """ListRetirableGrants."""
-    _with_kms(
-        ctx,
-        lambda k: k.list_retirable_grants(retiring_principal=retiring_principal, limit=limit, marker=marker).to_api(),
-    )
+@page_options
+def list_retirable_grants(ctx: click.Context, retiring_principal: str, **paging: Any) -> None:
+    """ListRetirableGrants (every page unless --max-items or --no-paginate)."""
+
+    def page(k: Kms, n: int | None, m: str | None) -> dict[str, Any]:
+        return k.list_retirable_grants(retiring_principal=retiring_principal, limit=n, marker=m).to_api()
+
+    _with_kms(ctx, lambda k: paginate(lambda n, m: page(k, n, m), "Grants", **paging))
 
 
 @command(kms, "retire-grant", "RetireGrant")

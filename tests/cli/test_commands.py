@@ -123,13 +123,28 @@ def test_grants_create_list_retire_revoke(reg: Path) -> None:
     assert page == {"Grants": [], "Truncated": False}
 
 
-def test_list_keys_pages(reg: Path) -> None:
-    made = sorted(ok("kms", "create-key", "--query", "KeyMetadata.KeyId", registry=reg) for _ in range(3))
-    first = ok("kms", "list-keys", "--limit", "2", registry=reg)
-    assert first["Truncated"] is True and len(first["Keys"]) == 2
-    rest = ok("kms", "list-keys", "--marker", first["NextMarker"], registry=reg)
-    assert rest["Truncated"] is False
-    assert [k["KeyId"] for k in first["Keys"] + rest["Keys"]] == made
+def test_list_keys_pages_as_the_aws_cli(reg: Path) -> None:
+    made = sorted(ok("kms", "create-key", "--query", "KeyMetadata.KeyId", registry=reg) for _ in range(5))
+    ids = "Keys[].KeyId"
+    # Default: every page (here 2 keys per call), the merged list alone.
+    assert ok("kms", "list-keys", "--page-size", "2", registry=reg) == {
+        "Keys": ok("kms", "list-keys", registry=reg)["Keys"]
+    }
+    assert ok("kms", "list-keys", "--page-size", "2", "--query", ids, registry=reg) == made
+    # --max-items stops inside a page and hands out a token to go on with.
+    first = ok("kms", "list-keys", "--page-size", "2", "--max-items", "3", registry=reg)
+    assert [k["KeyId"] for k in first["Keys"]] == made[:3] and "NextToken" in first
+    rest = ok("kms", "list-keys", "--page-size", "2", "--starting-token", first["NextToken"], registry=reg)
+    assert [k["KeyId"] for k in rest["Keys"]] == made[3:] and "NextToken" not in rest
+    # --no-paginate, or the API's own --limit / --marker: one call, the page as the API returns it.
+    page = ok("kms", "list-keys", "--limit", "2", registry=reg)
+    assert page["Truncated"] is True and len(page["Keys"]) == 2
+    following = ok("kms", "list-keys", "--marker", page["NextMarker"], "--limit", "100", registry=reg)
+    assert following["Truncated"] is False and "NextMarker" not in following
+    assert [k["KeyId"] for k in page["Keys"] + following["Keys"]] == made
+    assert ok("kms", "list-keys", "--no-paginate", "--page-size", "1", "--query", "length(Keys)", registry=reg) == 1
+    bad = run("kms", "list-keys", "--starting-token", "garbage", registry=reg)
+    assert bad.status == 252 and "Bad --starting-token" in bad.stderr
 
 
 def test_layers_images_and_deletion(reg: Path, tmp_path: Path) -> None:
