@@ -1,8 +1,14 @@
-"""Public Hypothesis strategies for ecrcrypt's values, streams and formats.
+"""Public Hypothesis strategies for ecrcrypt's values, streams and formats, and for a live world.
 
 The project's own property tests draw from these, so users testing code built on
 ecrcrypt get the same generators the project trusts. Every strategy yields values
 the value classes accept; identifiers round-trip through ``parse(str(x))``.
+
+Value strategies only *name* things: a drawn key ARN names no key anywhere. The bound
+strategies (:func:`live_key_references`, :func:`live_grants`,
+``encryption_configurations(kms=...)``, :func:`repositories`) take a live KMS client or
+registry and create what they draw, so a property test can use the draw directly.
+Needs the ``hypothesis`` extra.
 
 This is the only module that imports Hypothesis, and ``import ecrcrypt`` never
 imports it. Hypothesis's entry point (declared in ``pyproject.toml``) calls
@@ -55,7 +61,15 @@ from ecrcrypt.digest import Digest  # noqa: E402
 from ecrcrypt.ecr.registry import Registry  # noqa: E402
 from ecrcrypt.ecr.repository import Repository  # noqa: E402
 from ecrcrypt.keyprovider import EncryptedDataKey  # noqa: E402
-from ecrcrypt.kms import GrantConstraints, KeyManager, KeyMetadata, KeyState, Kms  # noqa: E402
+from ecrcrypt.kms import (  # noqa: E402
+    SYMMETRIC_GRANT_OPERATIONS,
+    GrantConstraints,
+    GrantListEntry,
+    KeyManager,
+    KeyMetadata,
+    KeyState,
+    Kms,
+)
 
 __all__ = [
     "account_ids",
@@ -75,6 +89,7 @@ __all__ = [
     "key_metadata",
     "key_ids",
     "key_references",
+    "live_grants",
     "live_key_references",
     "partitions",
     "plaintext_lengths",
@@ -455,6 +470,34 @@ def _grant_constraints(draw: st.DrawFn) -> GrantConstraints:
 def grant_constraints() -> SearchStrategy[GrantConstraints]:
     """KMS grant constraints: exactly one of EncryptionContextSubset / EncryptionContextEquals."""
     return _grant_constraints()
+
+
+@st.composite
+def _live_grant(draw: st.DrawFn, kms: Kms, key_id: str | None) -> GrantListEntry:
+    key = key_id if key_id is not None else kms.create_key(description="grant target").arn
+    account = KeyArn.parse(kms.describe_key(key_id=key).arn).account
+    grantee = draw(
+        st.sampled_from(["ecr.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com"])
+        | st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True).map(lambda n: f"arn:aws:iam::{account}:role/{n}")
+    )
+    operations = draw(st.sets(st.sampled_from(sorted(SYMMETRIC_GRANT_OPERATIONS)), min_size=1))
+    constraints = draw(st.none() | grant_constraints())
+    made = kms.create_grant(
+        key_id=key,
+        grantee_principal=grantee,
+        operations=sorted(operations),
+        retiring_principal=draw(st.none() | st.just(grantee)),
+        constraints=constraints,
+    )
+    (entry,) = kms.list_grants(key_id=key, grant_id=made.grant_id).grants
+    return entry
+
+
+def live_grants(kms: Kms, *, key_id: str | None = None) -> SearchStrategy[GrantListEntry]:
+    """Grants created in ``kms`` while drawing, on ``key_id`` or on a new key: a drawn grantee (a
+    service principal or a role of the key's account), symmetric-key operations, and optionally
+    retiring principal and constraints. The draw is the grant as ListGrants shows it."""
+    return _live_grant(kms, key_id)
 
 
 _EPOCH = datetime(2015, 1, 1, tzinfo=UTC)

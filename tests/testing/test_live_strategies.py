@@ -79,3 +79,13 @@ def test_key_metadata_is_consistent(meta: KeyMetadata) -> None:
 @given(st.from_type(GrantConstraints), st.from_type(KeyMetadata))
 def test_from_type_knows_the_new_types(constraints: GrantConstraints, meta: KeyMetadata) -> None:
     assert isinstance(constraints, GrantConstraints) and isinstance(meta, KeyMetadata)
+
+
+@SHARED
+@given(data=st.data())
+def test_live_grants_exist_and_can_be_retired(ecrcrypt_kms: LocalKmsClient, data: st.DataObject) -> None:
+    grant = data.draw(es.live_grants(ecrcrypt_kms))
+    (listed,) = ecrcrypt_kms.list_grants(key_id=grant.key_id, grant_id=grant.grant_id).grants
+    assert listed == grant and grant.operations
+    ecrcrypt_kms.revoke_grant(key_id=grant.key_id, grant_id=grant.grant_id)
+    assert ecrcrypt_kms.list_grants(key_id=grant.key_id, grant_id=grant.grant_id).grants == ()
