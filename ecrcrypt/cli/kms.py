@@ -14,7 +14,7 @@ import click
 
 from ecrcrypt.cli.errors import command
 from ecrcrypt.cli.pagination import page_options, paginate
-from ecrcrypt.cli.params import blob, structure
+from ecrcrypt.cli.params import blob, load_text, structure
 from ecrcrypt.cli.session import emit, open_registry, settings_of
 from ecrcrypt.kms import GrantConstraints, Kms
 
@@ -32,12 +32,12 @@ def _with_kms(ctx: click.Context, call: Callable[[Kms], dict[str, Any] | None]) 
     emit(ctx, response)
 
 
-def _context(value: str | None) -> dict[str, str] | None:
+def _context(value: str | None, name: str = "--encryption-context") -> dict[str, str] | None:
     if value is None:
         return None
-    parsed = structure(value, "--encryption-context")
+    parsed = structure(value, name)
     if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
-        raise click.BadParameter("--encryption-context takes string pairs: k=v,k2=v2 or a JSON object")
+        raise click.BadParameter(f"{name} takes string pairs: k=v,k2=v2 or a JSON object")
     return parsed
 
 
@@ -50,9 +50,71 @@ tokens_option = click.option("--grant-tokens", multiple=True, help="grant tokens
 @click.option("--description", default="", help="key description")
 @click.option("--key-spec", default="SYMMETRIC_DEFAULT", show_default=True)
 @click.option("--key-usage", type=click.Choice(["ENCRYPT_DECRYPT"]), default="ENCRYPT_DECRYPT", show_default=True)
-def create_key(ctx: click.Context, description: str, key_spec: str, key_usage: str) -> None:
+@click.option("--policy", default=None, help="the key policy (JSON text or file://); KMS's default without it")
+@click.option("--bypass-policy-lockout-safety-check", is_flag=True)
+def create_key(
+    ctx: click.Context,
+    description: str,
+    key_spec: str,
+    key_usage: str,
+    policy: str | None,
+    bypass_policy_lockout_safety_check: bool,
+) -> None:
     """CreateKey: a customer managed symmetric encryption key."""
-    _with_kms(ctx, lambda k: {"KeyMetadata": k.create_key(description=description, key_spec=key_spec).to_api()})
+    text = None if policy is None else load_text(policy)
+    _with_kms(
+        ctx,
+        lambda k: {
+            "KeyMetadata": k.create_key(
+                description=description,
+                key_spec=key_spec,
+                policy=text,
+                bypass_policy_lockout_safety_check=bypass_policy_lockout_safety_check,
+            ).to_api()
+        },
+    )
+
+
+@command(kms, "get-key-policy", "GetKeyPolicy")
+@key_id_option
+@click.option("--policy-name", default="default", show_default=True)
+def get_key_policy(ctx: click.Context, key_id: str, policy_name: str) -> None:
+    """GetKeyPolicy: the key policy document as written (`--query Policy --output text` for the JSON)."""
+    _with_kms(ctx, lambda k: {"Policy": k.get_key_policy(key_id=key_id, policy_name=policy_name)})
+
+
+@command(kms, "put-key-policy", "PutKeyPolicy")
+@key_id_option
+@click.option("--policy", required=True, help="the key policy: JSON text or file://")
+@click.option("--policy-name", default="default", show_default=True)
+@click.option("--bypass-policy-lockout-safety-check", is_flag=True)
+def put_key_policy(
+    ctx: click.Context, key_id: str, policy: str, policy_name: str, bypass_policy_lockout_safety_check: bool
+) -> None:
+    """PutKeyPolicy: replace the key policy (prints nothing)."""
+    text = load_text(policy)
+    _with_kms(
+        ctx,
+        lambda k: k.put_key_policy(
+            key_id=key_id,
+            policy=text,
+            policy_name=policy_name,
+            bypass_policy_lockout_safety_check=bypass_policy_lockout_safety_check,
+        ),
+    )
+
+
+@command(kms, "list-key-policies", "ListKeyPolicies")
+@key_id_option
+@page_options()
+def list_key_policies(ctx: click.Context, key_id: str, **paging: Any) -> None:
+    """ListKeyPolicies: the key's policy names (``default``)."""
+    _with_kms(
+        ctx,
+        lambda k: paginate(
+            lambda n, m: k.list_key_policies(key_id=key_id, limit=n, marker=m).to_api(), "PolicyNames", **paging
+        ),
+    )
 
 
 @command(kms, "describe-key", "DescribeKey")
@@ -76,6 +138,21 @@ def list_keys(ctx: click.Context, **paging: Any) -> None:
 def create_alias(ctx: click.Context, alias_name: str, target_key_id: str) -> None:
     """CreateAlias (prints nothing, as the aws CLI)."""
     _with_kms(ctx, lambda k: k.create_alias(alias_name=alias_name, target_key_id=target_key_id))
+
+
+@command(kms, "update-alias", "UpdateAlias")
+@click.option("--alias-name", required=True, help="alias/<name>")
+@click.option("--target-key-id", required=True, help="key id or key ARN")
+def update_alias(ctx: click.Context, alias_name: str, target_key_id: str) -> None:
+    """UpdateAlias: point an alias at another key (prints nothing)."""
+    _with_kms(ctx, lambda k: k.update_alias(alias_name=alias_name, target_key_id=target_key_id))
+
+
+@command(kms, "delete-alias", "DeleteAlias")
+@click.option("--alias-name", required=True, help="alias/<name>")
+def delete_alias(ctx: click.Context, alias_name: str) -> None:
+    """DeleteAlias (prints nothing)."""
+    _with_kms(ctx, lambda k: k.delete_alias(alias_name=alias_name))
 
 
 @command(kms, "list-aliases", "ListAliases")
@@ -132,6 +209,20 @@ def enable_key_rotation(ctx: click.Context, key_id: str, rotation_period_in_days
     )
 
 
+@command(kms, "disable-key-rotation", "DisableKeyRotation")
+@key_id_option
+def disable_key_rotation(ctx: click.Context, key_id: str) -> None:
+    """DisableKeyRotation."""
+    _with_kms(ctx, lambda k: k.disable_key_rotation(key_id=key_id))
+
+
+@command(kms, "rotate-key-on-demand", "RotateKeyOnDemand")
+@key_id_option
+def rotate_key_on_demand(ctx: click.Context, key_id: str) -> None:
+    """RotateKeyOnDemand: new key material now; earlier ciphertexts still decrypt."""
+    _with_kms(ctx, lambda k: k.rotate_key_on_demand(key_id=key_id).to_api())
+
+
 @command(kms, "get-key-rotation-status", "GetKeyRotationStatus")
 @key_id_option
 def get_key_rotation_status(ctx: click.Context, key_id: str) -> None:
@@ -162,6 +253,67 @@ def generate_data_key(
             number_of_bytes=number_of_bytes,
             key_spec=key_spec,
             encryption_context=context,
+            grant_tokens=grant_tokens,
+        ).to_api(),
+    )
+
+
+@command(kms, "generate-data-key-without-plaintext", "GenerateDataKeyWithoutPlaintext")
+@key_id_option
+@click.option("--number-of-bytes", type=int, default=None)
+@click.option("--key-spec", type=click.Choice(["AES_256", "AES_128"]), default=None)
+@context_option
+@tokens_option
+def generate_data_key_without_plaintext(
+    ctx: click.Context,
+    key_id: str,
+    number_of_bytes: int | None,
+    key_spec: str | None,
+    encryption_context: str | None,
+    grant_tokens: tuple[str, ...],
+) -> None:
+    """GenerateDataKeyWithoutPlaintext: only the encrypted data key (what ECR asks for on push)."""
+    context = _context(encryption_context)
+    _with_kms(
+        ctx,
+        lambda k: k.generate_data_key_without_plaintext(
+            key_id=key_id,
+            number_of_bytes=number_of_bytes,
+            key_spec=key_spec,
+            encryption_context=context,
+            grant_tokens=grant_tokens,
+        ).to_api(),
+    )
+
+
+@command(kms, "re-encrypt", "ReEncrypt")
+@click.option("--ciphertext-blob", required=True, help="base64 text, or fileb://<path> for raw bytes")
+@click.option("--destination-key-id", required=True)
+@click.option("--source-encryption-context", default=None, help="k=v,... or JSON (file:// too)")
+@click.option("--destination-encryption-context", default=None, help="k=v,... or JSON (file:// too)")
+@click.option("--source-key-id", default=None)
+@tokens_option
+def re_encrypt(
+    ctx: click.Context,
+    ciphertext_blob: str,
+    destination_key_id: str,
+    source_encryption_context: str | None,
+    destination_encryption_context: str | None,
+    source_key_id: str | None,
+    grant_tokens: tuple[str, ...],
+) -> None:
+    """ReEncrypt: decrypt under the source key and encrypt under the destination, inside KMS."""
+    data = blob(ciphertext_blob, "--ciphertext-blob")
+    source = _context(source_encryption_context, "--source-encryption-context")
+    destination = _context(destination_encryption_context, "--destination-encryption-context")
+    _with_kms(
+        ctx,
+        lambda k: k.re_encrypt(
+            ciphertext_blob=data,
+            destination_key_id=destination_key_id,
+            source_encryption_context=source,
+            destination_encryption_context=destination,
+            source_key_id=source_key_id,
             grant_tokens=grant_tokens,
         ).to_api(),
     )

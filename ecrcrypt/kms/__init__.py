@@ -365,6 +365,15 @@ class ReEncryptResponse:
     source_encryption_algorithm: str = SYMMETRIC_DEFAULT
     destination_encryption_algorithm: str = SYMMETRIC_DEFAULT
 
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "CiphertextBlob": self.ciphertext_blob,
+            "SourceKeyId": self.source_key_id,
+            "KeyId": self.key_id,
+            "SourceEncryptionAlgorithm": self.source_encryption_algorithm,
+            "DestinationEncryptionAlgorithm": self.destination_encryption_algorithm,
+        }
+
 
 @attrs.frozen(kw_only=True)
 class CreateGrantResponse:
@@ -495,6 +504,9 @@ class GetKeyRotationStatusResponse:
 class RotateKeyOnDemandResponse:
     key_id: str
 
+    def to_api(self) -> dict[str, Any]:
+        return {"KeyId": self.key_id}
+
 
 @attrs.frozen(kw_only=True)
 class ListKeyPoliciesResponse:
@@ -503,6 +515,11 @@ class ListKeyPoliciesResponse:
     policy_names: tuple[str, ...]
     next_marker: str | None = None
     truncated: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return _api(
+            {"PolicyNames": list(self.policy_names), "NextMarker": self.next_marker, "Truncated": self.truncated}
+        )
 
 
 @runtime_checkable

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ecrcrypt.cli.kms import kms
+from ecrcrypt.kms import Kms
 from tests.cli.support import ok, run
 
 
@@ -324,3 +326,57 @@ def test_demo_is_a_command(tmp_path: Path) -> None:
 def test_no_command_prints_help_and_exits_252() -> None:
     result = run()
     assert result.status == 252 and "Commands:" in result.stdout and "kms" in result.stdout
+
+
+def test_every_kms_operation_has_its_command() -> None:
+    # The aws CLI's command for each operation of the Kms protocol (create_key -> create-key, ...).
+    operations = {name for name in vars(Kms) if not name.startswith("_") and callable(getattr(Kms, name))}
+    expected = {name.replace("_", "-") for name in operations}
+    assert expected <= set(kms.commands), sorted(expected - set(kms.commands))
+
+
+def test_more_key_commands(reg: Path) -> None:
+    a = ok("kms", "create-key", "--query", "KeyMetadata.Arn", registry=reg)
+    b = ok("kms", "create-key", "--query", "KeyMetadata.Arn", registry=reg)
+    ok("kms", "create-alias", "--alias-name", "alias/x", "--target-key-id", a, registry=reg)
+    assert ok("kms", "update-alias", "--alias-name", "alias/x", "--target-key-id", b, registry=reg) is None
+    assert ok("kms", "describe-key", "--key-id", "alias/x", "--query", "KeyMetadata.Arn", registry=reg) == b
+    ok("kms", "delete-alias", "--alias-name", "alias/x", registry=reg)
+    assert run("kms", "describe-key", "--key-id", "alias/x", registry=reg).status == 254
+
+    only_ciphertext = ok("kms", "generate-data-key-without-plaintext", "--key-id", a, "--number-of-bytes", "32",
+                         "--encryption-context", "k=v", registry=reg)  # fmt: skip
+    assert set(only_ciphertext) == {"CiphertextBlob", "KeyId"}
+    blob = only_ciphertext["CiphertextBlob"]
+    contexts = ("--source-encryption-context", "k=v", "--destination-encryption-context", "k=w")
+    moved = ok("kms", "re-encrypt", "--ciphertext-blob", blob, "--destination-key-id", b, *contexts, registry=reg)
+    assert (moved["SourceKeyId"], moved["KeyId"]) == (a, b)
+    opened = ok("kms", "decrypt", "--ciphertext-blob", moved["CiphertextBlob"], "--encryption-context", "k=w",
+                "--query", "KeyId", registry=reg)  # fmt: skip
+    assert opened == b
+
+    assert ok("kms", "rotate-key-on-demand", "--key-id", a, registry=reg) == {"KeyId": a}
+    ok("kms", "enable-key-rotation", "--key-id", a, registry=reg)
+    ok("kms", "disable-key-rotation", "--key-id", a, registry=reg)
+    assert ok("kms", "get-key-rotation-status", "--key-id", a, "--query", "KeyRotationEnabled", registry=reg) is False
+
+
+def test_key_policies(reg: Path, tmp_path: Path) -> None:
+    root = "arn:aws:iam::111122223333:root"
+
+    def key_policy(action: str) -> dict[str, object]:
+        statement = {"Effect": "Allow", "Principal": {"AWS": root}, "Action": action, "Resource": "*"}
+        return {"Version": "2012-10-17", "Statement": [statement]}
+
+    policy = key_policy("kms:*")
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    key = ok("kms", "create-key", "--policy", f"file://{path}", "--query", "KeyMetadata.KeyId", registry=reg)
+    text = run("kms", "get-key-policy", "--key-id", key, "--query", "Policy", "--output", "text", registry=reg)
+    assert text.status == 0 and json.loads(text.stdout) == policy
+    assert ok("kms", "list-key-policies", "--key-id", key, registry=reg) == {"PolicyNames": ["default"]}
+
+    # A policy that leaves the caller out: KMS's lockout check refuses it unless bypassed.
+    locked = key_policy("kms:Decrypt")
+    refused = run("kms", "put-key-policy", "--key-id", key, "--policy", json.dumps(locked), registry=reg)
+    assert refused.status == 254 and "when calling the PutKeyPolicy operation" in refused.stderr
