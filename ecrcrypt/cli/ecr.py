@@ -18,6 +18,7 @@ from typing import IO, Any
 import click
 
 from ecrcrypt.cli.errors import command
+from ecrcrypt.cli.pagination import page_options, paginate
 from ecrcrypt.cli.params import load_text, structure, structure_list
 from ecrcrypt.cli.progress import Counting, progress
 from ecrcrypt.cli.session import emit, open_registry, settings_of
@@ -65,23 +66,24 @@ def create_repository(ctx: click.Context, repository_name: str, encryption_confi
 
 @command(ecr, "describe-repositories", "DescribeRepositories")
 @click.option("--repository-names", multiple=True, help="names (space separated); all when omitted")
-@click.option("--max-results", type=int, default=None)
-@click.option("--next-token", default=None)
-def describe_repositories(
-    ctx: click.Context, repository_names: tuple[str, ...], max_results: int | None, next_token: str | None
-) -> None:
-    """DescribeRepositories."""
+@page_options(limit="--max-results", marker="--next-token")
+def describe_repositories(ctx: click.Context, repository_names: tuple[str, ...], **paging: Any) -> None:
+    """DescribeRepositories (every page unless --max-items or --no-paginate)."""
     with open_registry(settings_of(ctx)) as registry:
-        token: str | None = None
         if repository_names:
-            found = registry.describe_repositories(list(repository_names))
-        elif max_results is not None or next_token is not None:
-            found, token = registry.describe_repositories_page(max_results=max_results or 100, next_token=next_token)
+            response = {
+                "repositories": [_repository(d) for d in registry.describe_repositories(list(repository_names))]
+            }
         else:
-            found = registry.describe_repositories()
-    response: dict[str, Any] = {"repositories": [_repository(d) for d in found]}
-    if token is not None:
-        response["nextToken"] = token
+
+            def page(n: int | None, token: str | None) -> dict[str, Any]:
+                found, following = registry.describe_repositories_page(max_results=n or 100, next_token=token)
+                out: dict[str, Any] = {"repositories": [_repository(d) for d in found]}
+                if following is not None:
+                    out["nextToken"] = following
+                return out
+
+            response = paginate(page, "repositories", next_key="nextToken", **paging)
     emit(ctx, response)
 
 

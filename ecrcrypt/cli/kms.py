@@ -126,7 +126,7 @@ def describe_key(ctx: click.Context, key_id: str, grant_tokens: tuple[str, ...])
 
 
 @command(kms, "list-keys", "ListKeys")
-@page_options
+@page_options()
 def list_keys(ctx: click.Context, **paging: Any) -> None:
     """ListKeys: the keys of the account and Region (every page unless --max-items or --no-paginate)."""
     _with_kms(ctx, lambda k: paginate(lambda n, m: k.list_keys(limit=n, marker=m).to_api(), "Keys", **paging))
@@ -157,7 +157,7 @@ def delete_alias(ctx: click.Context, alias_name: str) -> None:
 
 @command(kms, "list-aliases", "ListAliases")
 @click.option("--key-id", default=None, help="only this key's aliases")
-@page_options
+@page_options()
 def list_aliases(ctx: click.Context, key_id: str | None, **paging: Any) -> None:
     """ListAliases (every page unless --max-items or --no-paginate)."""
     _with_kms(
@@ -408,7 +408,7 @@ def _list_items(value: str, name: str) -> list[str]:
 @key_id_option
 @click.option("--grant-id", default=None)
 @click.option("--grantee-principal", default=None)
-@page_options
+@page_options()
 def list_grants(
     ctx: click.Context, key_id: str, grant_id: str | None, grantee_principal: str | None, **paging: Any
 ) -> None:
@@ -424,7 +424,7 @@ def list_grants(
 
 @command(kms, "list-retirable-grants", "ListRetirableGrants")
 @click.option("--retiring-principal", required=True)
-@page_options
+@page_options()
 def list_retirable_grants(ctx: click.Context, retiring_principal: str, **paging: Any) -> None:
     """ListRetirableGrants (every page unless --max-items or --no-paginate)."""
 

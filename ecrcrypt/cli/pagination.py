@@ -1,12 +1,13 @@
 """The aws CLI's pagination of list operations: all pages by default, ``--max-items`` / ``--starting-token``.
 
 For an operation botocore marks as pageable (KMS ListKeys, ListAliases, ListGrants,
-ListRetirableGrants: ``Marker`` in, ``NextMarker`` / ``Truncated`` out), the aws CLI calls
-it until the last page and prints the merged result key alone (``{"Grants": [...]}``); with
-``--max-items N`` it stops after N items and adds an opaque ``NextToken`` for
-``--starting-token``; ``--page-size`` is the ``Limit`` of each call. Naming ``--limit`` or
-``--marker`` yourself, or ``--no-paginate``, makes one call and prints that page as the API
-returns it, ``Truncated`` and ``NextMarker`` included.
+ListRetirableGrants: ``Marker`` in, ``NextMarker`` / ``Truncated`` out; ECR
+DescribeRepositories: ``nextToken`` in and out), the aws CLI calls it until the last page
+and prints the merged result key alone (``{"Grants": [...]}``); with ``--max-items N`` it
+stops after N items and adds an opaque ``NextToken`` for ``--starting-token``;
+``--page-size`` is the page size of each call. Naming the API's own page parameters
+(``--limit`` / ``--marker``, ``--max-results`` / ``--next-token``), or ``--no-paginate``,
+makes one call and prints that page as the API returns it.
 """
 
 from __future__ import annotations
@@ -24,20 +25,28 @@ __all__ = ["page_options", "paginate"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def page_options(fn: F) -> F:
-    """The paging flags of a pageable command (the aws CLI's, plus the API's own ``--limit`` / ``--marker``)."""
-    for option in reversed(
-        (
-            click.option("--max-items", type=click.IntRange(min=1), default=None, help="stop after this many items"),
-            click.option("--starting-token", default=None, help="the NextToken of an earlier --max-items output"),
-            click.option("--page-size", type=click.IntRange(min=1), default=None, help="items per call (Limit)"),
-            click.option("--no-paginate", is_flag=True, help="one call; print the page as the API returns it"),
-            click.option("--limit", type=int, default=None, help="the API's Limit (implies one call)"),
-            click.option("--marker", default=None, help="the API's Marker (implies one call)"),
-        )
-    ):
-        fn = option(fn)
-    return fn
+def page_options(*, limit: str = "--limit", marker: str = "--marker") -> Callable[[F], F]:
+    """The paging flags of a pageable command: the aws CLI's, plus the API's own (``limit`` /
+    ``marker`` name them, e.g. ECR's ``--max-results`` / ``--next-token``; the function still
+    receives them as ``limit`` and ``marker``)."""
+
+    def decorate(fn: F) -> F:
+        for option in reversed(
+            (
+                click.option(
+                    "--max-items", type=click.IntRange(min=1), default=None, help="stop after this many items"
+                ),
+                click.option("--starting-token", default=None, help="the NextToken of an earlier --max-items output"),
+                click.option("--page-size", type=click.IntRange(min=1), default=None, help="items per call"),
+                click.option("--no-paginate", is_flag=True, help="one call; print the page as the API returns it"),
+                click.option(limit, "limit", type=int, default=None, help="the API's page size (implies one call)"),
+                click.option(marker, "marker", default=None, help="the API's page token (implies one call)"),
+            )
+        ):
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
 def _decode(token: str) -> tuple[str | None, int]:
@@ -59,6 +68,7 @@ def paginate(
     call: Callable[[int | None, str | None], Mapping[str, Any]],
     result_key: str,
     *,
+    next_key: str = "NextMarker",
     max_items: int | None,
     starting_token: str | None,
     page_size: int | None,
@@ -83,7 +93,8 @@ def paginate(
                 return {result_key: items, "NextToken": _encode(page_marker, consumed)}
             items.append(item)
             consumed += 1
-        next_marker = page.get("NextMarker") if page.get("Truncated") else None
+        # KMS says Truncated and NextMarker; ECR only nextToken, present while more pages follow.
+        next_marker = page.get(next_key) if page.get("Truncated", True) else None
         if next_marker is None:
             return {result_key: items}
         if max_items is not None and len(items) == max_items:

@@ -380,3 +380,21 @@ def test_key_policies(reg: Path, tmp_path: Path) -> None:
     locked = key_policy("kms:Decrypt")
     refused = run("kms", "put-key-policy", "--key-id", key, "--policy", json.dumps(locked), registry=reg)
     assert refused.status == 254 and "when calling the PutKeyPolicy operation" in refused.stderr
+
+
+def test_describe_repositories_pages_as_the_aws_cli(reg: Path) -> None:
+    names = [f"app-{i}" for i in range(5)]
+    for name in names:
+        ok("ecr", "create-repository", "--repository-name", name, registry=reg)
+    listed = "repositories[].repositoryName"
+    assert ok("ecr", "describe-repositories", "--page-size", "2", "--query", listed, registry=reg) == names
+    first = ok("ecr", "describe-repositories", "--page-size", "2", "--max-items", "3", registry=reg)
+    assert [r["repositoryName"] for r in first["repositories"]] == names[:3]
+    rest = ok("ecr", "describe-repositories", "--starting-token", first["NextToken"], "--query", listed, registry=reg)
+    assert rest == names[3:]
+    page = ok("ecr", "describe-repositories", "--max-results", "2", registry=reg)  # the API's own: one call
+    assert [r["repositoryName"] for r in page["repositories"]] == names[:2] and "nextToken" in page
+    following = ok("ecr", "describe-repositories", "--next-token", page["nextToken"], "--query", listed, registry=reg)
+    assert following == names[2:]
+    assert ok("ecr", "describe-repositories", "--repository-names", "app-1", "app-3", "--query", listed,
+              registry=reg) == ["app-1", "app-3"]  # fmt: skip
