@@ -145,6 +145,8 @@ def cli(
 cli.add_command(kms)
 cli.add_command(ecr)
 cli.add_command(audit)
+# `aws cloudtrail lookup-events ...` with `aws` replaced by `ecrcrypt` works too.
+cli.add_command(click.Group("cloudtrail", commands=audit.commands, hidden=True, help=audit.help))
 cli.add_command(demo_command, "demo")
 
 

@@ -312,6 +312,10 @@ def test_migrate_repository_and_the_audit_trail(reg: Path, tmp_path: Path) -> No
         registry=reg,
     )
     assert "BatchGetImage" in by_user and "CreateRepository" not in by_user
+    # The aws CLI's spelling, `cloudtrail lookup-events`, is the same command.
+    developer_events = ("--lookup-attributes", "AttributeKey=Username,AttributeValue=developer")
+    as_cloudtrail = ok("cloudtrail", "lookup-events", *developer_events, "--query", "Events[].EventName", registry=reg)
+    assert as_cloudtrail == by_user
 
 
 def test_demo_is_a_command(tmp_path: Path) -> None:
