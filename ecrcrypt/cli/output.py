@@ -124,45 +124,51 @@ def _text_dict(item: dict[str, Any], stream: IO[str], identifier: str | None, ke
         _text(v, stream, k)
 
 
-# -- table: boxed sections, as the aws CLI's table output --------------------------------
+# -- table: nested boxed sections, as the aws CLI's table output -------------------------
+_TITLE, _RULE = "\x01", "\x02"
+
+
 def _table(data: Any, title: str, stream: IO[str]) -> None:
-    lines: list[str] = []
-    _section(data, title, lines)
-    width = max((len(line) for line in lines), default=0)
-    rule = "-" * (width + 4)
-    stream.write(rule + "\n")
-    for line in lines:
-        if line == "\0":
-            stream.write("+" + "-" * (width + 2) + "+\n")
+    rows: list[tuple[int, str, str]] = []  # (depth, kind, text)
+    _section(data, title, 1, rows)
+    width = max(len(text) + 2 * depth + 2 for depth, _, text in rows)
+    stream.write("-" * width + "\n")
+    for depth, kind, text in rows:
+        inner = width - 2 * depth - 2
+        if kind == _RULE:
+            stream.write("|" * (depth - 1) + "+" + "-" * (width - 2 * depth) + "+" + "|" * (depth - 1) + "\n")
         else:
-            stream.write(f"| {line.ljust(width)} |\n")
-    stream.write(rule + "\n")
+            body = text.center(inner) if kind == _TITLE else text.ljust(inner)
+            stream.write("|" * depth + " " + body + " " + "|" * depth + "\n")
+    stream.write("-" * width + "\n")
 
 
-def _section(data: Any, title: str, lines: list[str]) -> None:
-    lines.append(title.center(max(len(title), 20)))
-    lines.append("\0")
+def _section(data: Any, title: str, depth: int, rows: list[tuple[int, str, str]]) -> None:
+    rows.append((depth, _TITLE, title))
+    rows.append((depth, _RULE, ""))
     if isinstance(data, dict):
         scalars = [(k, v) for k, v in data.items() if not _nested(v)]
         if scalars:
             kw = max(len(k) for k, _ in scalars)
-            lines.extend(f"{k.ljust(kw)} | {_scalar(v)}" for k, v in scalars)
+            rows.extend((depth, "", f"{k.ljust(kw)} | {_scalar(v)}") for k, v in scalars)
         for k, v in data.items():
             if _nested(v):
-                _section(v, k, lines)
+                _section(v, k, depth + 1, rows)
     elif isinstance(data, list):
-        rows = [el for el in data if isinstance(el, dict)]
-        if rows:
-            cols = sorted({k for r in rows for k, v in r.items() if not _nested(v)})
-            widths = [max([len(c)] + [len(_scalar(r.get(c, ""))) for r in rows]) for c in cols]
-            lines.append(" | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-            lines.extend(
-                " | ".join(_scalar(r.get(c, "")).ljust(w) for c, w in zip(cols, widths, strict=True)) for r in rows
-            )
-            for r in rows:
+        dicts = [el for el in data if isinstance(el, dict)]
+        if dicts:
+            cols = sorted({k for r in dicts for k, v in r.items() if not _nested(v)})
+            if cols:
+                widths = [max([len(c)] + [len(_scalar(r.get(c, ""))) for r in dicts]) for c in cols]
+                rows.append((depth, "", " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))))
+                rows.extend(
+                    (depth, "", " | ".join(_scalar(r.get(c, "")).ljust(w) for c, w in zip(cols, widths, strict=True)))
+                    for r in dicts
+                )
+            for r in dicts:
                 for k, v in r.items():
                     if _nested(v):
-                        _section(v, k, lines)
-        lines.extend(_scalar(el) for el in data if not _nested(el))
+                        _section(v, k, depth + 1, rows)
+        rows.extend((depth, "", _scalar(el)) for el in data if not _nested(el))
     else:
-        lines.append(_scalar(data))
+        rows.append((depth, "", _scalar(data)))

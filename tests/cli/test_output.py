@@ -47,11 +47,16 @@ def test_text_follows_the_aws_cli_text_format() -> None:
     assert _render("text", "Truncated") == "False\n"
 
 
-def test_table_has_a_title_and_every_value() -> None:
-    table = _render("table")
-    assert "ListGrants" in table.splitlines()[1]
+def test_table_has_a_title_nested_sections_and_every_value() -> None:
+    lines = _render("table").splitlines()
+    assert "ListGrants" in lines[1] and lines[1].startswith("| ") and lines[2].startswith("+-")
+    assert len({len(line) for line in lines}) == 1  # one width: the boxes close
+    grants = next(line for line in lines if "Grants" in line and "ListGrants" not in line)
+    assert grants.startswith("|| ")  # a nested section is one level deeper
+    operations = next(line for line in lines if "Operations" in line)
+    assert operations.startswith("||| ")
     for value in ("g1", "g2", "Decrypt", "Truncated", "2026-01-02T00:00:00+00:00"):
-        assert value in table
+        assert any(value in line for line in lines)
 
 
 def test_a_bad_query_is_refused() -> None:
