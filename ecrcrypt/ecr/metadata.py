@@ -124,8 +124,43 @@ _V3 = (
 )""",
 )
 
+
+# Version 4: the image API and durable uploads (ecr/records.py reads and writes these). Keyed by
+# the repository's uid, not its name: a repository re-created under an old name starts with none.
+_V4 = (
+    """CREATE TABLE IF NOT EXISTS image_manifests (
+    repository_uid      TEXT NOT NULL,
+    digest              TEXT NOT NULL,
+    media_type          TEXT NOT NULL,
+    artifact_media_type TEXT,
+    subject             TEXT,
+    size_in_bytes       INTEGER NOT NULL,
+    PRIMARY KEY (repository_uid, digest)
+)""",
+    """CREATE TABLE IF NOT EXISTS repository_settings (
+    repository_uid       TEXT PRIMARY KEY,
+    image_tag_mutability TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS layer_uploads (
+    upload_id      TEXT PRIMARY KEY,
+    repository_uid TEXT NOT NULL,
+    repository     TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    updated_at     REAL NOT NULL,
+    received       INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    lease          TEXT,
+    lease_until    REAL NOT NULL DEFAULT 0
+)""",
+    """CREATE TABLE IF NOT EXISTS authorization_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    principal    TEXT NOT NULL,
+    expires_at   REAL NOT NULL
+)""",
+)
+
 # Forward-only: never edit a step once released; append one. Each step is a tuple of statements.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # Keys of the ``registry`` table.

@@ -1,0 +1,145 @@
+"""Durable layer uploads: InitiateLayerUpload / UploadLayerPart / CompleteLayerUpload across registries
+opened on the same directory (what two server processes see)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.registry import Registry
+from ecrcrypt.ecr.uploads import LayerUploads, collect_abandoned_uploads
+from ecrcrypt.errors import DigestMismatchError, InvalidLayerPartError, UploadNotFoundError
+from ecrcrypt.streams import DecryptingReader
+
+FRAME = 1024
+ACCOUNT = "111122223333"
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "registry"
+
+
+def _open(directory: Path) -> Registry:
+    # create: makes the registry the first time, opens it afterwards (two opens = two processes)
+    return Registry.create(directory, account=ACCOUNT, frame_length=FRAME)
+
+
+@pytest.fixture(params=["AES256", "KMS", "KMS_DSSE"])
+def repo_name(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    with _open(directory) as reg:
+        config: dict[str, str] = {"encryptionType": request.param}
+        if request.param != "AES256":
+            config["kmsKey"] = str(reg.kms().create_key(description="uploads").arn)
+        reg.create_repository("app", encryption_configuration=config)
+    yield "app"
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [FRAME], [FRAME - 1, FRAME, 3 * FRAME + 5], [10, 20, 30, 4000]])
+def test_parts_served_by_two_registries_make_one_layer(directory: Path, repo_name: str, cuts: list[int]) -> None:
+    data = os.urandom(5 * FRAME + 17)
+    one, two = _open(directory), _open(directory)
+    try:
+        status = LayerUploads(one.repository(repo_name)).initiate_layer_upload()
+        bounds = [0, *cuts, len(data)]
+        for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+            reg = (one, two)[i % 2]
+            got = LayerUploads(reg.repository(repo_name)).upload_layer_part(
+                status.upload_id, data[a:b], part_first_byte=a, part_last_byte=b - 1
+            )
+            assert got.received == b
+        finisher = (two, one)[len(cuts) % 2]
+        push = LayerUploads(finisher.repository(repo_name)).complete_layer_upload(status.upload_id, [Digest.of(data)])
+        assert push.size == len(data) and not push.already_existed
+        assert one.repository(repo_name).read_layer(Digest.of(data)) == data
+        assert (
+            two.repository(repo_name).read_layer_range(Digest.of(data), FRAME - 3, 2000)
+            == data[FRAME - 3 : FRAME + 1997]
+        )
+        # nothing of the upload is left but the layer's own object, which holds no plaintext
+        keys = list(one.store.list())
+        assert len(keys) == 1
+        with one.store.open_read(keys[0]) as f:
+            stored = f.read()
+        assert data[:64] not in stored and data[-64:] not in stored
+        assert one.store.size(keys[0]) == push.stored_size
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_part_must_start_where_the_upload_stands(directory: Path, repo_name: str) -> None:
+    with _open(directory) as reg:
+        uploads = LayerUploads(reg.repository(repo_name))
+        uid = uploads.initiate_layer_upload().upload_id
+        uploads.upload_layer_part(uid, b"a" * 100, part_first_byte=0)
+        with pytest.raises(InvalidLayerPartError) as info:
+            uploads.upload_layer_part(uid, b"b" * 10, part_first_byte=50)
+        assert info.value.last_valid_byte_received == 99
+        with pytest.raises(InvalidLayerPartError):
+            uploads.upload_layer_part(uid, b"b" * 10, part_first_byte=100, part_last_byte=200)
+        # the refused parts changed nothing: the upload continues where it stood
+        uploads.upload_layer_part(uid, b"c" * 10, part_first_byte=100)
+        assert uploads.describe_upload(uid).received == 110
+        push = uploads.complete_layer_upload(uid, [Digest.of(b"a" * 100 + b"c" * 10)])
+        assert reg.repository(repo_name).read_layer(push.digest) == b"a" * 100 + b"c" * 10
+
+
+def test_a_wrong_digest_stores_nothing_even_when_the_hash_is_not_cached(directory: Path, repo_name: str) -> None:
+    data = os.urandom(3000)
+    with _open(directory) as one, _open(directory) as two:
+        uid = LayerUploads(one.repository(repo_name)).initiate_layer_upload().upload_id
+        LayerUploads(two.repository(repo_name)).upload_layer_part(uid, data, part_first_byte=0)
+        for reg in (one, two):  # one has a stale hash state, two none: both verify by reading back
+            with pytest.raises(DigestMismatchError):
+                LayerUploads(reg.repository(repo_name)).complete_layer_upload(uid, [Digest.of(b"other")])
+            with pytest.raises(UploadNotFoundError):
+                LayerUploads(reg.repository(repo_name)).describe_upload(uid)
+            uid = LayerUploads(one.repository(repo_name)).initiate_layer_upload().upload_id
+            LayerUploads(two.repository(repo_name)).upload_layer_part(uid, data, part_first_byte=0)
+        assert not one.repository(repo_name).has_layer(Digest.of(b"other"))
+        assert [k for k in one.store.list() if ".part-" not in k] == []
+
+
+def test_the_tail_between_parts_is_sealed(directory: Path) -> None:
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        uploads = LayerUploads(reg.repository("rr"))
+        uid = uploads.initiate_layer_upload().upload_id
+        secret = b"plaintext-marker-" * 20
+        uploads.upload_layer_part(uid, secret, part_first_byte=0)  # less than one frame: all of it pending
+    raw = b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
+    assert b"plaintext-marker-" not in raw
+
+
+def test_abandoned_uploads_are_collected(directory: Path) -> None:
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        uploads = LayerUploads(reg.repository("rr"))
+        uid = uploads.initiate_layer_upload().upload_id
+        uploads.upload_layer_part(uid, os.urandom(5000), part_first_byte=0)
+        assert collect_abandoned_uploads(reg._core.metadata, reg.store) == 0
+        assert collect_abandoned_uploads(reg._core.metadata, reg.store, ttl=-1) == 1
+        assert list(reg.store.list()) == []
+        with pytest.raises(UploadNotFoundError):
+            uploads.upload_layer_part(uid, b"x", part_first_byte=5000)
+
+
+def test_the_stored_layer_is_an_ordinary_message(directory: Path) -> None:
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        repo = reg.repository("rr")
+        uploads = LayerUploads(repo)
+        data = os.urandom(2 * FRAME)
+        uid = uploads.initiate_layer_upload().upload_id
+        uploads.upload_layer_part(uid, data, part_first_byte=0)
+        uploads.complete_layer_upload(uid, [Digest.of(data)])
+        (key,) = list(reg.store.list())
+        with reg.store.open_read(key) as f:
+            out = DecryptingReader(f, provider=repo._provider(), context=repo._context("layer", Digest.of(data))).read()
+        assert out == data
