@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from ecrcrypt.cli.serve import SERVE_COMMANDS
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.errors import EcrCryptError
@@ -258,3 +259,7 @@ def _exists(reg: Registry, name: str) -> bool:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+for _command in SERVE_COMMANDS:  # `serve` and `get-login-password` live in ecrcrypt/cli/serve.py
+    main.add_command(_command)
