@@ -59,10 +59,10 @@ from ecrcrypt.errors import (
     InvalidParameterError,
     UploadNotFoundError,
 )
-from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH, Sealer
+from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
 from ecrcrypt.store.protocol import BlobStore
-from ecrcrypt.streams import BodyFirstWriter
+from ecrcrypt.streams import BodyFirstWriter, message_header
 
 __all__ = ["PART_SIZE", "UPLOAD_TTL", "LayerUploads", "UploadStatus", "collect_abandoned_uploads"]
 
@@ -282,8 +282,13 @@ class LayerUploads:
                 message_id = os.urandom(32)
                 if i == 1:
                     # The inner message's header is known now: it is the outer body's first plaintext.
-                    sealer = Sealer.for_data_key(dk.plaintext, frame_length, message_id=message_id)
-                    inner_header = sealer.header(ctx, dk.encrypted_data_keys)
+                    inner_header = message_header(
+                        data_key=dk.plaintext,
+                        message_id=message_id,
+                        context=ctx,
+                        encrypted_data_keys=dk.encrypted_data_keys,
+                        frame_length=frame_length,
+                    )
                 levels.append(
                     _Level(
                         edks=dk.encrypted_data_keys,

@@ -218,3 +218,23 @@ def header_length(
     """Bytes of the v2 (0x0478, framed) header, tag included, for these inputs."""
     check_frame_length(frame_length)
     return header_length_v2(encryption_context(context), tuple(encrypted_data_keys))
+
+
+def message_header(
+    *,
+    data_key: bytes,
+    message_id: bytes,
+    context: Mapping[str, str],
+    encrypted_data_keys: Sequence[EncryptedDataKey],
+    frame_length: int = DEFAULT_FRAME_LENGTH,
+) -> bytes:
+    """The v2 header of the message whose body ``data_key`` and ``message_id`` sealed.
+
+    ESDK v2 derives the body's key from the data key and the message id alone, so one body can be
+    given another header -- another context, the data key wrapped again -- without touching a
+    frame: how a layer is re-wrapped for another repository, or a resumed upload's inner message
+    gets its header. The header authenticates with the same derived key as the body.
+    """
+    check_frame_length(frame_length)
+    sealer = Sealer.for_data_key(data_key, frame_length, message_id=message_id)
+    return sealer.header(encryption_context(context), tuple(encrypted_data_keys))

@@ -51,11 +51,11 @@ def server(registry_dir: Path, setup: tuple[str, str]) -> Iterator[Server]:
         yield s
 
 
-def _vm_hwm(pid: int) -> int:
+def _vm(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
+    raise AssertionError(f"no {field}")
 
 
 def test_push_and_pull_back_byte_identical_and_stored_encrypted(
@@ -65,11 +65,12 @@ def test_push_and_pull_back_byte_identical_and_stored_encrypted(
     layers = [layer_tar_gz(3000, "small"), layer_tar_gz(BIG, "big"), layer_tar_gz(1_500_000, "medium")]
     manifest = build_oci_layout(tmp_path / "layout", layers)
     dest = f"docker://{server.address}/team/app:v1"
+    before = _vm(server.process.pid, "VmRSS")
     pushed = _skopeo("copy", "--preserve-digests", "--dest-creds", f"AWS:{password}", "--dest-tls-verify=false",
                      f"oci:{tmp_path / 'layout'}:v1", dest)  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr
-    # Uploads stream: the server never held the 64 MiB layer in memory.
-    assert _vm_hwm(server.process.pid) < BIG + 48 * 1024 * 1024
+    # Uploads stream: the server's peak memory grew by far less than the 64 MiB layer.
+    assert _vm(server.process.pid, "VmHWM") - before < 32 * 1024 * 1024
 
     pulled = _skopeo("copy", "--src-creds", f"AWS:{password}", "--src-tls-verify=false", dest,
                      f"oci:{tmp_path / 'back'}:v1")  # fmt: skip
