@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import anyio
 import anyio.from_thread
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -37,7 +38,7 @@ from ecrcrypt.ecr.codec import COPY_CHUNK
 from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, ImageApi, ImageIdentifier
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.repository import Repository
-from ecrcrypt.ecr.uploads import LayerUploads
+from ecrcrypt.ecr.uploads import LayerUploads, collect_abandoned_uploads
 from ecrcrypt.errors import (
     EcrCryptError,
     ImageAlreadyExistsError,
@@ -54,6 +55,8 @@ __all__ = ["app_from_environment", "create_app"]
 T = TypeVar("T")
 
 _API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+#: How often a server process removes abandoned uploads (seconds).
+COLLECT_EVERY = 3600.0
 #: The distribution spec: registries SHOULD accept manifests of at least 4 MiB.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _PATHS = (
@@ -434,10 +437,19 @@ def create_app(registry: Registry, *, create_on_push: bool = False, close_regist
     handlers = DistributionApp(registry, create_on_push=create_on_push)
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
+    async def collect() -> None:
+        # Abandoned uploads (their parts) go after UPLOAD_TTL; every server process may do it.
+        while True:
+            await _run(lambda: collect_abandoned_uploads(registry._core.metadata, registry.store))
+            await anyio.sleep(COLLECT_EVERY)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            yield
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(collect)
+                yield
+                tasks.cancel_scope.cancel()
         finally:
             if close_registry:
                 registry.close()
