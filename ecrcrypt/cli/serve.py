@@ -32,6 +32,8 @@ def _directory(ctx: click.Context) -> Path:
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS certificate (PEM)")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS private key (PEM)")
 @click.option("--workers", default=1, show_default=True, type=int, help="server processes sharing the registry")
+@click.option("--s3-bucket", default=None, help="keep the blobs in this S3 bucket (boto3 credentials)")
+@click.option("--s3-endpoint-url", default=None, help="an S3-compatible endpoint for --s3-bucket")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -41,6 +43,8 @@ def serve(
     certfile: str | None,
     keyfile: str | None,
     workers: int,
+    s3_bucket: str | None,
+    s3_endpoint_url: str | None,
 ) -> None:
     """Serve the registry over the OCI Distribution API (log in as AWS with get-login-password)."""
     try:
@@ -51,7 +55,12 @@ def serve(
         raise click.UsageError("give both --certfile and --keyfile, or neither")
     directory = _directory(ctx)
     Registry.open(directory).close()  # create the registry (and its service key) once, before the workers
-    os.environ[ENVIRONMENT_VARIABLE] = ServerOptions(directory=str(directory), create_on_push=create_on_push).to_json()
+    os.environ[ENVIRONMENT_VARIABLE] = ServerOptions(
+        directory=str(directory),
+        create_on_push=create_on_push,
+        s3_bucket=s3_bucket,
+        s3_endpoint_url=s3_endpoint_url,
+    ).to_json()
     uvicorn.run(
         "ecrcrypt.server.app:app_from_environment",
         factory=True,

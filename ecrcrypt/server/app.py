@@ -49,8 +49,9 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.server.errors import DistributionError, from_library
 from ecrcrypt.server.options import ServerOptions
+from ecrcrypt.store.s3 import S3BlobStore
 
-__all__ = ["app_from_environment", "create_app"]
+__all__ = ["app_from_environment", "create_app", "open_registry"]
 
 T = TypeVar("T")
 
@@ -466,4 +467,14 @@ def create_app(registry: Registry, *, create_on_push: bool = False, close_regist
 def app_from_environment() -> Starlette:
     """uvicorn's application factory (``--factory``): the options ``ecrcrypt serve`` put in the environment."""
     options = ServerOptions.from_environment()
-    return create_app(Registry.open(options.directory), create_on_push=options.create_on_push, close_registry=True)
+    return create_app(open_registry(options), create_on_push=options.create_on_push, close_registry=True)
+
+
+def open_registry(options: ServerOptions) -> Registry:
+    """The registry the options describe (S3 blobs need boto3: the ``aws`` extra)."""
+    if options.s3_bucket is None:
+        return Registry.open(options.directory)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=options.s3_endpoint_url)
+    return Registry.open(options.directory, store=S3BlobStore(client, options.s3_bucket))

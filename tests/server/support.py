@@ -51,12 +51,13 @@ def cli(directory: Path, *args: str) -> str:
 
 
 @contextmanager
-def running_server(directory: Path, *extra: str) -> Iterator[Server]:
+def running_server(directory: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     process = subprocess.Popen(
         [*_ecrcrypt(), "--dir", str(directory), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
