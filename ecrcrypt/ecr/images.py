@@ -504,6 +504,26 @@ class ImageApi:
         """Every tag, in lexical order (the OCI tags list)."""
         return [t for t, _ in records.list_tags(self._core.metadata, self._record())]
 
+    def subject_of(self, digest: Digest) -> str | None:
+        """The digest a stored manifest names as its ``subject``, if any."""
+        row = records.get_manifest(self._core.metadata, self._record(), str(digest))
+        return None if row is None else row.subject
+
+    def referrers(self, subject: Digest, *, artifact_type: str | None = None) -> dict[str, Any]:
+        """The OCI referrers list of ``subject``: an image index of the manifests that name it as
+        their ``subject`` (signatures, SBOMs, attestations), optionally of one artifact type."""
+        record = self._record()
+        found = records.referrers(self._core.metadata, record, str(subject))
+        manifests = []
+        for row, size in found:
+            if artifact_type is not None and row.artifact_media_type != artifact_type:
+                continue
+            descriptor: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": size}
+            if row.artifact_media_type is not None:
+                descriptor["artifactType"] = row.artifact_media_type
+            manifests.append(descriptor)
+        return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+
     # -- BatchDeleteImage -------------------------------------------------------------------------
     def batch_delete_image(
         self, image_ids: Iterable[ImageIdentifier | ImageId | Mapping[str, str]]

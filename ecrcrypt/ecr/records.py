@@ -30,6 +30,7 @@ __all__ = [
     "list_tags",
     "put_manifest",
     "put_tag",
+    "referrers",
     "release_upload",
     "save_upload",
     "set_tag_mutability",
@@ -94,6 +95,24 @@ def get_manifest(meta: RegistryMetadata, record: RepositoryRecord, digest: str) 
     return ManifestRow(
         digest=row[0], media_type=row[1], artifact_media_type=row[2], subject=row[3], size_in_bytes=int(row[4])
     )
+
+
+def referrers(meta: RegistryMetadata, record: RepositoryRecord, subject: str) -> list[tuple[ManifestRow, int]]:
+    """The manifests whose ``subject`` is ``subject``, with their sizes (the OCI referrers list)."""
+    with meta._lock:
+        rows = meta._db.execute(
+            "SELECT m.digest, m.media_type, m.artifact_media_type, m.subject, m.size_in_bytes, o.size "
+            "FROM image_manifests m JOIN objects o ON o.repository = ? AND o.kind = 'manifest' AND o.digest = m.digest "
+            "WHERE m.repository_uid = ? AND m.subject = ? ORDER BY m.digest",
+            (record.name, record.uid, subject),
+        ).fetchall()
+    return [
+        (
+            ManifestRow(digest=r[0], media_type=r[1], artifact_media_type=r[2], subject=r[3], size_in_bytes=int(r[4])),
+            int(r[5]),
+        )
+        for r in rows
+    ]
 
 
 def put_tag(meta: RegistryMetadata, record: RepositoryRecord, tag: str, digest: str, *, immutable: bool) -> str:

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.authorization import USERNAME, authenticate
 from ecrcrypt.ecr.codec import COPY_CHUNK
-from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, ImageApi, ImageIdentifier
+from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, OCI_INDEX, ImageApi, ImageIdentifier
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.uploads import LayerUploads, collect_abandoned_uploads
@@ -63,6 +63,7 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _PATHS = (
     ("catalog", re.compile(r"_catalog")),
     ("tags", re.compile(r"(?P<name>.+)/tags/list")),
+    ("referrers", re.compile(r"(?P<name>.+)/referrers/(?P<digest>[^/]+)")),
     ("manifest", re.compile(r"(?P<name>.+)/manifests/(?P<reference>[^/]+)")),
     ("upload", re.compile(r"(?P<name>.+)/blobs/uploads/?(?P<upload>[^/]*)")),
     ("blob", re.compile(r"(?P<name>.+)/blobs/(?P<digest>[^/]+)")),
@@ -249,6 +250,15 @@ class DistributionApp:
         page, headers = _page(tags, request, f"/v2/{name}/tags/list")
         return JSONResponse({"name": name, "tags": page}, headers=headers)
 
+    async def _referrers_get(self, request: Request, principal: str, name: str, digest: str) -> Response:
+        d = _digest(digest)
+        artifact_type = request.query_params.get("artifactType")
+        index = await _run(
+            lambda: ImageApi(self._repository(principal, name)).referrers(d, artifact_type=artifact_type)
+        )
+        headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+        return JSONResponse(index, headers=headers, media_type=OCI_INDEX)
+
     # -- blobs ------------------------------------------------------------------------------------
     async def _blob_get(self, request: Request, principal: str, name: str, digest: str) -> Response:
         d = _digest(digest)
@@ -416,13 +426,16 @@ class DistributionApp:
         ident = _reference(reference)
         digest = Digest.of(bytes(manifest))
 
-        def put() -> None:
+        def put() -> str | None:
             api = ImageApi(self._repository(principal, name, create=True))
             with contextlib.suppress(ImageAlreadyExistsError):  # pushed again: the spec's PUT is idempotent
                 api.put_image(bytes(manifest), media_type=media_type, tag=ident.tag, digest=ident.digest)
+            return api.subject_of(digest)
 
-        await _run(put)
+        subject = await _run(put)
         headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
+        if subject is not None:
+            headers["OCI-Subject"] = subject  # tells the client the referrers API is supported
         return Response(status_code=201, headers={**headers, "Content-Length": "0"})
 
     async def _manifest_delete(self, request: Request, principal: str, name: str, reference: str) -> Response:

@@ -136,3 +136,29 @@ def test_authorization_tokens_carry_the_principal_and_expire(registry: Registry)
     assert authenticate(registry, "AWS", data.password + "x") is None
     short = get_authorization_token(registry, lifetime=-1)
     assert authenticate(registry, "AWS", short.password) is None
+
+
+def test_referrers_list_the_manifests_naming_a_subject(registry: Registry) -> None:
+    api = ImageApi(registry.repository("app"))
+    image = _manifest(registry, b"image")
+    api.put_image(image, tag="v1")
+    subject = {"mediaType": OCI_MANIFEST, "digest": str(Digest.of(image)), "size": len(image)}
+    signature = json.loads(_manifest(registry, b"sig"))
+    signature["artifactType"] = "application/vnd.example.signature"
+    signature["subject"] = subject
+    sbom = json.loads(_manifest(registry, b"sbom"))
+    sbom["subject"] = subject
+    sig_bytes, sbom_bytes = json.dumps(signature).encode(), json.dumps(sbom).encode()
+    api.put_image(sig_bytes)
+    api.put_image(sbom_bytes)
+    index = api.referrers(Digest.of(image))
+    assert index["mediaType"] == OCI_INDEX
+    assert sorted(m["digest"] for m in index["manifests"]) == sorted(
+        [str(Digest.of(sig_bytes)), str(Digest.of(sbom_bytes))]
+    )
+    only = api.referrers(Digest.of(image), artifact_type="application/vnd.example.signature")["manifests"]
+    assert only == [
+        {"mediaType": OCI_MANIFEST, "digest": str(Digest.of(sig_bytes)), "size": len(sig_bytes),
+         "artifactType": "application/vnd.example.signature"}
+    ]  # fmt: skip
+    assert api.referrers(Digest.of(sig_bytes))["manifests"] == []

@@ -120,6 +120,16 @@ def test_manifests_tags_and_content_negotiation(servers: tuple[Server, Server], 
     bad = request(one, "PUT", "/v2/team/app/manifests/d", body=dangling, password=password)
     assert bad.status == 400 and json.loads(bad.body)["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
 
+    referrer = json.loads(manifest)
+    referrer["subject"] = {"mediaType": OCI_MANIFEST, "digest": _d(manifest), "size": len(manifest)}
+    referrer_bytes = json.dumps(referrer).encode()
+    put = request(two, "PUT", f"/v2/team/app/manifests/{_d(referrer_bytes)}", body=referrer_bytes, password=password)
+    assert put.status == 201 and put.headers["oci-subject"] == _d(manifest)
+    listed = request(one, "GET", f"/v2/team/app/referrers/{_d(manifest)}", password=password)
+    assert listed.headers["content-type"] == OCI_INDEX
+    assert [m["digest"] for m in json.loads(listed.body)["manifests"]] == [_d(referrer_bytes)]
+    request(one, "DELETE", f"/v2/team/app/manifests/{_d(referrer_bytes)}", password=password)
+
     page = request(one, "GET", "/v2/team/app/tags/list?n=2", password=password)
     assert json.loads(page.body) == {"name": "team/app", "tags": ["a", "b"]}
     assert page.headers["link"] == '</v2/team/app/tags/list?n=2&last=b>; rel="next"'
