@@ -162,3 +162,11 @@ def test_referrers_list_the_manifests_naming_a_subject(registry: Registry) -> No
          "artifactType": "application/vnd.example.signature"}
     ]  # fmt: skip
     assert api.referrers(Digest.of(sig_bytes))["manifests"] == []
+
+
+def test_describe_repositories_shows_the_tag_mutability(registry: Registry) -> None:
+    ImageApi(registry.repository("app")).put_image_tag_mutability("IMMUTABLE")
+    assert registry.describe_repositories(["app"])[0].image_tag_mutability == "IMMUTABLE"
+    registry.delete_repository("app", force=True)
+    registry.create_repository("app")  # a new repository of the same name starts mutable
+    assert registry.repository("app").describe().image_tag_mutability == "MUTABLE"
