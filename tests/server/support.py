@@ -41,12 +41,14 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
 
-def _ecrcrypt() -> list[str]:
+def ecrcrypt_command() -> list[str]:
     return [sys.executable, "-c", "from ecrcrypt.cli import main; main()"]
 
 
 def cli(directory: Path, *args: str) -> str:
-    out = subprocess.run([*_ecrcrypt(), "--dir", str(directory), *args], capture_output=True, check=True, timeout=60)
+    out = subprocess.run(
+        [*ecrcrypt_command(), "--dir", str(directory), *args], capture_output=True, check=True, timeout=60
+    )
     return out.stdout.decode()
 
 
@@ -54,7 +56,7 @@ def cli(directory: Path, *args: str) -> str:
 def running_server(directory: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     process = subprocess.Popen(
-        [*_ecrcrypt(), "--dir", str(directory), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
+        [*ecrcrypt_command(), "--dir", str(directory), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
