@@ -32,6 +32,7 @@ __all__ = [
     "put_tag",
     "referrers",
     "release_upload",
+    "renew_lease",
     "save_upload",
     "set_tag_mutability",
     "stale_uploads",
@@ -251,6 +252,14 @@ def save_upload(meta: RegistryMetadata, upload_id: str, lease: str, received: in
             "UPDATE layer_uploads SET received = ?, state = ?, updated_at = ?, lease = NULL, lease_until = 0 "
             "WHERE upload_id = ? AND lease = ?",
             (received, state, at, upload_id, lease),
+        )
+        return cur.rowcount == 1
+
+
+def renew_lease(meta: RegistryMetadata, upload_id: str, lease: str, until: float) -> bool:
+    with meta._tx() as db:
+        cur = db.execute(
+            "UPDATE layer_uploads SET lease_until = ? WHERE upload_id = ? AND lease = ?", (until, upload_id, lease)
         )
         return cur.rowcount == 1
 

@@ -70,8 +70,10 @@ __all__ = ["PART_SIZE", "UPLOAD_TTL", "LayerUploads", "UploadStatus", "collect_a
 PART_SIZE = 10 * 1024 * 1024
 #: An upload untouched for this long is abandoned: :func:`collect_abandoned_uploads` removes it.
 UPLOAD_TTL = 24 * 3600.0
-#: How long one request may hold an upload before another may take it over (a crashed server).
-LEASE_SECONDS = 3600.0
+#: How long one request holds an upload without renewing it: a server that died mid-part blocks the
+#: upload this long. A live request renews every LEASE_RENEW seconds while it streams.
+LEASE_SECONDS = 120.0
+LEASE_RENEW = 30.0
 _TAIL_INFO = b"ecrcrypt/layer-upload/tail"
 
 
@@ -232,6 +234,24 @@ class _Writers:
         return self.writers[-1]
 
 
+class _Lease:
+    """One request's hold on an upload, renewed while it works; losing it stops the request (another
+    process took the upload over: continuing would seal frames under nonces it may reuse)."""
+
+    def __init__(self, meta: RegistryMetadata, upload_id: str, token: str) -> None:
+        self._meta = meta
+        self.upload_id = upload_id
+        self.token = token
+        self._renewed = time.monotonic()
+
+    def keep(self) -> None:
+        if time.monotonic() - self._renewed < LEASE_RENEW:
+            return
+        if not records.renew_lease(self._meta, self.upload_id, self.token, now() + LEASE_SECONDS):
+            raise InvalidLayerPartError(f"upload '{self.upload_id}' was taken over by another request")
+        self._renewed = time.monotonic()
+
+
 class LayerUploads:
     """The upload operations of one :class:`~ecrcrypt.ecr.repository.Repository` (and its caller)."""
 
@@ -321,7 +341,7 @@ class LayerUploads:
             f"The upload with id '{upload_id}' does not exist in the repository '{self._repo.name}'"
         )
 
-    def _claim(self, upload_id: str) -> tuple[records.UploadRow, str]:
+    def _claim(self, upload_id: str) -> tuple[records.UploadRow, _Lease]:
         record = self._record()
         lease = secrets.token_hex(8)
         at = now()
@@ -334,7 +354,7 @@ class LayerUploads:
                 f"another request is still writing upload '{upload_id}'",
                 last_valid_byte_received=-1 if row is None else row.received - 1,
             )
-        return got, lease
+        return got, _Lease(self._meta, upload_id, lease)
 
     # -- UploadLayerPart --------------------------------------------------------------------------
     def upload_layer_part(
@@ -355,17 +375,21 @@ class LayerUploads:
                     last_valid_byte_received=row.received - 1,
                 )
             with self._repo._audited("UploadLayerPart", uploadId=upload_id, partFirstByte=part_first_byte):
-                state, received = self._append(row, source, part_last_byte)
-            if not records.save_upload(self._meta, upload_id, lease, received, state.dump(), now()):
+                state, received = self._append(row, source, part_last_byte, lease)
+            if not records.save_upload(self._meta, upload_id, lease.token, received, state.dump(), now()):
                 self._store.delete(state.parts[-1][0])
                 raise InvalidLayerPartError(f"upload '{upload_id}' was taken over by another request")
         except BaseException:
-            records.release_upload(self._meta, upload_id, lease)
+            records.release_upload(self._meta, upload_id, lease.token)
             raise
         return UploadStatus(upload_id=upload_id, received=received)
 
     def _append(
-        self, row: records.UploadRow, source: LayerSource | bytes | bytearray | memoryview, last: int | None
+        self,
+        row: records.UploadRow,
+        source: LayerSource | bytes | bytearray | memoryview,
+        last: int | None,
+        lease: _Lease,
     ) -> tuple[_State, int]:
         state = _State.load(row.state)
         hasher = _HASHES.take(row.upload_id, row.received)
@@ -385,6 +409,7 @@ class LayerUploads:
                 if hasher is not None:
                     hasher.update(data)
                 n += len(data)
+                lease.keep()
             received = row.received + n
             if last is not None and last != received - 1:
                 raise InvalidLayerPartError(
@@ -424,18 +449,18 @@ class LayerUploads:
         row, lease = self._claim(upload_id)
         try:
             with self._repo._audited("CompleteLayerUpload", uploadId=upload_id, layerDigests=[str(declared)]):
-                pushed = self._complete(row, declared)
+                pushed = self._complete(row, declared, lease)
         except DigestMismatchError:
             # The content is wrong, not the upload: ECR's InvalidLayerException ends it.
             self._discard(row)
             raise
         except BaseException:
-            records.release_upload(self._meta, upload_id, lease)
+            records.release_upload(self._meta, upload_id, lease.token)
             raise
         self._discard(row)
         return pushed
 
-    def _complete(self, row: records.UploadRow, declared: Digest) -> LayerPush:
+    def _complete(self, row: records.UploadRow, declared: Digest, lease: _Lease) -> LayerPush:
         repo = self._repo
         existing = self._meta.get_object(repo.name, "layer", str(declared))
         if existing is not None and self._store.exists(existing.blob_key):
@@ -467,7 +492,7 @@ class LayerUploads:
             with self._store.open_write(key) as sink:
                 sink.write(header)
                 for part_key, _ in state.parts:
-                    _copy(self._store, part_key, sink)
+                    _copy(self._store, part_key, sink, lease)
                 sink.write(last.getbuffer())
                 sink.commit()
         stored = len(header) + sum(n for _, n in state.parts) + len(last.getbuffer())
@@ -477,14 +502,14 @@ class LayerUploads:
         written = Written(size=row.received, sha256=declared, stored_size=stored, inner_size=inner_size)
         if hasher is None:
             try:
-                self._verify(key, declared, provider)
+                self._verify(key, declared, provider, lease)
             except BaseException:
                 self._store.delete(key)
                 raise
         repo._record_object("layer", declared, written, key)
         return LayerPush(digest=declared, size=row.received, stored_size=stored, already_existed=False)
 
-    def _verify(self, key: str, declared: Digest, provider: KeyProvider) -> None:
+    def _verify(self, key: str, declared: Digest, provider: KeyProvider, lease: _Lease) -> None:
         repo = self._repo
         with (
             repo._guard(provider),
@@ -497,7 +522,7 @@ class LayerUploads:
             ) as reader,
         ):
             while reader.read(COPY_CHUNK):
-                pass
+                lease.keep()
 
     def _discard(self, row: records.UploadRow) -> None:
         for part_key, _ in _State.load(row.state).parts:
@@ -510,13 +535,11 @@ class LayerUploads:
         self._discard(row)
 
 
-def _copy(store: BlobStore, key: str, sink: Any) -> None:
+def _copy(store: BlobStore, key: str, sink: Any, lease: _Lease) -> None:
     with store.open_read(key) as src:
-        while True:
-            data = src.read(COPY_CHUNK)
-            if not data:
-                return
+        while data := src.read(COPY_CHUNK):
             sink.write(data)
+            lease.keep()
 
 
 def collect_abandoned_uploads(metadata: RegistryMetadata, store: BlobStore, *, ttl: float = UPLOAD_TTL) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,59 @@ def test_the_stored_layer_is_an_ordinary_message(directory: Path) -> None:
         with reg.store.open_read(key) as f:
             out = DecryptingReader(f, provider=repo._provider(), context=repo._context("layer", Digest.of(data))).read()
         assert out == data
+
+
+def test_a_dead_writer_blocks_the_upload_only_until_its_lease_expires(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecrcrypt.ecr import records, uploads
+
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        api = LayerUploads(reg.repository("rr"))
+        uid = api.initiate_layer_upload().upload_id
+        record = reg.repository("rr")._record
+        t0 = time.time()
+        # A server that took the upload and died: its lease is never released.
+        assert isinstance(
+            records.claim_upload(reg._core.metadata, record, uid, "dead", t0, t0 + uploads.LEASE_SECONDS),
+            records.UploadRow,
+        )
+        with pytest.raises(InvalidLayerPartError):
+            api.upload_layer_part(uid, b"x" * 10, part_first_byte=0)
+        monkeypatch.setattr(uploads, "now", lambda: t0 + uploads.LEASE_SECONDS + 1)
+        assert api.upload_layer_part(uid, b"x" * 10, part_first_byte=0).received == 10
+
+
+def test_a_writer_that_lost_its_lease_stops_and_stores_nothing(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecrcrypt.ecr import records, uploads
+
+    monkeypatch.setattr(uploads, "LEASE_RENEW", 0.0)  # renew on every chunk
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        api = LayerUploads(reg.repository("rr"))
+        uid = api.initiate_layer_upload().upload_id
+        record = reg.repository("rr")._record
+
+        class Stealing:
+            """A slow client: while it streams, another process takes the upload over."""
+
+            def __init__(self) -> None:
+                self.reads = 0
+
+            def read(self, size: int = -1) -> bytes:
+                self.reads += 1
+                if self.reads == 2:
+                    later = time.time() + 10 * uploads.LEASE_SECONDS
+                    with reg._core.metadata._tx() as db:  # the lease has expired...
+                        db.execute("UPDATE layer_uploads SET lease_until = 0 WHERE upload_id = ?", (uid,))
+                    got = records.claim_upload(reg._core.metadata, record, uid, "thief", time.time(), later)
+                    assert isinstance(got, records.UploadRow)  # ...and another request took it
+                return b"y" * 1000 if self.reads < 5 else b""
+
+        with pytest.raises(InvalidLayerPartError, match="taken over"):
+            api.upload_layer_part(uid, Stealing(), part_first_byte=0)
+        assert [k for k in reg.store.list() if ".part-" in k] == []
+        assert records.get_upload(reg._core.metadata, uid).received == 0  # type: ignore[union-attr]
