@@ -29,6 +29,8 @@ def registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cli(directory, "init")
     cli(directory, "create-repository", "team/app")
     cli(directory, "create-repository", "team/other")
+    key = json.loads(cli(directory, "create-key"))["KeyMetadata"]["Arn"]
+    cli(directory, "create-repository", "team/dsse", "--encryption-type", "KMS_DSSE", "--kms-key", key)
     return directory
 
 
@@ -49,12 +51,13 @@ def _push_blob(server: Server, password: str, name: str, data: bytes) -> str:
     return _d(data)
 
 
+@pytest.mark.parametrize("name", ["team/app", "team/dsse"])
 def test_a_chunked_upload_started_on_one_process_finishes_on_the_other(
-    servers: tuple[Server, Server], password: str
+    servers: tuple[Server, Server], password: str, name: str
 ) -> None:
     one, two = servers
     data = os.urandom(3 * 1024 * 1024 + 333)
-    started = request(one, "POST", "/v2/team/app/blobs/uploads/", password=password)
+    started = request(one, "POST", f"/v2/{name}/blobs/uploads/", password=password)
     assert started.status == 202
     location = started.headers["location"]
     a, b = 1_000_000, 2_500_000
@@ -67,7 +70,7 @@ def test_a_chunked_upload_started_on_one_process_finishes_on_the_other(
     assert status.status == 204 and status.headers["range"] == f"0-{b - 1}"
     out_of_order = request(one, "PATCH", location, body=b"x", password=password, headers={"Content-Range": "5-5"})
     assert out_of_order.status == 416
-    blob_url = f"/v2/team/app/blobs/{_d(data)}"
+    blob_url = f"/v2/{name}/blobs/{_d(data)}"
     assert request(one, "HEAD", blob_url, password=password).status == 404  # not readable before it is verified
     done = request(two, "PUT", f"{location}?digest={_d(data)}", body=data[b:], password=password)
     assert done.status == 201 and done.headers["docker-content-digest"] == _d(data)
@@ -154,9 +157,10 @@ def test_mount_catalog_and_create_on_push(servers: tuple[Server, Server], passwo
     assert missing.status == 404 and json.loads(missing.body)["errors"][0]["code"] == "NAME_UNKNOWN"
     assert request(two, "POST", "/v2/team/new/blobs/uploads/", password=password).status == 202  # --create-on-push
     catalog = request(one, "GET", "/v2/_catalog?n=2", password=password)
-    assert json.loads(catalog.body) == {"repositories": ["team/app", "team/new"]}
-    assert request(one, "GET", "/v2/_catalog?last=team/new", password=password).json() == {
-        "repositories": ["team/other"]
+    assert json.loads(catalog.body) == {"repositories": ["team/app", "team/dsse"]}
+    assert catalog.headers["link"] == '</v2/_catalog?n=2&last=team/dsse>; rel="next"'
+    assert request(one, "GET", "/v2/_catalog?n=2&last=team/dsse", password=password).json() == {
+        "repositories": ["team/new", "team/other"]
     }
     assert request(one, "GET", f"/v2/team/app/blobs/{_d(b'nothing')}", password=password).json() == {
         "errors": [{"code": "BLOB_UNKNOWN", "message": f"blob {_d(b'nothing')} is not in repository team/app",
