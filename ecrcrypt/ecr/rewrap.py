@@ -24,13 +24,14 @@ import hmac
 from ecrcrypt.config import EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
-from ecrcrypt.ecr.codec import COPY_CHUNK, Written
+from ecrcrypt.ecr.codec import Written
 from ecrcrypt.ecr.grant_provider import GrantPairKeyProvider
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.errors import EcrCryptError
 from ecrcrypt.format.header import parse_header
 from ecrcrypt.format.message import DecryptPolicy
 from ecrcrypt.keyprovider import EncryptedDataKey, KeyProvider
+from ecrcrypt.store.copy import append_object
 from ecrcrypt.streams import message_header
 
 __all__ = ["can_rewrap", "rewrap_layer"]
@@ -45,8 +46,6 @@ def can_rewrap(source: Repository, target: Repository) -> bool:
 
 
 def _rewrapped_keys(
-    source: Repository,
-    target: Repository,
     source_provider: KeyProvider,
     target_provider: KeyProvider,
     edks: tuple[EncryptedDataKey, ...],
@@ -100,48 +99,38 @@ def rewrap_layer(source: Repository, target: Repository, digest: Digest) -> bool
             max_header_size=policy.max_header_size,
             max_frame_length=policy.max_frame_length,
         )
-        if header.context != source_context:
-            return False  # not a layer this registry wrote under this repository: re-encrypt it instead
-        with source._guard(source_provider):
-            data_key = source_provider.decrypt_data_key(header.encrypted_data_keys, source_context)
-        frame_length = header.frame_length
-        # Authenticates the stored header (the recomputed one must match it byte for byte: same key
-        # commitment, same tag) before its body is trusted to belong to this data key.
-        expected = message_header(
-            data_key=data_key,
-            message_id=header.message_id,
-            context=source_context,
-            encrypted_data_keys=header.encrypted_data_keys,
-            frame_length=frame_length,
+    if header.context != source_context:
+        return False  # not a layer this registry wrote under this repository: re-encrypt it instead
+    with source._guard(source_provider):
+        data_key = source_provider.decrypt_data_key(header.encrypted_data_keys, source_context)
+    # Authenticates the stored header (the recomputed one must match it byte for byte: same key
+    # commitment, same tag) before its body is trusted to belong to this data key.
+    expected = message_header(
+        data_key=data_key,
+        message_id=header.message_id,
+        context=source_context,
+        encrypted_data_keys=header.encrypted_data_keys,
+        frame_length=header.frame_length,
+    )
+    if not hmac.compare_digest(expected, header.body + header.auth_tag):
+        return False
+    with target._guard(target_provider):
+        edks = _rewrapped_keys(
+            source_provider, target_provider, header.encrypted_data_keys, source_context, target_context, data_key
         )
-        if not hmac.compare_digest(expected, header.body + header.auth_tag):
-            return False
-        with target._guard(target_provider):
-            edks = _rewrapped_keys(
-                source,
-                target,
-                source_provider,
-                target_provider,
-                header.encrypted_data_keys,
-                source_context,
-                target_context,
-                data_key,
-            )
-        new_header = message_header(
-            data_key=data_key,
-            message_id=header.message_id,
-            context=target_context,
-            encrypted_data_keys=edks,
-            frame_length=frame_length,
-        )
-        del data_key
-        body = 0
-        with target._core.store.open_write(key) as sink:
-            sink.write(new_header)
-            while chunk := reader.read(COPY_CHUNK):
-                sink.write(chunk)
-                body += len(chunk)
-            sink.commit()
+    new_header = message_header(
+        data_key=data_key,
+        message_id=header.message_id,
+        context=target_context,
+        encrypted_data_keys=edks,
+        frame_length=header.frame_length,
+    )
+    del data_key
+    with target._core.store.open_write(key) as sink:
+        sink.write(new_header)
+        # The body as it is: on S3 (same bucket) a server-side copy, elsewhere a plain byte copy.
+        body = append_object(sink, store, record.blob_key, header.length)
+        sink.commit()
     written = Written(size=record.size, sha256=digest, stored_size=len(new_header) + body, inner_size=None)
     target._record_object("layer", digest, written, key)
     return True

@@ -61,6 +61,7 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
+from ecrcrypt.store.copy import append_object
 from ecrcrypt.store.protocol import BlobStore
 from ecrcrypt.streams import BodyFirstWriter, message_header
 
@@ -492,7 +493,7 @@ class LayerUploads:
             with self._store.open_write(key) as sink:
                 sink.write(header)
                 for part_key, _ in state.parts:
-                    _copy(self._store, part_key, sink, lease)
+                    append_object(sink, self._store, part_key, progress=lease.keep)
                 sink.write(last.getbuffer())
                 sink.commit()
         stored = len(header) + sum(n for _, n in state.parts) + len(last.getbuffer())
@@ -533,13 +534,6 @@ class LayerUploads:
         """Cancel an upload (OCI ``DELETE`` of an upload session): its parts are deleted."""
         row, _ = self._claim(upload_id)
         self._discard(row)
-
-
-def _copy(store: BlobStore, key: str, sink: Any, lease: _Lease) -> None:
-    with store.open_read(key) as src:
-        while data := src.read(COPY_CHUNK):
-            sink.write(data)
-            lease.keep()
 
 
 def collect_abandoned_uploads(metadata: RegistryMetadata, store: BlobStore, *, ttl: float = UPLOAD_TTL) -> int:

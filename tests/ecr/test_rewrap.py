@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ecrcrypt.digest import Digest
@@ -9,6 +11,7 @@ from ecrcrypt.ecr.migration import migrate
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.rewrap import can_rewrap
 from ecrcrypt.errors import EcrKmsError
+from ecrcrypt.store.s3 import MIN_PART_SIZE, S3BlobStore
 from tests.ecr.support import FRAME, Env, kms_config, layer, make_env
 from tests.ecr.test_migrate import _fill, _same_images
 
@@ -65,3 +68,16 @@ def test_what_cannot_be_rewrapped_is_re_encrypted(source: str, target: str) -> N
     assert report.layers_rewrapped == 0 and report.layers_copied == len(blobs)
     _same_images(src, dst, blobs)
     assert all(dst.has_layer(Digest.parse(d)) for d in blobs)
+
+
+@pytest.mark.moto
+def test_on_s3_the_body_is_copied_by_s3(s3_client: Any, s3_bucket: str) -> None:
+    env = make_env(store=S3BlobStore(s3_client, s3_bucket, part_size=MIN_PART_SIZE), frame_length=None)
+    src, dst = _repos(env, "kms-a", "kms-b")
+    data, d = layer(4 * MIN_PART_SIZE + 77, seed=-1)
+    src.push_layer(data, digest=d)
+    calls: list[str] = []
+    s3_client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    assert migrate(src, dst, rewrap=True).layers_rewrapped == 1
+    assert calls.count("UploadPartCopy") >= 1
+    assert dst.read_layer(d) == data
