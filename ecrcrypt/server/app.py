@@ -43,6 +43,7 @@ from ecrcrypt.errors import (
     EcrCryptError,
     ImageAlreadyExistsError,
     InvalidParameterError,
+    LayersNotFoundError,
     RepositoryAlreadyExistsError,
     RepositoryNotFoundError,
     ValidationError,
@@ -285,7 +286,10 @@ class DistributionApp:
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
             headers["Content-Length"] = str(last - first + 1)
             return StreamingResponse(_range_stream(repo, d, first, last), status_code=206, headers=headers)
-        reader = await _run(lambda: repo.open_layer(d))
+        try:
+            reader = await _run(lambda: repo.open_layer(d))
+        except LayersNotFoundError:  # deleted meanwhile
+            raise DistributionError(404, "BLOB_UNKNOWN", f"blob {d} is not in repository {name}") from None
         return StreamingResponse(_stream(reader), headers={**headers, "Content-Length": str(size)})
 
     @staticmethod
