@@ -32,11 +32,14 @@ from ecrcrypt.format.header import parse_header
 from ecrcrypt.format.message import DecryptPolicy
 from ecrcrypt.keyprovider import EncryptedDataKey, KeyProvider
 from ecrcrypt.store.copy import append_object
+from ecrcrypt.store.protocol import BlobStore
 from ecrcrypt.streams import message_header
 
 __all__ = ["can_rewrap", "rewrap_layer"]
 
 _SINGLE = (EncryptionType.KMS, EncryptionType.AES256)
+#: Bytes fetched per ranged read of a header (a header with one KMS data key is well under 1 KiB).
+_HEADER_READ = 16 * 1024
 
 
 def can_rewrap(source: Repository, target: Repository) -> bool:
@@ -77,6 +80,24 @@ def _rewrapped_keys(
     return rebound
 
 
+class _HeaderReader:
+    """Reads the front of an object by ranges: a streaming GET would fetch (or drain) the whole body."""
+
+    def __init__(self, store: BlobStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._position = 0
+        self._buffer = b""
+
+    def read(self, n: int) -> bytes:
+        if len(self._buffer) < n:
+            data = self._store.read_range(self._key, self._position, max(n, _HEADER_READ))
+            self._position += len(data)
+            self._buffer += data
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+
 def rewrap_layer(source: Repository, target: Repository, digest: Digest) -> bool:
     """Store ``source``'s layer ``digest`` in ``target`` with a new header and the same body; ``False``
     (nothing done) when this layer cannot be re-wrapped and must be copied by re-encryption."""
@@ -91,14 +112,13 @@ def rewrap_layer(source: Repository, target: Repository, digest: Digest) -> bool
     source_provider, target_provider = source._provider(), target._provider()
     store = source._core.store
     key = target._blob_key("layer", digest)
-    with store.open_read(record.blob_key) as reader:
-        header = parse_header(
-            reader.read,
-            allow_v1=False,
-            max_encrypted_data_keys=policy.max_encrypted_data_keys,
-            max_header_size=policy.max_header_size,
-            max_frame_length=policy.max_frame_length,
-        )
+    header = parse_header(
+        _HeaderReader(store, record.blob_key).read,
+        allow_v1=False,
+        max_encrypted_data_keys=policy.max_encrypted_data_keys,
+        max_header_size=policy.max_header_size,
+        max_frame_length=policy.max_frame_length,
+    )
     if header.context != source_context:
         return False  # not a layer this registry wrote under this repository: re-encrypt it instead
     with source._guard(source_provider):
