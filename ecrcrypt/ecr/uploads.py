@@ -49,7 +49,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
 from ecrcrypt.ecr.codec import COPY_CHUNK, Written, open_decrypting, placeholder_digest, rebind_data_key
-from ecrcrypt.ecr.metadata import RegistryMetadata, now
+from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryRecord, now
 from ecrcrypt.ecr.repository import Repository, _reader
 from ecrcrypt.ecr.types import LayerPush, LayerSource
 from ecrcrypt.errors import (
@@ -271,7 +271,7 @@ class LayerUploads:
     def _store(self) -> BlobStore:
         return self._core.store
 
-    def _record(self) -> Any:
+    def _record(self) -> RepositoryRecord:
         self._repo._require_live()
         return self._repo._record
 
@@ -296,34 +296,31 @@ class LayerUploads:
         frame_length = self._core.frame_length or DEFAULT_FRAME_LENGTH
         provider = self._repo._provider()
         with self._repo._audited("InitiateLayerUpload"), self._repo._guard(provider):
-            levels: list[_Level] = []
-            inner_header = b""
-            for i, ctx in enumerate(self._contexts()):
-                dk = provider.generate_data_key(ctx)
-                message_id = os.urandom(32)
-                if i == 1:
-                    # The inner message's header is known now: it is the outer body's first plaintext.
-                    inner_header = message_header(
-                        data_key=dk.plaintext,
-                        message_id=message_id,
-                        context=ctx,
-                        encrypted_data_keys=dk.encrypted_data_keys,
-                        frame_length=frame_length,
-                    )
-                levels.append(
-                    _Level(
-                        edks=dk.encrypted_data_keys,
-                        message_id=message_id,
-                        frames=0,
-                        emitted=len(inner_header) if i == 1 else 0,
-                        tail=_seal_tail(_tail_aead(dk.plaintext, message_id), b"", _tail_aad(upload_id, i, 0, 0)),
-                    )
+            contexts = self._contexts()
+            keys = [provider.generate_data_key(ctx) for ctx in contexts]
+            ids = [os.urandom(32) for _ in contexts]
+            # DSSE: the inner message's header is known now; it is the outer body's first plaintext.
+            pending = [b""] * len(contexts)
+            if len(contexts) == 2:
+                pending[0] = message_header(
+                    data_key=keys[1].plaintext,
+                    message_id=ids[1],
+                    context=contexts[1],
+                    encrypted_data_keys=keys[1].encrypted_data_keys,
+                    frame_length=frame_length,
                 )
-            if inner_header:
-                outer_key = provider.decrypt_data_key(levels[0].edks, self._provisional())
-                aead = _tail_aead(outer_key, levels[0].message_id)
-                levels[0] = attrs.evolve(levels[0], tail=_seal_tail(aead, inner_header, _tail_aad(upload_id, 0, 0, 0)))
-            state = _State(frame_length=frame_length, levels=tuple(levels), parts=())
+            levels = tuple(
+                _Level(
+                    edks=dk.encrypted_data_keys,
+                    message_id=ids[i],
+                    frames=0,
+                    emitted=len(pending[0]) if i == 1 else 0,
+                    tail=_seal_tail(_tail_aead(dk.plaintext, ids[i]), pending[i], _tail_aad(upload_id, i, 0, 0)),
+                )
+                for i, dk in enumerate(keys)
+            )
+            del keys
+            state = _State(frame_length=frame_length, levels=levels, parts=())
             if not records.insert_upload(self._meta, record, upload_id, state.dump(), now()):
                 raise self._repo._gone()
         _HASHES.put(upload_id, 0, hashlib.sha256())
