@@ -92,6 +92,18 @@ def test_push_and_pull_back_byte_identical_and_stored_encrypted(
         assert data[:3] == b"\x02\x04\x78", path
         assert not [(i, data.find(s)) for i, s in enumerate(samples) if s in data], path
 
+    # The client's other verbs: tags list, inspect (manifest and config), delete (by digest).
+    creds = ["--creds", f"AWS:{password}", "--tls-verify=false"]
+    tags = _skopeo("list-tags", *creds, f"docker://{server.address}/team/app")
+    assert tags.returncode == 0, tags.stderr
+    assert json.loads(tags.stdout)["Tags"] == ["v1"]
+    inspected = _skopeo("inspect", *creds, dest)
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["Digest"] == manifest_digest
+    deleted = _skopeo("delete", *creds, dest)
+    assert deleted.returncode == 0, deleted.stderr
+    assert _skopeo("inspect", *creds, dest).returncode != 0
+
     # Deleting the repository retires both of its grants.
     with Registry.open(registry_dir) as reg:
         arn = reg.repository("team/app").arn
