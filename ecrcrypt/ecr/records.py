@@ -17,6 +17,7 @@ from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryRecord
 
 __all__ = [
     "ManifestRow",
+    "blob_key_in_use",
     "TagWrite",
     "UploadRow",
     "claim_upload",
@@ -270,6 +271,14 @@ def release_upload(meta: RegistryMetadata, upload_id: str, lease: str) -> None:
             "UPDATE layer_uploads SET lease = NULL, lease_until = 0 WHERE upload_id = ? AND lease = ?",
             (upload_id, lease),
         )
+
+
+def blob_key_in_use(meta: RegistryMetadata, repository: str, blob_key: str) -> bool:
+    with meta._lock:
+        row = meta._db.execute(
+            "SELECT 1 FROM objects WHERE repository = ? AND blob_key = ?", (repository, blob_key)
+        ).fetchone()
+    return row is not None
 
 
 def delete_upload(meta: RegistryMetadata, upload_id: str) -> None:

@@ -141,6 +141,7 @@ class _State:
     frame_length: int
     levels: tuple[_Level, ...]  # outer first
     parts: tuple[tuple[str, int], ...]  # (blob key, bytes)
+    final: str  # the blob key completion writes the layer to
 
     def dump(self) -> str:
         return json.dumps(
@@ -148,6 +149,7 @@ class _State:
                 "frame_length": self.frame_length,
                 "levels": [lv.to_json() for lv in self.levels],
                 "parts": [list(p) for p in self.parts],
+                "final": self.final,
             }
         )
 
@@ -158,6 +160,7 @@ class _State:
             frame_length=int(doc["frame_length"]),
             levels=tuple(_Level.from_json(lv) for lv in doc["levels"]),
             parts=tuple((str(k), int(n)) for k, n in doc["parts"]),
+            final=str(doc["final"]),
         )
 
 
@@ -320,7 +323,8 @@ class LayerUploads:
                 for i, dk in enumerate(keys)
             )
             del keys
-            state = _State(frame_length=frame_length, levels=levels, parts=())
+            final = f"{self._repo._prefix('upload')}/{upload_id}"
+            state = _State(frame_length=frame_length, levels=levels, parts=(), final=final)
             if not records.insert_upload(self._meta, record, upload_id, state.dump(), now()):
                 raise self._repo._gone()
         _HASHES.put(upload_id, 0, hashlib.sha256())
@@ -470,7 +474,7 @@ class LayerUploads:
         if hasher is not None and Digest(hasher.hexdigest()) != declared:
             raise DigestMismatchError(f"uploaded content has digest sha256:{hasher.hexdigest()}, not {declared}")
         provider = repo._provider()
-        key = f"{repo._prefix('upload')}/{row.upload_id}"
+        key = state.final
         context = repo._context("layer", declared)
         with repo._guard(provider):
             keys = self._keys(provider, state)
@@ -538,7 +542,12 @@ def collect_abandoned_uploads(metadata: RegistryMetadata, store: BlobStore, *, t
     at = time.time()
     stale = records.stale_uploads(metadata, at - ttl, at)
     for row in stale:
-        for part_key, _ in _State.load(row.state).parts:
+        state = _State.load(row.state)
+        for part_key, _ in state.parts:
             store.delete(part_key)
+        # A completion that died after writing the layer but before recording it left the object
+        # behind; one that died after recording it left a live layer, which stays.
+        if not records.blob_key_in_use(metadata, row.repository, state.final):
+            store.delete(state.final)
         records.delete_upload(metadata, row.upload_id)
     return len(stale)

@@ -4,6 +4,7 @@ opened on the same directory (what two server processes see)."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr import records, uploads
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.uploads import LayerUploads, collect_abandoned_uploads
 from ecrcrypt.errors import DigestMismatchError, InvalidLayerPartError, UploadNotFoundError
@@ -149,8 +151,6 @@ def test_the_stored_layer_is_an_ordinary_message(directory: Path) -> None:
 def test_a_dead_writer_blocks_the_upload_only_until_its_lease_expires(
     directory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecrcrypt.ecr import records, uploads
-
     with _open(directory) as reg:
         reg.create_repository("rr")
         api = LayerUploads(reg.repository("rr"))
@@ -171,8 +171,6 @@ def test_a_dead_writer_blocks_the_upload_only_until_its_lease_expires(
 def test_a_writer_that_lost_its_lease_stops_and_stores_nothing(
     directory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecrcrypt.ecr import records, uploads
-
     monkeypatch.setattr(uploads, "LEASE_RENEW", 0.0)  # renew on every chunk
     with _open(directory) as reg:
         reg.create_repository("rr")
@@ -200,3 +198,23 @@ def test_a_writer_that_lost_its_lease_stops_and_stores_nothing(
             api.upload_layer_part(uid, Stealing(), part_first_byte=0)
         assert [k for k in reg.store.list() if ".part-" in k] == []
         assert records.get_upload(reg._core.metadata, uid).received == 0  # type: ignore[union-attr]
+
+
+def test_collection_removes_a_dead_completion_s_object_but_never_a_recorded_layer(directory: Path) -> None:
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        api = LayerUploads(reg.repository("rr"))
+        dead, done = api.initiate_layer_upload().upload_id, api.initiate_layer_upload().upload_id
+        prefix = reg.repository("rr")._prefix("upload")
+        with reg.store.open_write(f"{prefix}/{dead}") as w:  # written, never recorded: the process died
+            w.write(b"orphan")
+            w.commit()
+        api.upload_layer_part(done, b"layer bytes", part_first_byte=0)
+        api.complete_layer_upload(done, [Digest.of(b"layer bytes")])
+        # As if that completion had died after recording the layer, before removing its upload row:
+        state = json.loads(records.get_upload(reg._core.metadata, dead).state)  # type: ignore[union-attr]
+        state["final"] = f"{prefix}/{done}"
+        records.insert_upload(reg._core.metadata, reg.repository("rr")._record, "f" * 32, json.dumps(state), 0.0)
+        assert collect_abandoned_uploads(reg._core.metadata, reg.store, ttl=-1) == 2
+        assert not reg.store.exists(f"{prefix}/{dead}")
+        assert reg.repository("rr").read_layer(Digest.of(b"layer bytes")) == b"layer bytes"
