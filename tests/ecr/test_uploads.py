@@ -218,3 +218,31 @@ def test_collection_removes_a_dead_completion_s_object_but_never_a_recorded_laye
         assert collect_abandoned_uploads(reg._core.metadata, reg.store, ttl=-1) == 2
         assert not reg.store.exists(f"{prefix}/{dead}")
         assert reg.repository("rr").read_layer(Digest.of(b"layer bytes")) == b"layer bytes"
+
+
+def test_a_part_cut_off_midway_changes_nothing_and_the_upload_resumes(directory: Path) -> None:
+    data = os.urandom(10 * FRAME + 7)
+
+    class Disconnecting:
+        """A client that goes away after sending some bytes."""
+
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def read(self, size: int = -1) -> bytes:
+            if self.sent >= 3 * FRAME:
+                raise ConnectionResetError("client went away")
+            self.sent += FRAME
+            return data[4 * FRAME : 10 * FRAME][self.sent - FRAME : self.sent]
+
+    with _open(directory) as reg:
+        reg.create_repository("rr")
+        api = LayerUploads(reg.repository("rr"))
+        uid = api.initiate_layer_upload().upload_id
+        api.upload_layer_part(uid, data[: 4 * FRAME], part_first_byte=0)
+        with pytest.raises(ConnectionResetError):
+            api.upload_layer_part(uid, Disconnecting(), part_first_byte=4 * FRAME)
+        assert api.describe_upload(uid).received == 4 * FRAME  # the client asks, and resends from there
+        api.upload_layer_part(uid, data[4 * FRAME :], part_first_byte=4 * FRAME)
+        api.complete_layer_upload(uid, [Digest.of(data)])
+        assert reg.repository("rr").read_layer(Digest.of(data)) == data
