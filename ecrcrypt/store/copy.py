@@ -44,9 +44,17 @@ def append_object(
     called after each chunk that passes through here (a long copy keeping a lease alive)."""
     if isinstance(writer, SupportsWriteCopy) and writer.store is store:
         return writer.write_copy(key, offset)
-    size = store.size(key)
-    for position in range(offset, size, COPY_CHUNK):
-        writer.write(store.read_range(key, position, min(COPY_CHUNK, size - position)))
-        if progress is not None:
-            progress()
-    return max(size - offset, 0)
+    total = 0
+    with store.open_read(key) as source:
+        if offset and source.seekable():
+            source.seek(offset)
+        else:
+            skip = offset
+            while skip and (got := len(source.read(min(skip, COPY_CHUNK)))):
+                skip -= got
+        while data := source.read(COPY_CHUNK):
+            writer.write(data)
+            total += len(data)
+            if progress is not None:
+                progress()
+    return total
