@@ -7,6 +7,7 @@ The server itself is :mod:`ecrcrypt.server.app`; uvicorn imports it by name in e
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,13 @@ __all__ = ["SERVE_COMMANDS", "get_login_password", "serve"]
 def _directory(ctx: click.Context) -> Path:
     obj: Any = ctx.find_root().obj or {}
     return Path(obj.get("dir", "ecrcrypt-registry"))
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @click.command("serve")
@@ -53,6 +61,9 @@ def serve(
         raise click.ClickException("the server needs the server extra: pip install 'ecrcrypt[server]'") from None
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("give both --certfile and --keyfile, or neither")
+    if certfile is None and not _loopback(host):
+        # Basic credentials and image bytes would cross the network in the clear.
+        click.echo(f"warning: serving {host} without TLS; give --certfile and --keyfile", err=True)
     directory = _directory(ctx)
     Registry.open(directory).close()  # create the registry (and its service key) once, before the workers
     os.environ[ENVIRONMENT_VARIABLE] = ServerOptions(
