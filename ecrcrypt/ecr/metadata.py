@@ -152,6 +152,11 @@ _V4 = (
     lease          TEXT,
     lease_until    REAL NOT NULL DEFAULT 0
 )""",
+    # the blobs a durable upload holds (its parts): garbage collection keeps them
+    """CREATE TABLE IF NOT EXISTS upload_blobs (
+    blob_key  TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL
+)""",
     """CREATE TABLE IF NOT EXISTS authorization_tokens (
     token_sha256 TEXT PRIMARY KEY,
     principal    TEXT NOT NULL,
@@ -714,7 +719,7 @@ class RegistryMetadata:
             return (None if row is None else str(row[0])) == owner
 
     def snapshot(self) -> Snapshot:
-        """Repositories, intents and every recorded blob key, read in one transaction."""
+        """Repositories, intents and every recorded blob key (objects and upload parts), in one transaction."""
         with self._tx() as db:
             repos = tuple(_repo(r) for r in db.execute(_SELECT_REPOSITORIES).fetchall())
             intents = tuple(_intent(r) for r in db.execute(_SELECT_INTENTS).fetchall())
@@ -723,6 +728,7 @@ class RegistryMetadata:
                 for r in db.execute("SELECT blob_key, repository_uid, owner, started_at FROM blob_intents").fetchall()
             )
             keys = frozenset(str(r[0]) for r in db.execute("SELECT blob_key FROM objects").fetchall())
+            keys |= {str(r[0]) for r in db.execute("SELECT blob_key FROM upload_blobs").fetchall()}  # ecr.uploads
         return Snapshot(repositories=repos, intents=intents, blob_intents=blobs, blob_keys=keys)
 
 

@@ -246,15 +246,22 @@ def claim_upload(
         return _upload(row)
 
 
-def save_upload(meta: RegistryMetadata, upload_id: str, lease: str, received: int, state: str, at: float) -> bool:
-    """Store a part's new state and give the lease back; ``False`` when the lease was lost."""
+def save_upload(
+    meta: RegistryMetadata, upload_id: str, lease: str, received: int, state: str, at: float, part_key: str
+) -> bool:
+    """Store a part's new state and its blob (kept by garbage collection from now on) and give the
+    lease back, in one transaction; ``False`` (nothing written) when the lease was lost."""
     with meta._tx() as db:
         cur = db.execute(
             "UPDATE layer_uploads SET received = ?, state = ?, updated_at = ?, lease = NULL, lease_until = 0 "
             "WHERE upload_id = ? AND lease = ?",
             (received, state, at, upload_id, lease),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        db.execute("INSERT OR REPLACE INTO upload_blobs VALUES (?, ?)", (part_key, upload_id))
+        db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (part_key,))
+        return True
 
 
 def renew_lease(meta: RegistryMetadata, upload_id: str, lease: str, until: float) -> bool:
@@ -282,8 +289,10 @@ def blob_key_in_use(meta: RegistryMetadata, repository: str, blob_key: str) -> b
 
 
 def delete_upload(meta: RegistryMetadata, upload_id: str) -> None:
+    """Forget an upload (its part blobs, deleted by the caller first, are no longer kept)."""
     with meta._tx() as db:
         db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
+        db.execute("DELETE FROM upload_blobs WHERE upload_id = ?", (upload_id,))
 
 
 def stale_uploads(meta: RegistryMetadata, before: float, at: float) -> list[UploadRow]:

@@ -20,6 +20,7 @@ header, which names the repository, is inside the outer body. Nor is an ``AES256
 from __future__ import annotations
 
 import hmac
+import secrets
 
 from ecrcrypt.config import EncryptionType
 from ecrcrypt.context import EncryptionContext
@@ -111,7 +112,8 @@ def rewrap_layer(source: Repository, target: Repository, digest: Digest) -> bool
     target_context = target._context("layer", digest)
     source_provider, target_provider = source._provider(), target._provider()
     store = source._core.store
-    key = target._blob_key("layer", digest)
+    # Write-once, as every push: a fresh key per write, announced before it is opened.
+    key = f"{target._blob_key('layer', digest)}.{secrets.token_hex(8)}"
     header = parse_header(
         _HeaderReader(store, record.blob_key).read,
         allow_v1=False,
@@ -146,11 +148,16 @@ def rewrap_layer(source: Repository, target: Repository, digest: Digest) -> bool
         frame_length=header.frame_length,
     )
     del data_key
-    with target._core.store.open_write(key) as sink:
-        sink.write(new_header)
-        # The body as it is: on S3 (same bucket) a server-side copy, elsewhere a plain byte copy.
-        body = append_object(sink, store, record.blob_key, header.length)
-        sink.commit()
+    target._begin_blob(key)
+    try:
+        with target._core.store.open_write(key) as sink:
+            sink.write(new_header)
+            # The body as it is: on S3 (same bucket) a server-side copy, elsewhere a plain byte copy.
+            body = append_object(sink, store, record.blob_key, header.length)
+            sink.commit()
+    except BaseException:
+        target._drop_blob(key)
+        raise
     written = Written(size=record.size, sha256=digest, stored_size=len(new_header) + body, inner_size=None)
-    target._record_object("layer", digest, written, key)
+    target._record_object("layer", digest, written, key)  # a concurrent push recorded first: it stands
     return True

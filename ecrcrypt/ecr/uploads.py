@@ -378,8 +378,14 @@ class LayerUploads:
                 )
             with self._repo._audited("UploadLayerPart", uploadId=upload_id, partFirstByte=part_first_byte):
                 state, received = self._append(row, source, part_last_byte, lease)
-            if not records.save_upload(self._meta, upload_id, lease.token, received, state.dump(), now()):
-                self._store.delete(state.parts[-1][0])
+            part_key = state.parts[-1][0]
+            try:
+                saved = records.save_upload(self._meta, upload_id, lease.token, received, state.dump(), now(), part_key)
+            except BaseException:
+                self._repo._drop_blob(part_key)
+                raise
+            if not saved:
+                self._repo._drop_blob(part_key)
                 raise InvalidLayerPartError(f"upload '{upload_id}' was taken over by another request")
         except BaseException:
             records.release_upload(self._meta, upload_id, lease.token)
@@ -399,6 +405,26 @@ class LayerUploads:
         part_key = f"{self._repo._prefix('upload')}/{row.upload_id}.part-{len(state.parts):06d}-{secrets.token_hex(4)}"
         with self._repo._guard(provider):
             keys = self._keys(provider, state)
+        # Announced before it is opened, as every push does: garbage collection keeps it (then the
+        # upload's row does, once the part is saved).
+        self._repo._begin_blob(part_key)
+        try:
+            return self._write_part(row, state, keys, part_key, source, last, lease, hasher)
+        except BaseException:
+            self._repo._drop_blob(part_key)
+            raise
+
+    def _write_part(
+        self,
+        row: records.UploadRow,
+        state: _State,
+        keys: list[bytes],
+        part_key: str,
+        source: LayerSource | bytes | bytearray | memoryview,
+        last: int | None,
+        lease: _Lease,
+        hasher: Any,
+    ) -> tuple[_State, int]:
         n = 0
         with self._store.open_write(part_key) as sink:
             chain = _Writers(sink, state, keys, row.upload_id, row.received)
@@ -491,25 +517,27 @@ class LayerUploads:
                 context,
             )
             header = outer.header(context=context, encrypted_data_keys=edks)
-            with self._store.open_write(key) as sink:
-                sink.write(header)
-                for part_key, _ in state.parts:
-                    append_object(sink, self._store, part_key, progress=lease.keep)
-                sink.write(last.getbuffer())
-                sink.commit()
+            repo._begin_blob(key)
+            try:
+                with self._store.open_write(key) as sink:
+                    sink.write(header)
+                    for part_key, _ in state.parts:
+                        append_object(sink, self._store, part_key, progress=lease.keep)
+                    sink.write(last.getbuffer())
+                    sink.commit()
+                if hasher is None:
+                    self._verify(key, declared, provider, lease)
+            except BaseException:
+                repo._drop_blob(key)
+                raise
         stored = len(header) + sum(n for _, n in state.parts) + len(last.getbuffer())
         inner_size = None
         if len(state.levels) > 1:
             inner_size = state.levels[1].emitted + chain.writers[1].body_length
         written = Written(size=row.received, sha256=declared, stored_size=stored, inner_size=inner_size)
-        if hasher is None:
-            try:
-                self._verify(key, declared, provider, lease)
-            except BaseException:
-                self._store.delete(key)
-                raise
-        repo._record_object("layer", declared, written, key)
-        return LayerPush(digest=declared, size=row.received, stored_size=stored, already_existed=False)
+        record, made = repo._record_object("layer", declared, written, key)
+        # Not made: another push of this digest was recorded first; it stands and this blob is gone.
+        return LayerPush(digest=declared, size=record.size, stored_size=record.stored_size, already_existed=not made)
 
     def _verify(self, key: str, declared: Digest, provider: KeyProvider, lease: _Lease) -> None:
         repo = self._repo

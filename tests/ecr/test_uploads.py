@@ -246,3 +246,20 @@ def test_a_part_cut_off_midway_changes_nothing_and_the_upload_resumes(directory:
         api.upload_layer_part(uid, data[4 * FRAME :], part_first_byte=4 * FRAME)
         api.complete_layer_upload(uid, [Digest.of(data)])
         assert reg.repository("rr").read_layer(Digest.of(data)) == data
+
+
+def test_garbage_collection_keeps_the_parts_of_an_upload_in_progress(directory: Path) -> None:
+    data = os.urandom(6 * FRAME + 1)
+    with _open(directory) as first:
+        first.create_repository("rr")
+        uid = LayerUploads(first.repository("rr")).initiate_layer_upload().upload_id
+        LayerUploads(first.repository("rr")).upload_layer_part(uid, data[: 3 * FRAME], part_first_byte=0)
+    with _open(directory) as later:  # the process that wrote the part is gone; the upload is not
+        report = later.collect_garbage()
+        assert report.deleted == ()
+        uploads = LayerUploads(later.repository("rr"))
+        uploads.upload_layer_part(uid, data[3 * FRAME :], part_first_byte=3 * FRAME)
+        uploads.complete_layer_upload(uid, [Digest.of(data)])
+        assert later.collect_garbage().deleted == ()
+        assert later.repository("rr").read_layer(Digest.of(data)) == data
+        assert len(list(later.store.list())) == 1  # the layer; the parts went with the upload
