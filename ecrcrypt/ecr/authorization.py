@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from ecrcrypt.ecr import records
+from ecrcrypt.ecr.permissions import decide_ecr
 from ecrcrypt.ecr.registry import Registry
 
 __all__ = ["TOKEN_LIFETIME", "USERNAME", "AuthorizationData", "authenticate", "get_authorization_token"]
@@ -53,7 +54,12 @@ def _fingerprint(password: str) -> str:
 
 
 def get_authorization_token(registry: Registry, *, lifetime: float = TOKEN_LIFETIME) -> AuthorizationData:
-    """A token for the registry view's caller."""
+    """A token for the registry view's caller (who needs ``ecr:GetAuthorizationToken``; its resource is ``*``)."""
+    core = registry._core
+    if core.authorization is not None:
+        denial = decide_ecr(core.authorization, registry.caller, ("ecr:GetAuthorizationToken",), "*", None)
+        if denial is not None:
+            raise denial.error()
     password = secrets.token_urlsafe(48)
     at = time.time()
     expires = at + lifetime

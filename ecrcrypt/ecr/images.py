@@ -245,6 +245,8 @@ class ImageApi:
     def put_image_tag_mutability(self, image_tag_mutability: str) -> dict[str, str]:
         if image_tag_mutability not in ("MUTABLE", "IMMUTABLE"):
             raise InvalidParameterError("imageTagMutability must be MUTABLE or IMMUTABLE")
+        self._record()
+        self._repo._allow(("ecr:PutImageTagMutability",))
         with self._repo._audited("PutImageTagMutability", imageTagMutability=image_tag_mutability):
             if not records.set_tag_mutability(self._core.metadata, self._record(), image_tag_mutability):
                 raise self._repo._gone()
@@ -255,7 +257,9 @@ class ImageApi:
         }
 
     def image_tag_mutability(self) -> str:
-        return records.get_tag_mutability(self._core.metadata, self._record())
+        record = self._record()
+        self._repo._allow(("ecr:DescribeRepositories",))
+        return records.get_tag_mutability(self._core.metadata, record)
 
     # -- PutImage ---------------------------------------------------------------------------------
     def put_image(
@@ -270,6 +274,7 @@ class ImageApi:
         in the repository. Re-pushing an image under a tag it already has is ECR's
         ``ImageAlreadyExistsException``; moving an immutable tag is ``ImageTagAlreadyExistsException``."""
         record = self._record()
+        self._repo._allow(("ecr:PutImage",), "kms:GenerateDataKey")
         if not isinstance(manifest, bytes):
             raise InvalidParameterError("imageManifest must be the manifest's bytes")
         if tag is not None:
@@ -389,6 +394,7 @@ class ImageApi:
         """The manifests, decrypted and verified against their digests, with their media types; an
         image whose type is not among ``accepted_media_types`` is a failure (no conversion is made)."""
         record = self._record()
+        self._repo._allow(("ecr:BatchGetImage",), "kms:Decrypt")
         images: list[ManifestImage] = []
         failures: list[ImageFailure] = []
         for raw in image_ids:
@@ -431,6 +437,7 @@ class ImageApi:
     def manifest_info(self, reference: ImageIdentifier) -> tuple[Digest, str, int] | None:
         """``(digest, media type, manifest bytes)`` without decrypting it (a HEAD request), or ``None``."""
         record = self._record()
+        self._repo._allow(("ecr:BatchGetImage",))
         digest, failure = self._resolve(reference)
         if failure is not None or digest is None:
             return None
@@ -455,6 +462,7 @@ class ImageApi:
     ) -> tuple[list[ImageId], str | None]:
         """ListImages: one entry per tag (and one per untagged image), in push order; paged."""
         self._record()
+        self._repo._allow(("ecr:ListImages",))
         return _paged(self._image_ids(tag_status), max_results, next_token)
 
     def describe_images(
@@ -466,6 +474,7 @@ class ImageApi:
         next_token: str | None = None,
     ) -> tuple[list[ImageDetail], str | None]:
         record = self._record()
+        self._repo._allow(("ecr:DescribeImages",))
         meta = self._core.metadata
         digests: list[str] = []
         if image_ids is not None:
@@ -502,7 +511,9 @@ class ImageApi:
 
     def tags(self) -> list[str]:
         """Every tag, in lexical order (the OCI tags list)."""
-        return [t for t, _ in records.list_tags(self._core.metadata, self._record())]
+        record = self._record()
+        self._repo._allow(("ecr:ListImages",))
+        return [t for t, _ in records.list_tags(self._core.metadata, record)]
 
     def subject_of(self, digest: Digest) -> str | None:
         """The digest a stored manifest names as its ``subject``, if any."""
@@ -513,6 +524,7 @@ class ImageApi:
         """The OCI referrers list of ``subject``: an image index of the manifests that name it as
         their ``subject`` (signatures, SBOMs, attestations), optionally of one artifact type."""
         record = self._record()
+        self._repo._allow(("ecr:BatchGetImage",))
         found = records.referrers(self._core.metadata, record, str(subject))
         manifests = []
         for row, size in found:
@@ -531,6 +543,7 @@ class ImageApi:
         """By tag: untag, and delete the image when that was its last tag; by digest: delete the
         image and all its tags. The layers stay (garbage collection removes unreferenced ones)."""
         record = self._record()
+        self._repo._allow(("ecr:BatchDeleteImage",))
         meta = self._core.metadata
         deleted: list[ImageId] = []
         failures: list[ImageFailure] = []
@@ -560,6 +573,7 @@ class ImageApi:
         self, layer_digests: Iterable[Digest | str]
     ) -> tuple[list[LayerInfo], list[dict[str, str]]]:
         record = self._record()
+        self._repo._allow(("ecr:BatchCheckLayerAvailability",))
         layers: list[LayerInfo] = []
         failures: list[dict[str, str]] = []
         for raw in layer_digests:

@@ -27,7 +27,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.codec import Written
 from ecrcrypt.ecr.grant_provider import GrantPairKeyProvider
-from ecrcrypt.ecr.repository import Repository
+from ecrcrypt.ecr.repository import _PUSH_ACTIONS, Repository
 from ecrcrypt.errors import EcrCryptError
 from ecrcrypt.format.header import parse_header
 from ecrcrypt.format.message import DecryptPolicy
@@ -106,6 +106,9 @@ def rewrap_layer(source: Repository, target: Repository, digest: Digest) -> bool
         return False
     source._require_live()
     target._require_live()
+    # The permissions of the pull and the push it replaces.
+    source._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
+    target._allow(_PUSH_ACTIONS, "kms:GenerateDataKey")
     record = source._object("layer", digest)
     policy = DecryptPolicy()
     source_context = source._context("layer", digest)

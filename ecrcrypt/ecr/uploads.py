@@ -295,6 +295,7 @@ class LayerUploads:
     def initiate_layer_upload(self) -> UploadStatus:
         """A new upload; its id is valid in every process that opens this registry."""
         record = self._record()
+        self._repo._allow(("ecr:InitiateLayerUpload",), "kms:GenerateDataKey")
         upload_id = secrets.token_hex(16)
         frame_length = self._core.frame_length or DEFAULT_FRAME_LENGTH
         provider = self._repo._provider()
@@ -333,6 +334,7 @@ class LayerUploads:
     def describe_upload(self, upload_id: str) -> UploadStatus:
         """Where an upload stands (the OCI upload-status request)."""
         record = self._record()
+        self._repo._allow(("ecr:UploadLayerPart",))
         row = records.get_upload(self._meta, upload_id)
         if row is None or row.repository_uid != record.uid:
             raise self._unknown(upload_id)
@@ -369,6 +371,8 @@ class LayerUploads:
     ) -> UploadStatus:
         """Append ``source`` (read to its end, in constant memory) at ``part_first_byte``, which must
         be where the upload stands; ``part_last_byte``, when given, must match what was read."""
+        self._repo._require_live()
+        self._repo._allow(("ecr:UploadLayerPart",))
         row, lease = self._claim(upload_id)
         try:
             if part_first_byte != row.received:
@@ -473,6 +477,8 @@ class LayerUploads:
         the upload discarded (``already_existed``)."""
         if len(layer_digests) != 1:
             raise InvalidParameterError("CompleteLayerUpload takes exactly one layer digest")
+        self._repo._require_live()
+        self._repo._allow(("ecr:CompleteLayerUpload",))
         declared = layer_digests[0] if isinstance(layer_digests[0], Digest) else Digest.parse(layer_digests[0])
         row, lease = self._claim(upload_id)
         try:
@@ -561,6 +567,8 @@ class LayerUploads:
 
     def abort_layer_upload(self, upload_id: str) -> None:
         """Cancel an upload (OCI ``DELETE`` of an upload session): its parts are deleted."""
+        self._repo._require_live()
+        self._repo._allow(("ecr:UploadLayerPart",))
         row, _ = self._claim(upload_id)
         self._discard(row)
 

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from ecrcrypt.errors import (
+    AccessDeniedError,
     DigestMismatchError,
     EcrCryptError,
     EcrKmsError,
@@ -44,6 +45,8 @@ class DistributionError(Exception):
 
 #: (library error, HTTP status, spec code): the first match wins, so subclasses come first.
 _MAPPING: tuple[tuple[type[EcrCryptError], int, str], ...] = (
+    # The token's principal may not do this (its identity policies, the repository policy).
+    (AccessDeniedError, 403, "DENIED"),
     (RepositoryNotFoundError, 404, "NAME_UNKNOWN"),
     (UploadNotFoundError, 404, "BLOB_UPLOAD_UNKNOWN"),
     (InvalidLayerPartError, 416, "BLOB_UPLOAD_INVALID"),

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.authorization import authenticate, get_authorization_token
 from ecrcrypt.ecr.images import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, ImageApi, ImageIdentifier
+from ecrcrypt.ecr.permissions import EcrAuthorization
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.types import ImageId
+from ecrcrypt.ecr.uploads import LayerUploads
 from ecrcrypt.errors import (
+    AccessDeniedError,
     ImageAlreadyExistsError,
     ImageDigestDoesNotMatchError,
     ImageTagAlreadyExistsError,
@@ -20,6 +24,8 @@ from ecrcrypt.errors import (
     LayersNotFoundError,
     ReferencedImagesNotFoundError,
 )
+from ecrcrypt.kms.local.service import LocalKms
+from ecrcrypt.store.memory import MemoryBlobStore
 from tests.ecr.support import BOB, make_env
 
 
@@ -170,3 +176,55 @@ def test_describe_repositories_shows_the_tag_mutability(registry: Registry) -> N
     registry.delete_repository("app", force=True)
     registry.create_repository("app")  # a new repository of the same name starts mutable
     assert registry.repository("app").describe().image_tag_mutability == "MUTABLE"
+
+
+def test_every_image_and_upload_operation_is_authorized_as_its_caller() -> None:
+    """With the permission model on, each operation needs its own ``ecr:`` action (named in the denial)."""
+    account = "123456789012"
+    local = LocalKms(account=account, region="us-east-1", strict_iam=True)
+    for user in ("dev", "reader"):
+        local.iam.create_user(user_name=user)
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}
+    local.iam.put_user_policy(user_name="dev", policy_name="all", policy_document=json.dumps(allow))
+    reading = {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:DescribeRepositories"], "Resource": "*"}
+    local.iam.put_user_policy(
+        user_name="reader", policy_name="read", policy_document=json.dumps({**allow, "Statement": [reading]})
+    )
+    registry = Registry(
+        kms=local.client,
+        store=MemoryBlobStore(),
+        account=account,
+        audit=local.audit,
+        caller=f"arn:aws:iam::{account}:user/dev",
+        authorization=EcrAuthorization(identities=local),
+    )
+    registry.create_repository("app")
+    dev = ImageApi(registry.repository("app"))
+    uploads = LayerUploads(registry.repository("app"))
+    upload_id = uploads.initiate_layer_upload().upload_id
+    uploads.upload_layer_part(upload_id, b"{}", part_first_byte=0)
+    uploads.complete_layer_upload(upload_id, [Digest.of(b"{}")])
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": str(Digest.of(b"{}")), "size": 2}
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [], "config": config}).encode()
+    dev.put_image(manifest, tag="v1")
+    reader_repo = registry.as_caller(f"arn:aws:iam::{account}:user/reader").repository("app")
+    reader = ImageApi(reader_repo)
+    assert reader.batch_get_image([ImageIdentifier(tag="v1")])[0][0].manifest == manifest
+    assert reader.image_tag_mutability() == "MUTABLE"
+    theirs = LayerUploads(reader_repo)
+    refused: list[tuple[str, Callable[[], object]]] = [
+        ("ecr:PutImage", lambda: reader.put_image(manifest, tag="v2")),
+        ("ecr:ListImages", lambda: reader.list_images()),
+        ("ecr:ListImages", lambda: reader.tags()),
+        ("ecr:DescribeImages", lambda: reader.describe_images()),
+        ("ecr:BatchDeleteImage", lambda: reader.batch_delete_image([ImageIdentifier(tag="v1")])),
+        ("ecr:PutImageTagMutability", lambda: reader.put_image_tag_mutability("IMMUTABLE")),
+        ("ecr:BatchCheckLayerAvailability", lambda: reader.batch_check_layer_availability([Digest.of(b"{}")])),
+        ("ecr:InitiateLayerUpload", lambda: theirs.initiate_layer_upload()),
+        ("ecr:UploadLayerPart", lambda: theirs.upload_layer_part(upload_id, b"", part_first_byte=0)),
+        ("ecr:CompleteLayerUpload", lambda: theirs.complete_layer_upload(upload_id, [Digest.of(b"")])),
+    ]
+    for action, call in refused:
+        with pytest.raises(AccessDeniedError, match=action):
+            call()
+    assert dev.tags() == ["v1"]  # nothing the reader tried changed anything

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ecrcrypt.ecr.authorization import get_authorization_token
+from ecrcrypt.ecr.directory import open_directory
 from ecrcrypt.ecr.registry import Registry
 from tests.server.support import Server, cli, request, running_server
 
@@ -167,12 +168,34 @@ def test_mount_catalog_and_create_on_push(servers: tuple[Server, Server], passwo
                     "detail": None}]}  # fmt: skip
 
 
-def test_requests_run_as_the_token_principal(servers: tuple[Server, Server], registry_dir: Path) -> None:
-    bob = "arn:aws:iam::111122223333:user/bob"
-    with Registry.open(registry_dir, caller=bob) as reg:
-        token = get_authorization_token(reg).password
+def test_requests_run_as_the_token_principal_and_are_authorized_as_it(
+    servers: tuple[Server, Server], registry_dir: Path
+) -> None:
+    account = "111122223333"  # the registry's (`ecrcrypt init`'s default)
+    opened = open_directory(registry_dir)  # the registry's own local KMS, where its IAM lives
+    try:
+        assert opened.local_kms is not None
+        for user, actions in (("bob", ["ecr:*"]), ("eve", ["ecr:GetAuthorizationToken"])):
+            opened.local_kms.iam.create_user(user_name=user)
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+            opened.local_kms.iam.put_user_policy(user_name=user, policy_name="ecr", policy_document=json.dumps(policy))
+    finally:
+        opened.close()
+    bob, eve = f"arn:aws:iam::{account}:user/bob", f"arn:aws:iam::{account}:user/eve"
+    mallory = "arn:aws:iam::123456789012:user/mallory"  # another account, no repository policy for it
+    tokens = {}
+    for who in (bob, eve, mallory):
+        with Registry.open(registry_dir, caller=who) as reg:
+            tokens[who] = get_authorization_token(reg).password
     one, _ = servers
-    assert request(one, "GET", "/v2/team/app/tags/list", password=token).status == 200
-    _push_blob(one, token, "team/app", b"bob's blob")
+    assert request(one, "GET", "/v2/team/app/tags/list", password=tokens[bob]).status == 200
+    _push_blob(one, tokens[bob], "team/app", b"bob's blob")
     events = json.loads(cli(registry_dir, "audit", "--event", "CompleteLayerUpload"))["Events"]
     assert [e["userIdentity"]["arn"] for e in events if bob in json.dumps(e)] == [bob]
+    denied = request(one, "GET", "/v2/team/app/tags/list", password=tokens[eve])
+    assert denied.status == 403 and json.loads(denied.body)["errors"][0]["code"] == "DENIED"
+    assert "ecr:ListImages" in json.loads(denied.body)["errors"][0]["message"]
+    refused = request(
+        one, "POST", f"/v2/team/app/blobs/uploads/?digest={_d(b'eve')}", body=b"eve", password=tokens[eve]
+    )
+    assert refused.status == 403
