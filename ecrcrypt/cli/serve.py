@@ -65,7 +65,7 @@ def serve(
         # Basic credentials and image bytes would cross the network in the clear.
         click.echo(f"warning: serving {host} without TLS; give --certfile and --keyfile", err=True)
     directory = _directory(ctx)
-    Registry.open(directory).close()  # create the registry (and its service key) once, before the workers
+    Registry.open(directory).close()  # fail here, not in each worker, when there is no healthy registry
     os.environ[ENVIRONMENT_VARIABLE] = ServerOptions(
         directory=str(directory),
         create_on_push=create_on_push,
