@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test bench lint typecheck clean soak fuzz docs
+.PHONY: demo test bench lint typecheck clean soak fuzz docs deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -23,6 +23,14 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$*]"
 	@touch $@
 
+# skopeo (a real container client) drives the registry server's tests; Debian packages it.
+deps:
+	@command -v skopeo >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's skopeo for the server tests"; \
+	    apt-get update -qq && apt-get install -y -qq skopeo; \
+	  else echo "skopeo is missing (the server tests will skip): sudo apt-get install skopeo" >&2; fi; }
+
 demo: $(VENV)/.installed-cli
 	$(BIN)/python -m ecrcrypt.demo $(ARGS)
 
@@ -35,7 +43,7 @@ $(VENV)/.installed-atheris: | $(BIN)/python
 	  fi; } || echo "atheris could not be installed: the short fuzzing runs will be skipped"
 	@touch $@
 
-test: $(VENV)/.installed-test $(VENV)/.installed-atheris $(VENV)/.installed-docs
+test: deps $(VENV)/.installed-test $(VENV)/.installed-atheris $(VENV)/.installed-docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/mypy ecrcrypt tests benchmarks fuzz

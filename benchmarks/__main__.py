@@ -14,7 +14,7 @@ from collections.abc import Callable
 from benchmarks import memory, peers, report, small, streaming
 from benchmarks._harness import Config, MiB, Report, Skip, random_bytes
 
-SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr")
+SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr", "server")
 
 
 def _default_frame() -> tuple[int, str]:
@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 
         ecr.run(c, r, s3=args.s3 or not c.quick)
 
+    def server_section(c: Config, r: Report) -> None:
+        from benchmarks import server
+
+        server.run(c, r)
+
     plan: list[tuple[str, Callable[[], None]]] = [
         ("streams", lambda: streaming.run(cfg, rep, data)),
         ("sweep", lambda: streaming.run_sweep(cfg, rep, data)),
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         ("kms", lambda: kms_section(cfg, rep)),
         ("policy", lambda: policy_section(cfg, rep)),
         ("ecr", lambda: ecr_section(cfg, rep)),
+        ("server", lambda: server_section(cfg, rep)),
     ]
     for name, fn in plan:
         if name not in wanted:

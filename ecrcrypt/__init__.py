@@ -28,7 +28,9 @@ from ecrcrypt.authz import Decision, Policy, Principal, simulate
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.authorization import AuthorizationData, get_authorization_token
 from ecrcrypt.ecr.gc import GarbageReport
+from ecrcrypt.ecr.images import ImageApi, ImageIdentifier
 from ecrcrypt.ecr.metadata import RegistryMetadata
 from ecrcrypt.ecr.migration import MigrationReport, migrate
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy
@@ -37,6 +39,7 @@ from ecrcrypt.ecr.registry import Registry, find_repository_grants
 from ecrcrypt.ecr.repository import LayerUpload, Repository
 from ecrcrypt.ecr.service_key import ServiceKey
 from ecrcrypt.ecr.types import Image, ImageId, LayerPush, RepositoryDescription, build_manifest
+from ecrcrypt.ecr.uploads import LayerUploads
 from ecrcrypt.errors import EcrCryptError
 from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH, DecryptPolicy
 from ecrcrypt.keyprovider import DataKey, EncryptedDataKey, KeyProvider
@@ -82,6 +85,7 @@ __all__ = [
     "AliasName",
     "AuditEvent",
     "AuditTrail",
+    "AuthorizationData",
     "BlobRangeReader",
     "BlobStore",
     "BlobWriter",
@@ -107,7 +111,9 @@ __all__ = [
     "GrantListEntry",
     "GrantOperation",
     "Image",
+    "ImageApi",
     "ImageId",
+    "ImageIdentifier",
     "KeyArn",
     "KeyId",
     "KeyManager",
@@ -119,6 +125,7 @@ __all__ = [
     "KmsQuotas",
     "LayerPush",
     "LayerUpload",
+    "LayerUploads",
     "LocalIam",
     "LocalKms",
     "LocalKmsClient",
@@ -148,6 +155,7 @@ __all__ = [
     "decrypt_range",
     "encrypt",
     "find_repository_grants",
+    "get_authorization_token",
     "header_length",
     "iter_decrypt",
     "iter_encrypt",

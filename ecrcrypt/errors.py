@@ -64,6 +64,13 @@ __all__ = [
     "UnsupportedOperationError",
     "ValidationError",
     "error_for_code",
+    # the image API and uploads (issue 12)
+    "ImageAlreadyExistsError",
+    "ImageDigestDoesNotMatchError",
+    "ImageTagAlreadyExistsError",
+    "InvalidLayerPartError",
+    "ReferencedImagesNotFoundError",
+    "UploadNotFoundError",
 ]
 
 
@@ -383,6 +390,40 @@ class GrantsNotRetiredError(EcrKmsError):
         self.repository_name = repository_name
         self.kms_key = kms_key
         self.grant_ids = grant_ids
+
+
+# --------------------------------------------------------------------------- ECR image API and uploads
+
+
+class UploadNotFoundError(EcrCryptError, LookupError):
+    code = "UploadNotFoundException"
+
+
+class InvalidLayerPartError(EcrCryptError, ValueError):
+    """A part that does not start where the upload stands (``last_valid_byte_received``, -1 for
+    none), or a part sent while another request of the same upload is still writing."""
+
+    code = "InvalidLayerPartException"
+
+    def __init__(self, message: str, *, last_valid_byte_received: int = -1) -> None:
+        super().__init__(message)
+        self.last_valid_byte_received = last_valid_byte_received
+
+
+class ImageAlreadyExistsError(EcrCryptError):
+    code = "ImageAlreadyExistsException"
+
+
+class ImageTagAlreadyExistsError(EcrCryptError):
+    code = "ImageTagAlreadyExistsException"
+
+
+class ImageDigestDoesNotMatchError(EcrCryptError, ValueError):
+    code = "ImageDigestDoesNotMatchException"
+
+
+class ReferencedImagesNotFoundError(EcrCryptError, LookupError):
+    code = "ReferencedImagesNotFoundException"
 
 
 def _leaves() -> dict[str, type[EcrCryptError]]:

@@ -35,6 +35,7 @@ from ecrcrypt.cli.errors import (
 )
 from ecrcrypt.cli.kms import kms
 from ecrcrypt.cli.output import OUTPUT_FORMATS, QueryError
+from ecrcrypt.cli.serve import get_login_password, serve
 from ecrcrypt.cli.session import Settings, emit, open_registry, settings_of
 from ecrcrypt.demo import demo_command
 
@@ -148,6 +149,18 @@ cli.add_command(audit)
 # `aws cloudtrail lookup-events ...` with `aws` replaced by `ecrcrypt` works too.
 cli.add_command(click.Group("cloudtrail", commands=audit.commands, hidden=True, help=audit.help))
 cli.add_command(demo_command, "demo")
+cli.add_command(serve)
+ecr.add_command(get_login_password)  # aws ecr get-login-password
+# ... and at the top, as the registry's own login helper (`ecrcrypt get-login-password`).
+cli.add_command(
+    click.Command(
+        "get-login-password",
+        callback=get_login_password.callback,
+        params=get_login_password.params,
+        help=get_login_password.help,
+        hidden=True,
+    )
+)
 
 
 @command(cli, "init", "Init")

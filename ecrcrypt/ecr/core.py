@@ -12,6 +12,7 @@ from ecrcrypt.ecr.audit_events import record_ecr_event
 from ecrcrypt.ecr.grant_provider import GrantedClient, GrantPairKeyProvider
 from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryRecord
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicyCache, decide_ecr, kms_on_behalf
+from ecrcrypt.ecr.records import get_tag_mutability
 from ecrcrypt.ecr.service_key import SERVICE_KEY_NAMESPACE, ServiceKey
 from ecrcrypt.ecr.types import RepositoryDescription
 from ecrcrypt.errors import (
@@ -126,6 +127,7 @@ class RegistryCore:
             repository_uri=self.repository_uri(record.name),
             created_at=record.created_at,
             encryption_configuration=config,
+            image_tag_mutability=get_tag_mutability(self.metadata, record),
         )
 
     # -- key providers ------------------------------------------------------------------

@@ -124,8 +124,48 @@ _V3 = (
 )""",
 )
 
+
+# Version 4: the image API and durable uploads (ecr/records.py reads and writes these). Keyed by
+# the repository's uid, not its name: a repository re-created under an old name starts with none.
+_V4 = (
+    """CREATE TABLE IF NOT EXISTS image_manifests (
+    repository_uid      TEXT NOT NULL,
+    digest              TEXT NOT NULL,
+    media_type          TEXT NOT NULL,
+    artifact_media_type TEXT,
+    subject             TEXT,
+    size_in_bytes       INTEGER NOT NULL,
+    PRIMARY KEY (repository_uid, digest)
+)""",
+    """CREATE TABLE IF NOT EXISTS repository_settings (
+    repository_uid       TEXT PRIMARY KEY,
+    image_tag_mutability TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS layer_uploads (
+    upload_id      TEXT PRIMARY KEY,
+    repository_uid TEXT NOT NULL,
+    repository     TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    updated_at     REAL NOT NULL,
+    received       INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    lease          TEXT,
+    lease_until    REAL NOT NULL DEFAULT 0
+)""",
+    # the blobs a durable upload holds (its parts): garbage collection keeps them
+    """CREATE TABLE IF NOT EXISTS upload_blobs (
+    blob_key  TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS authorization_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    principal    TEXT NOT NULL,
+    expires_at   REAL NOT NULL
+)""",
+)
+
 # Forward-only: never edit a step once released; append one. Each step is a tuple of statements.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # Keys of the ``registry`` table.
@@ -679,7 +719,7 @@ class RegistryMetadata:
             return (None if row is None else str(row[0])) == owner
 
     def snapshot(self) -> Snapshot:
-        """Repositories, intents and every recorded blob key, read in one transaction."""
+        """Repositories, intents and every recorded blob key (objects and upload parts), in one transaction."""
         with self._tx() as db:
             repos = tuple(_repo(r) for r in db.execute(_SELECT_REPOSITORIES).fetchall())
             intents = tuple(_intent(r) for r in db.execute(_SELECT_INTENTS).fetchall())
@@ -688,6 +728,7 @@ class RegistryMetadata:
                 for r in db.execute("SELECT blob_key, repository_uid, owner, started_at FROM blob_intents").fetchall()
             )
             keys = frozenset(str(r[0]) for r in db.execute("SELECT blob_key FROM objects").fetchall())
+            keys |= {str(r[0]) for r in db.execute("SELECT blob_key FROM upload_blobs").fetchall()}  # ecr.uploads
         return Snapshot(repositories=repos, intents=intents, blob_intents=blobs, blob_keys=keys)
 
 

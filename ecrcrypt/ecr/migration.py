@@ -18,6 +18,7 @@ import attrs
 
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.repository import Repository
+from ecrcrypt.ecr.rewrap import rewrap_layer
 from ecrcrypt.errors import DigestMismatchError, InvalidParameterError
 
 __all__ = ["MigrationReport", "migrate"]
@@ -31,6 +32,7 @@ class MigrationReport:
     images_skipped: int
     tags: int
     source_deleted: bool
+    layers_rewrapped: int = 0  # of layers_copied: given a new header, body reused (``rewrap=True``)
 
     def to_api(self) -> dict[str, int | bool]:
         return {
@@ -43,24 +45,34 @@ class MigrationReport:
         }
 
 
-def migrate(source: Repository, target: Repository, *, delete_source: bool = False) -> MigrationReport:
+def migrate(
+    source: Repository, target: Repository, *, delete_source: bool = False, rewrap: bool = False
+) -> MigrationReport:
     """Copy every layer, manifest and tag of ``source`` into ``target``; optionally delete ``source``.
 
     The source is deleted (with ``force``, retiring its grants as the source's
     caller) only after every image has been read back from the target and its
     digest verified. Errors of the pull and push paths propagate unchanged
     (``EcrKmsError`` for an unusable key or grant, ``DigestMismatchError``).
+
+    ``rewrap=True`` re-keys without re-encrypting where it can (:mod:`ecrcrypt.ecr.rewrap`): each
+    layer gets a new header under the target's key and context and keeps its encrypted body, so
+    the cost is a header per layer; the data keys stay the same (a compromised data key stays
+    compromised), which is why full re-encryption is the default.
     """
     if source.arn == target.arn:
         raise InvalidParameterError("source and target of a migration must be different repositories")
-    copied = skipped = 0
+    copied = skipped = rewrapped = 0
     for digest in source.list_layers():
         if target.has_layer(digest):
             skipped += 1
             continue
+        copied += 1
+        if rewrap and rewrap_layer(source, target, digest):
+            rewrapped += 1
+            continue
         with source.open_layer(digest) as reader:
             target.push_layer(reader, digest=digest)
-        copied += 1
     images_copied = images_skipped = tags = 0
     by_digest: dict[str, list[str]] = {}
     for image_id in source.list_images():
@@ -96,6 +108,7 @@ def migrate(source: Repository, target: Repository, *, delete_source: bool = Fal
         images_skipped=images_skipped,
         tags=tags,
         source_deleted=deleted,
+        layers_rewrapped=rewrapped,
     )
 
 

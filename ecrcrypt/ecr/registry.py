@@ -187,6 +187,7 @@ class Registry:
         frame_length: int | None = None,
         authorization: EcrAuthorization | None = None,
         open_mode: bool = False,
+        store: BlobStore | None = None,
     ) -> Registry:
         """Create the embedded registry in ``directory`` (missing or empty), then open it.
 
@@ -208,6 +209,7 @@ class Registry:
             frame_length=frame_length,
             authorization=authorization,
             open_mode=open_mode,
+            store=store,
         )
 
     @classmethod
@@ -224,6 +226,7 @@ class Registry:
         authorization: EcrAuthorization | None = None,
         open_mode: bool = False,
         create: bool = False,
+        store: BlobStore | None = None,
     ) -> Registry:
         """Open the embedded registry in ``directory``: blobs, metadata, service key (and a local KMS).
 
@@ -237,6 +240,7 @@ class Registry:
         With that local KMS, ``ecr:`` actions are evaluated against its IAM (AWS's
         semantics) unless ``open_mode``; with a ``kms`` factory, only when ``authorization``
         says where identity policies come from.
+        ``store`` replaces ``blobs/`` (e.g. an S3BlobStore; everything else stays in ``directory``).
         """
         if create:
             return cls.create(
@@ -249,6 +253,7 @@ class Registry:
                 frame_length=frame_length,
                 authorization=authorization,
                 open_mode=open_mode,
+                store=store,
             )
         root = _directory(directory)
         opened = open_directory(root, open_local_kms=kms is None)
@@ -263,7 +268,7 @@ class Registry:
                     audit = opened.local_kms.audit
             registry = cls(
                 kms=kms,
-                store=FilesystemBlobStore(root / BLOBS),
+                store=store if store is not None else FilesystemBlobStore(root / BLOBS),
                 account=manifest.account,
                 region=manifest.region,
                 metadata=opened.metadata,

@@ -185,10 +185,15 @@ class Sealer:
     frame_length: int
 
     @classmethod
-    def for_data_key(cls, data_key: bytes, frame_length: int) -> Sealer:
+    def for_data_key(cls, data_key: bytes, frame_length: int, *, message_id: bytes | None = None) -> Sealer:
+        """``message_id`` is given only to continue a message begun elsewhere (a resumed upload):
+        a fresh message always takes a fresh random id, and (key, id) must never seal two bodies."""
         if not isinstance(data_key, bytes) or len(data_key) != WRITE_SUITE.key_length:
             raise ValidationError("the data key must be 32 bytes")
-        message_id = os.urandom(32)
+        if message_id is None:
+            message_id = os.urandom(32)
+        elif not isinstance(message_id, bytes) or len(message_id) != 32:
+            raise ValidationError("the message id must be 32 bytes")
         enc, commit = derive_keys(WRITE_SUITE, data_key, message_id)
         return cls(aead=AESGCM(enc), message_id=message_id, commit_key=commit, frame_length=frame_length)
 

@@ -32,6 +32,8 @@ __all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "S3BlobStore"]
 #: S3 UploadPart: "Each part must be at least 5 MB in size, except the last part."
 MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+#: Bytes one UploadPartCopy copies (S3 allows up to 5 GiB per part).
+_COPY_PART = 1024 * 1024 * 1024
 #: S3: "Part numbers can be any number from 1 to 10,000, inclusive."
 _MAX_PARTS = 10_000
 #: Error codes S3 uses for a missing object: GetObject says NoSuchKey, HeadObject has no body so botocore sees "404".
@@ -70,7 +72,7 @@ class _S3Writer(BlobWriterBase):
                 self._next_part += 1
                 self._pending = bytearray()
 
-    def _upload_part(self, number: int, body: bytes | bytearray) -> None:
+    def _start_upload(self, number: int) -> None:
         if number > _MAX_PARTS:
             raise ValidationError(
                 f"object exceeds {_MAX_PARTS} parts of {self._part_size} bytes; use a larger part_size"
@@ -81,6 +83,9 @@ class _S3Writer(BlobWriterBase):
             # request of an upload created with a checksum algorithm.
             resp = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key, ChecksumAlgorithm="CRC32")
             self._upload_id = str(resp["UploadId"])
+
+    def _upload_part(self, number: int, body: bytes | bytearray) -> None:
+        self._start_upload(number)
         resp = self._client.upload_part(
             Bucket=self._bucket,
             Key=self._key,
@@ -92,6 +97,71 @@ class _S3Writer(BlobWriterBase):
         part = {"PartNumber": number, "ETag": str(resp["ETag"])}
         if resp.get("ChecksumCRC32"):
             part["ChecksumCRC32"] = str(resp["ChecksumCRC32"])
+        self._parts[number] = part
+
+    # -- server-side copies (ecrcrypt.store.copy.SupportsWriteCopy) ----------------------------------
+    @property
+    def store(self) -> S3BlobStore:
+        return self._store
+
+    def write_copy(self, key: str, offset: int = 0) -> int:
+        """Append object ``key`` of this writer's store from ``offset``: S3 copies it (UploadPartCopy)
+        except what fills the buffered parts (at most two parts are read through here)."""
+        with self._lock:
+            self._check_open()
+            try:
+                n = self._copy_from(key, offset)
+            except BaseException:
+                self._abort_locked()
+                raise
+            self._written += n
+            return n
+
+    def _copy_from(self, key: str, offset: int) -> int:
+        store = self._store
+        size = store.size(key)
+        if not isinstance(offset, int) or not 0 <= offset <= size:
+            raise ValidationError(f"copy offset {offset!r} is not within the object's {size} bytes")
+        position = offset
+
+        def read_through(n: int) -> None:
+            nonlocal position
+            if n > 0:
+                self._write(memoryview(store.read_range(key, position, n)))
+                position += n
+
+        # Parts must be at least 5 MiB except the last: fill the first part and the one being filled.
+        if len(self._first) < self._first_cap:
+            read_through(min(self._first_cap - len(self._first), size - position))
+        if self._pending:
+            read_through(min(self._part_size - len(self._pending), size - position))
+        copied = (size - position) - (size - position) % self._part_size
+        if copied and len(self._first) >= self._first_cap and not self._pending:
+            source = {"Bucket": self._bucket, "Key": store._key(key)}
+            step = max(self._part_size, _COPY_PART - _COPY_PART % self._part_size)
+            end = position + copied
+            while position < end:
+                n = min(step, end - position)
+                self._copy_part(self._next_part, source, position, n)
+                self._next_part += 1
+                position += n
+        read_through(size - position)  # less than a part: buffered, later writes follow it
+        return size - offset
+
+    def _copy_part(self, number: int, source: dict[str, str], offset: int, length: int) -> None:
+        self._start_upload(number)
+        resp = self._client.upload_part_copy(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            CopySource=source,
+            CopySourceRange=f"bytes={offset}-{offset + length - 1}",
+        )
+        result = resp["CopyPartResult"]
+        part = {"PartNumber": number, "ETag": str(result["ETag"])}
+        if result.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = str(result["ChecksumCRC32"])
         self._parts[number] = part
 
     def _commit(self, reserved: bytes) -> None:

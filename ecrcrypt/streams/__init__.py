@@ -14,7 +14,8 @@ This package's ``__init__`` is its public surface; the code lives in one module 
   :class:`SupportsRead`);
 * ``hashing``: SHA-256 of the plaintext on a helper thread, beside the cipher;
 * ``sealer``: the writers' hot path, including the held full final frame;
-* ``writers``: :class:`EncryptingWriter`, :class:`BodyFirstWriter`, :func:`header_length`;
+* ``writers``: :class:`EncryptingWriter`, :class:`BodyFirstWriter`, :func:`header_length`,
+  :func:`message_header`;
 * ``buffered``: signed and non-framed bodies, held whole until they verify;
 * ``reader``: :class:`DecryptingReader`;
 * ``owned``: output buffers the consumer owns, reused only when nobody holds them;
@@ -31,7 +32,7 @@ from ecrcrypt.streams.decrypting_iterator import iter_decrypt
 from ecrcrypt.streams.encrypting_iterator import iter_encrypt
 from ecrcrypt.streams.protocols import SupportsRead, SupportsWrite
 from ecrcrypt.streams.reader import DecryptingReader
-from ecrcrypt.streams.writers import BodyFirstWriter, EncryptingWriter, header_length
+from ecrcrypt.streams.writers import BodyFirstWriter, EncryptingWriter, header_length, message_header
 
 __all__ = [
     "BodyFirstWriter",
@@ -42,4 +43,5 @@ __all__ = [
     "header_length",
     "iter_decrypt",
     "iter_encrypt",
+    "message_header",
 ]

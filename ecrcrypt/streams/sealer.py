@@ -28,7 +28,9 @@ from ecrcrypt.streams.protocols import SupportsWrite
 class _FrameSealer:
     """Seals plaintext into frames of one message and writes them to the destination."""
 
-    def __init__(self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool) -> None:
+    def __init__(
+        self, destination: SupportsWrite, sealer: Sealer, compute_sha256: bool, sealed_frames: int = 0
+    ) -> None:
         f = sealer.frame_length
         self._dest = destination
         self._f = f
@@ -44,7 +46,7 @@ class _FrameSealer:
         self._pend = memoryview(_take_spare(f))
         self._pend_len = 0
         self._held = False
-        self._seq = 0
+        self._seq = sealed_frames
         self._hasher = _Hasher() if compute_sha256 else None
         self.plaintext_length = 0
         self.body_length = 0
@@ -101,16 +103,29 @@ class _FrameSealer:
             if hasher is not None and not deferred:
                 hasher.wait()  # the caller may reuse its buffer once write() returns
 
-    def finish(self) -> Digest | None:
-        f = self._f
+    def _reopen_held(self) -> None:
         if self._held:
-            # Reopen the held frame and reseal it as the final one (see module docstring).
             self._held = False
-            aad = self._aad.regular(self._seq, f)
+            aad = self._aad.regular(self._seq, self._f)
             # The held frame never left this object, so its nonce is used for one emitted ciphertext only.
             self._decrypt_into(self._regular_iv, self._regular_body, aad, self._pend)
-            self._pend_len = f
+            self._pend_len = self._f
             self._seq -= 1
+
+    def take_pending(self) -> bytes:
+        """Stop here without a final frame: the plaintext not yet emitted as a regular frame (at most
+        one frame, the held one reopened) for whoever continues the message from ``frames_emitted``."""
+        self._reopen_held()
+        pending = bytes(self._pend[: self._pend_len])
+        self._pend_len = 0
+        return pending
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._seq - (1 if self._held else 0)
+
+    def finish(self) -> Digest | None:
+        self._reopen_held()  # to reseal it as the final one (see module docstring)
         n = self._pend_len
         self._seq += 1
         seq = self._seq

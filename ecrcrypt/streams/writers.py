@@ -13,7 +13,7 @@ from types import TracebackType
 
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
-from ecrcrypt.errors import StreamClosedError
+from ecrcrypt.errors import StreamClosedError, ValidationError
 from ecrcrypt.format.header import header_length_v2
 from ecrcrypt.format.message import (
     DEFAULT_FRAME_LENGTH,
@@ -147,6 +147,14 @@ class BodyFirstWriter(_WriterBase):
     header tag) once the context is known, and ``header ‖ body`` is an ordinary
     message. :func:`header_length` says how many bytes to reserve in front.
     ``close()`` does not close ``destination``.
+
+    A body can be written by several writers in turn, even in several processes (an
+    upload spanning HTTP requests): :meth:`suspend` stops without a final frame and
+    returns the plaintext not yet sealed; a writer made with the same ``data_key``,
+    ``message_id`` and ``sealed_frames=frames_emitted`` continues the same body once
+    that plaintext is written to it first. The caller keeps the pending plaintext
+    secret in between (it is plaintext) and must never let two writers continue from
+    the same point: a frame's nonce is its sequence number.
     """
 
     def __init__(
@@ -156,12 +164,32 @@ class BodyFirstWriter(_WriterBase):
         data_key: bytes,
         frame_length: int = DEFAULT_FRAME_LENGTH,
         compute_sha256: bool = False,
+        message_id: bytes | None = None,
+        sealed_frames: int = 0,
     ) -> None:
         super().__init__()
         check_frame_length(frame_length)
-        self._sealer = Sealer.for_data_key(data_key, frame_length)
+        if sealed_frames < 0 or (sealed_frames and message_id is None):
+            raise ValidationError("sealed_frames continues a given message_id and cannot be negative")
+        self._sealer = Sealer.for_data_key(data_key, frame_length, message_id=message_id)
         self.frame_length = frame_length
-        self._frames = _FrameSealer(destination, self._sealer, compute_sha256)
+        self._frames = _FrameSealer(destination, self._sealer, compute_sha256, sealed_frames)
+
+    @property
+    def message_id(self) -> bytes:
+        return self._sealer.message_id
+
+    @property
+    def frames_emitted(self) -> int:
+        """Regular frames of the body written to the destination so far (by this writer and its predecessors)."""
+        return self._frames.frames_emitted
+
+    def suspend(self) -> bytes:
+        """Stop without the final frame; returns the pending plaintext (less than one frame, or one
+        full frame) that the next writer of this body must be given first. See the class docstring."""
+        self._check_usable()
+        self._closed = True
+        return self._frames.take_pending()
 
     @property
     def body_length(self) -> int:
@@ -190,3 +218,23 @@ def header_length(
     """Bytes of the v2 (0x0478, framed) header, tag included, for these inputs."""
     check_frame_length(frame_length)
     return header_length_v2(encryption_context(context), tuple(encrypted_data_keys))
+
+
+def message_header(
+    *,
+    data_key: bytes,
+    message_id: bytes,
+    context: Mapping[str, str],
+    encrypted_data_keys: Sequence[EncryptedDataKey],
+    frame_length: int = DEFAULT_FRAME_LENGTH,
+) -> bytes:
+    """The v2 header of the message whose body ``data_key`` and ``message_id`` sealed.
+
+    ESDK v2 derives the body's key from the data key and the message id alone, so one body can be
+    given another header -- another context, the data key wrapped again -- without touching a
+    frame: how a layer is re-wrapped for another repository, or a resumed upload's inner message
+    gets its header. The header authenticates with the same derived key as the body.
+    """
+    check_frame_length(frame_length)
+    sealer = Sealer.for_data_key(data_key, frame_length, message_id=message_id)
+    return sealer.header(encryption_context(context), tuple(encrypted_data_keys))

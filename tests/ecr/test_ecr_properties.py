@@ -12,6 +12,7 @@ from ecrcrypt import strategies as es
 from ecrcrypt.arns import AccountId, Region, RepositoryArn, RepositoryName
 from ecrcrypt.config import EncryptionConfiguration
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.uploads import LayerUploads
 from ecrcrypt.errors import DigestMismatchError
 from tests.ecr.support import ACCOUNT, FRAME, REGION, make_env
 
@@ -80,3 +81,17 @@ def test_wrong_digest_never_stores(repos: dict[str, Any], which: str, plaintext:
         up.complete(other)
     assert sorted(store.list()) == before
     assert not repo.has_layer(other)
+
+
+@settings(max_examples=30, deadline=None)
+@given(which=st.sampled_from(CONFIGS), data=st.data())
+def test_a_durable_upload_in_any_parts_stores_exactly_its_content(repos: dict[str, Any], which: str, data: Any) -> None:
+    content = data.draw(st.binary(max_size=4 * FRAME + 3), label="content")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(content)), max_size=5), label="cuts"))
+    uploads = LayerUploads(repos[which])
+    upload_id = uploads.initiate_layer_upload().upload_id
+    for a, b in zip([0, *cuts], [*cuts, len(content)], strict=True):
+        assert uploads.upload_layer_part(upload_id, content[a:b], part_first_byte=a).received == b
+    pushed = uploads.complete_layer_upload(upload_id, [Digest.of(content)])
+    assert pushed.size == len(content)
+    assert repos[which].read_layer(Digest.of(content)) == content

@@ -1,0 +1,317 @@
+"""The image API's and the durable uploads' rows in the registry's SQLite metadata (private).
+
+The tables are declared in :mod:`ecrcrypt.ecr.metadata` (one marked block) and are only read and
+written here, inside that module's transactions, so that every check-then-write (an immutable tag,
+an upload's lease) is one transaction whatever the number of processes sharing the database. Rows
+are keyed by the repository's uid: a repository re-created under an old name inherits nothing.
+Nothing here is key material: upload states hold encrypted data keys and sealed plaintext only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import attrs
+
+from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryRecord
+
+__all__ = [
+    "ManifestRow",
+    "blob_key_in_use",
+    "TagWrite",
+    "UploadRow",
+    "claim_upload",
+    "delete_image",
+    "delete_upload",
+    "get_manifest",
+    "get_tag_mutability",
+    "get_token",
+    "insert_token",
+    "insert_upload",
+    "list_tags",
+    "put_manifest",
+    "put_tag",
+    "referrers",
+    "release_upload",
+    "renew_lease",
+    "save_upload",
+    "set_tag_mutability",
+    "stale_uploads",
+    "get_upload",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ManifestRow:
+    digest: str
+    media_type: str
+    artifact_media_type: str | None
+    subject: str | None
+    size_in_bytes: int
+
+
+@attrs.frozen(kw_only=True)
+class UploadRow:
+    upload_id: str
+    repository_uid: str
+    repository: str
+    created_at: float
+    updated_at: float
+    received: int
+    state: str = attrs.field(repr=False)
+    lease: str | None
+
+
+class TagWrite:
+    """Outcomes of :func:`put_tag` (strings so that they read well in tests and logs)."""
+
+    DONE = "done"
+    GONE = "gone"  # the repository was deleted meanwhile
+    NO_MANIFEST = "no-manifest"
+    IMMUTABLE = "immutable"  # the tag names another image and the repository's tags are immutable
+
+
+def _live(db: sqlite3.Connection, record: RepositoryRecord) -> bool:
+    row = db.execute("SELECT uid FROM repositories WHERE name = ?", (record.name,)).fetchone()
+    return row is not None and row[0] == record.uid
+
+
+# -- manifests ------------------------------------------------------------------------------------
+def put_manifest(meta: RegistryMetadata, record: RepositoryRecord, row: ManifestRow) -> None:
+    with meta._tx() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO image_manifests VALUES (?, ?, ?, ?, ?, ?)",
+            (record.uid, row.digest, row.media_type, row.artifact_media_type, row.subject, row.size_in_bytes),
+        )
+
+
+def get_manifest(meta: RegistryMetadata, record: RepositoryRecord, digest: str) -> ManifestRow | None:
+    with meta._lock:
+        row = meta._db.execute(
+            "SELECT digest, media_type, artifact_media_type, subject, size_in_bytes FROM image_manifests "
+            "WHERE repository_uid = ? AND digest = ?",
+            (record.uid, digest),
+        ).fetchone()
+    if row is None:
+        return None
+    return ManifestRow(
+        digest=row[0], media_type=row[1], artifact_media_type=row[2], subject=row[3], size_in_bytes=int(row[4])
+    )
+
+
+def referrers(meta: RegistryMetadata, record: RepositoryRecord, subject: str) -> list[tuple[ManifestRow, int]]:
+    """The manifests whose ``subject`` is ``subject``, with their sizes (the OCI referrers list)."""
+    with meta._lock:
+        rows = meta._db.execute(
+            "SELECT m.digest, m.media_type, m.artifact_media_type, m.subject, m.size_in_bytes, o.size "
+            "FROM image_manifests m JOIN objects o ON o.repository = ? AND o.kind = 'manifest' AND o.digest = m.digest "
+            "WHERE m.repository_uid = ? AND m.subject = ? ORDER BY m.digest",
+            (record.name, record.uid, subject),
+        ).fetchall()
+    return [
+        (
+            ManifestRow(digest=r[0], media_type=r[1], artifact_media_type=r[2], subject=r[3], size_in_bytes=int(r[4])),
+            int(r[5]),
+        )
+        for r in rows
+    ]
+
+
+def put_tag(meta: RegistryMetadata, record: RepositoryRecord, tag: str, digest: str, *, immutable: bool) -> str:
+    """Point ``tag`` at ``digest`` in one transaction with its checks; a :class:`TagWrite` outcome."""
+    with meta._tx() as db:
+        if not _live(db, record):
+            return TagWrite.GONE
+        if not db.execute(
+            "SELECT 1 FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?", (record.name, digest)
+        ).fetchone():
+            return TagWrite.NO_MANIFEST
+        current = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (record.name, tag)).fetchone()
+        if immutable and current is not None and current[0] != digest:
+            return TagWrite.IMMUTABLE
+        db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (record.name, tag, digest))
+        return TagWrite.DONE
+
+
+def list_tags(meta: RegistryMetadata, record: RepositoryRecord) -> list[tuple[str, str]]:
+    """``(tag, digest)`` in tag order (the order OCI's tags list pages in)."""
+    with meta._lock:
+        rows = meta._db.execute(
+            "SELECT tag, digest FROM tags WHERE repository = ? ORDER BY tag", (record.name,)
+        ).fetchall()
+    return [(str(t), str(d)) for t, d in rows]
+
+
+def untag(meta: RegistryMetadata, record: RepositoryRecord, tag: str) -> str | None:
+    """Remove ``tag``; the digest it named, or ``None`` when there was no such tag."""
+    with meta._tx() as db:
+        row = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (record.name, tag)).fetchone()
+        if row is None or not _live(db, record):
+            return None
+        db.execute("DELETE FROM tags WHERE repository = ? AND tag = ?", (record.name, tag))
+        return str(row[0])
+
+
+def delete_image(meta: RegistryMetadata, record: RepositoryRecord, digest: str) -> tuple[list[str], str] | None:
+    """Delete a manifest with all its tags: ``(tags, blob key)``, or ``None`` when it is not there."""
+    with meta._tx() as db:
+        row = db.execute(
+            "SELECT blob_key FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?",
+            (record.name, digest),
+        ).fetchone()
+        if row is None or not _live(db, record):
+            return None
+        tags = [
+            str(t)
+            for (t,) in db.execute(
+                "SELECT tag FROM tags WHERE repository = ? AND digest = ? ORDER BY tag", (record.name, digest)
+            )
+        ]
+        db.execute("DELETE FROM tags WHERE repository = ? AND digest = ?", (record.name, digest))
+        db.execute(
+            "DELETE FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?", (record.name, digest)
+        )
+        db.execute("DELETE FROM image_manifests WHERE repository_uid = ? AND digest = ?", (record.uid, digest))
+        return tags, str(row[0])
+
+
+# -- repository settings -------------------------------------------------------------------------
+def get_tag_mutability(meta: RegistryMetadata, record: RepositoryRecord) -> str:
+    with meta._lock:
+        row = meta._db.execute(
+            "SELECT image_tag_mutability FROM repository_settings WHERE repository_uid = ?", (record.uid,)
+        ).fetchone()
+    return "MUTABLE" if row is None else str(row[0])
+
+
+def set_tag_mutability(meta: RegistryMetadata, record: RepositoryRecord, value: str) -> bool:
+    with meta._tx() as db:
+        if not _live(db, record):
+            return False
+        db.execute("INSERT OR REPLACE INTO repository_settings VALUES (?, ?)", (record.uid, value))
+        return True
+
+
+# -- uploads --------------------------------------------------------------------------------------
+_SELECT_UPLOAD = (
+    "SELECT upload_id, repository_uid, repository, created_at, updated_at, received, state, lease, lease_until "
+    "FROM layer_uploads "
+)
+
+
+def _upload(row: tuple[object, ...]) -> UploadRow:
+    uid, ruid, name, created, updated, received, state, lease, _ = row
+    return UploadRow(
+        upload_id=str(uid),
+        repository_uid=str(ruid),
+        repository=str(name),
+        created_at=float(created),  # type: ignore[arg-type]
+        updated_at=float(updated),  # type: ignore[arg-type]
+        received=int(received),  # type: ignore[call-overload]
+        state=str(state),
+        lease=None if lease is None else str(lease),
+    )
+
+
+def insert_upload(meta: RegistryMetadata, record: RepositoryRecord, upload_id: str, state: str, at: float) -> bool:
+    with meta._tx() as db:
+        if not _live(db, record):
+            return False
+        db.execute(
+            "INSERT INTO layer_uploads (upload_id, repository_uid, repository, created_at, updated_at, received, state)"
+            " VALUES (?, ?, ?, ?, ?, 0, ?)",
+            (upload_id, record.uid, record.name, at, at, state),
+        )
+        return True
+
+
+def get_upload(meta: RegistryMetadata, upload_id: str) -> UploadRow | None:
+    with meta._lock:
+        row = meta._db.execute(_SELECT_UPLOAD + "WHERE upload_id = ?", (upload_id,)).fetchone()
+    return None if row is None else _upload(row)
+
+
+def claim_upload(
+    meta: RegistryMetadata, record: RepositoryRecord, upload_id: str, lease: str, at: float, until: float
+) -> UploadRow | str:
+    """Take the upload's lease (one writer at a time, across processes): the row, or why not
+    (``"unknown"``: no such upload in this repository; ``"busy"``: another request holds it)."""
+    with meta._tx() as db:
+        row = db.execute(_SELECT_UPLOAD + "WHERE upload_id = ?", (upload_id,)).fetchone()
+        if row is None or row[1] != record.uid or not _live(db, record):
+            return "unknown"
+        if row[7] is not None and float(row[8]) > at:
+            return "busy"
+        db.execute("UPDATE layer_uploads SET lease = ?, lease_until = ? WHERE upload_id = ?", (lease, until, upload_id))
+        return _upload(row)
+
+
+def save_upload(
+    meta: RegistryMetadata, upload_id: str, lease: str, received: int, state: str, at: float, part_key: str
+) -> bool:
+    """Store a part's new state and its blob (kept by garbage collection from now on) and give the
+    lease back, in one transaction; ``False`` (nothing written) when the lease was lost."""
+    with meta._tx() as db:
+        cur = db.execute(
+            "UPDATE layer_uploads SET received = ?, state = ?, updated_at = ?, lease = NULL, lease_until = 0 "
+            "WHERE upload_id = ? AND lease = ?",
+            (received, state, at, upload_id, lease),
+        )
+        if cur.rowcount != 1:
+            return False
+        db.execute("INSERT OR REPLACE INTO upload_blobs VALUES (?, ?)", (part_key, upload_id))
+        db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (part_key,))
+        return True
+
+
+def renew_lease(meta: RegistryMetadata, upload_id: str, lease: str, until: float) -> bool:
+    with meta._tx() as db:
+        cur = db.execute(
+            "UPDATE layer_uploads SET lease_until = ? WHERE upload_id = ? AND lease = ?", (until, upload_id, lease)
+        )
+        return cur.rowcount == 1
+
+
+def release_upload(meta: RegistryMetadata, upload_id: str, lease: str) -> None:
+    with meta._tx() as db:
+        db.execute(
+            "UPDATE layer_uploads SET lease = NULL, lease_until = 0 WHERE upload_id = ? AND lease = ?",
+            (upload_id, lease),
+        )
+
+
+def blob_key_in_use(meta: RegistryMetadata, repository: str, blob_key: str) -> bool:
+    with meta._lock:
+        row = meta._db.execute(
+            "SELECT 1 FROM objects WHERE repository = ? AND blob_key = ?", (repository, blob_key)
+        ).fetchone()
+    return row is not None
+
+
+def delete_upload(meta: RegistryMetadata, upload_id: str) -> None:
+    """Forget an upload (its part blobs, deleted by the caller first, are no longer kept)."""
+    with meta._tx() as db:
+        db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
+        db.execute("DELETE FROM upload_blobs WHERE upload_id = ?", (upload_id,))
+
+
+def stale_uploads(meta: RegistryMetadata, before: float, at: float) -> list[UploadRow]:
+    """Uploads untouched since ``before`` and not being written now."""
+    with meta._lock:
+        rows = meta._db.execute(_SELECT_UPLOAD + "WHERE updated_at < ? AND lease_until <= ?", (before, at)).fetchall()
+    return [_upload(r) for r in rows]
+
+
+# -- authorization tokens -------------------------------------------------------------------------
+def insert_token(meta: RegistryMetadata, token_sha256: str, principal: str, expires_at: float, at: float) -> None:
+    with meta._tx() as db:
+        db.execute("DELETE FROM authorization_tokens WHERE expires_at <= ?", (at,))
+        db.execute("INSERT INTO authorization_tokens VALUES (?, ?, ?)", (token_sha256, principal, expires_at))
+
+
+def get_token(meta: RegistryMetadata, token_sha256: str) -> tuple[str, float] | None:
+    with meta._lock:
+        row = meta._db.execute(
+            "SELECT principal, expires_at FROM authorization_tokens WHERE token_sha256 = ?", (token_sha256,)
+        ).fetchone()
+    return None if row is None else (str(row[0]), float(row[1]))

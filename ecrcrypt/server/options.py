@@ -1,0 +1,48 @@
+"""How a server process is configured: passed through the environment because uvicorn builds the
+application in each worker process from an import string (``app:app_from_environment``)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import attrs
+
+__all__ = ["ENVIRONMENT_VARIABLE", "ServerOptions"]
+
+ENVIRONMENT_VARIABLE = "ECRCRYPT_SERVER_OPTIONS"
+
+
+@attrs.frozen(kw_only=True)
+class ServerOptions:
+    """``directory``: the registry (``ecrcrypt --dir``); ``create_on_push``: a push to a repository that
+    does not exist creates it, as the pushing principal, with the registry's default encryption
+    configuration (otherwise repositories are created explicitly, as on ECR); ``s3_bucket``: the
+    blobs go to S3 (``s3_endpoint_url`` for an S3-compatible endpoint) while the metadata, the
+    service key and the local KMS stay in ``directory``."""
+
+    directory: str
+    create_on_push: bool = False
+    #: Blobs in this S3 bucket instead of ``directory/blobs`` (boto3's credentials and region).
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(attrs.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerOptions:
+        doc = json.loads(text)
+        return cls(
+            directory=str(doc["directory"]),
+            create_on_push=bool(doc.get("create_on_push", False)),
+            s3_bucket=doc.get("s3_bucket"),
+            s3_endpoint_url=doc.get("s3_endpoint_url"),
+        )
+
+    @classmethod
+    def from_environment(cls) -> ServerOptions:
+        text = os.environ.get(ENVIRONMENT_VARIABLE)
+        if not text:
+            raise RuntimeError(f"{ENVIRONMENT_VARIABLE} is not set: start the server with `ecrcrypt serve`")
+        return cls.from_json(text)
