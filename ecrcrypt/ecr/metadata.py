@@ -36,19 +36,23 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
 from ecrcrypt._statefile import create_private_file, database_problem, private_dir, structure_problem
 from ecrcrypt.arns import AccountId, Region
+from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION, steps
 from ecrcrypt.errors import RegistryStateError
 
 __all__ = [
     "SCHEMA_VERSION",
     "BlobIntent",
+    "MetadataConnection",
+    "MetadataOperations",
     "ObjectRecord",
     "RegistryMetadata",
     "RepositoryGrant",
@@ -57,116 +61,8 @@ __all__ = [
     "Snapshot",
 ]
 
-# Version 1: the tables of the unversioned schema (``IF NOT EXISTS``: a version-0 database
-# already has them) and the registry's own records (identity, what must exist).
-_V1 = (
-    """CREATE TABLE IF NOT EXISTS repositories (
-    name            TEXT PRIMARY KEY,
-    uid             TEXT NOT NULL,
-    created_at      REAL NOT NULL,
-    encryption_type TEXT NOT NULL,
-    kms_key         TEXT,
-    grants          TEXT NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS objects (
-    repository  TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    digest      TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    stored_size INTEGER NOT NULL,
-    inner_size  INTEGER,
-    pushed_at   REAL NOT NULL,
-    blob_key    TEXT NOT NULL,
-    PRIMARY KEY (repository, kind, digest)
-)""",
-    """CREATE TABLE IF NOT EXISTS tags (
-    repository TEXT NOT NULL,
-    tag        TEXT NOT NULL,
-    digest     TEXT NOT NULL,
-    PRIMARY KEY (repository, tag)
-)""",
-    """CREATE TABLE IF NOT EXISTS registry (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID""",
-)
-
-# Version 2: crash consistency (issue 10 part A): intents, uid-bound repositories. Additive tables only.
-# repository_intents: a repository creation or deletion in progress, written before its first KMS
-#   call (creation) or with the removal of the repository row (deletion); removed when done.
-# blob_intents: a blob a push is writing or has committed but not yet recorded: GC keeps it.
-# uid_bound_repositories: repositories whose uid is part of every encryption context and grant
-#   constraint (all those created since); one absent here predates it (ECR's two-key context).
-_V2 = (
-    """CREATE TABLE IF NOT EXISTS repository_intents (
-    uid             TEXT PRIMARY KEY,
-    operation       TEXT NOT NULL,
-    name            TEXT NOT NULL,
-    encryption_type TEXT NOT NULL,
-    kms_key         TEXT,
-    grants          TEXT NOT NULL,
-    owner           TEXT NOT NULL,
-    started_at      REAL NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS blob_intents (
-    blob_key       TEXT PRIMARY KEY,
-    repository_uid TEXT NOT NULL,
-    owner          TEXT NOT NULL,
-    started_at     REAL NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS uid_bound_repositories (
-    uid TEXT PRIMARY KEY
-)""",
-)
-
-# Version 3: a repository's policy (SetRepositoryPolicy), deleted with the repository (issue 11).
-_V3 = (
-    """CREATE TABLE IF NOT EXISTS repository_policies (
-    repository TEXT PRIMARY KEY,
-    document   TEXT NOT NULL
-)""",
-)
-
-
-# Version 4: the image API and durable uploads (ecr/records.py reads and writes these). Keyed by
-# the repository's uid, not its name: a repository re-created under an old name starts with none.
-_V4 = (
-    """CREATE TABLE IF NOT EXISTS image_manifests (
-    repository_uid      TEXT NOT NULL,
-    digest              TEXT NOT NULL,
-    media_type          TEXT NOT NULL,
-    artifact_media_type TEXT,
-    subject             TEXT,
-    size_in_bytes       INTEGER NOT NULL,
-    PRIMARY KEY (repository_uid, digest)
-)""",
-    """CREATE TABLE IF NOT EXISTS repository_settings (
-    repository_uid       TEXT PRIMARY KEY,
-    image_tag_mutability TEXT NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS layer_uploads (
-    upload_id      TEXT PRIMARY KEY,
-    repository_uid TEXT NOT NULL,
-    repository     TEXT NOT NULL,
-    created_at     REAL NOT NULL,
-    updated_at     REAL NOT NULL,
-    received       INTEGER NOT NULL,
-    state          TEXT NOT NULL,
-    lease          TEXT,
-    lease_until    REAL NOT NULL DEFAULT 0
-)""",
-    # the blobs a durable upload holds (its parts): garbage collection keeps them
-    """CREATE TABLE IF NOT EXISTS upload_blobs (
-    blob_key  TEXT PRIMARY KEY,
-    upload_id TEXT NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS authorization_tokens (
-    token_sha256 TEXT PRIMARY KEY,
-    principal    TEXT NOT NULL,
-    expires_at   REAL NOT NULL
-)""",
-)
-
-# Forward-only: never edit a step once released; append one. Each step is a tuple of statements.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
-SCHEMA_VERSION = len(_MIGRATIONS)
+# The schema, one definition for both backends (``ecr.metadata_schema``), rendered for SQLite.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = steps("sqlite")
 
 # Keys of the ``registry`` table.
 STORE_ID, ACCOUNT, REGION = "store_id", "account", "region"
@@ -256,7 +152,420 @@ class ObjectRecord:
     blob_key: str  # where the ciphertext lives in the blob store
 
 
-class RegistryMetadata:
+class MetadataConnection(Protocol):
+    """What an operation runs its statements on: SQLite's connection, or psycopg's behind an adapter.
+
+    Statements use ``?`` placeholders and the SQL both databases accept (``ON CONFLICT``,
+    not SQLite's ``INSERT OR ...``), so every operation is written once for both backends.
+    """
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+_T = TypeVar("_T")
+
+
+class MetadataOperations:
+    """The registry's reads and transactions over any SQL backend (SQLite or PostgreSQL).
+
+    A backend supplies how a transaction runs (:meth:`_write`: SQLite serializes writers with
+    ``BEGIN IMMEDIATE``; PostgreSQL runs SERIALIZABLE and re-runs the operation on a
+    serialization failure, which is why an operation is a function of its connection and not
+    a ``with`` block), how a read runs (:meth:`_read`), and where the database is. Every
+    invariant (first writer wins, liveness checked in the writing transaction, intents'
+    compare-and-set) lives here once.
+    """
+
+    def _write(self, op: Callable[[MetadataConnection], _T], *, durable: bool = True) -> _T:
+        raise NotImplementedError
+
+    @contextmanager
+    def _read(self) -> Iterator[MetadataConnection]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @property
+    def location(self) -> str:
+        """Where the database is, for messages (a path, ``:memory:``, or a URL without its password)."""
+        raise NotImplementedError
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the records outlive this object (a file or a server, not ``:memory:``)."""
+        raise NotImplementedError
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, if the database is one."""
+        return None
+
+    def _state_error(self, message: str) -> RegistryStateError:
+        return RegistryStateError(message, path=None if self.path is None else str(self.path))
+
+    # -- the registry's own records ------------------------------------------------------
+    def recorded(self, key: str) -> str | None:
+        """The value recorded under ``key`` in the registry table, or ``None``."""
+        with self._read() as db:
+            row = db.execute("SELECT v FROM registry WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_once(self, key: str, value: str) -> str:
+        """Record ``value`` under ``key`` unless something is there; return what is there.
+
+        Records are written once: what a registry was created with never changes under it.
+        """
+
+        def op(db: MetadataConnection) -> str:
+            db.execute("INSERT INTO registry VALUES (?, ?) ON CONFLICT DO NOTHING", (key, value))
+            return str(db.execute("SELECT v FROM registry WHERE k = ?", (key,)).fetchone()[0])
+
+        return self._write(op)
+
+    def record_once_many(self, values: Mapping[str, str]) -> dict[str, str | None]:
+        """Record all of ``values`` in one transaction unless one of their keys is already there
+        (then nothing is written); return what is recorded under each key afterwards."""
+        keys = list(values)
+        marks = ",".join("?" * len(keys))
+
+        def op(db: MetadataConnection) -> dict[str, str | None]:
+            taken = db.execute(f"SELECT 1 FROM registry WHERE k IN ({marks})", keys).fetchone()  # noqa: S608
+            if taken is None:
+                db.executemany("INSERT INTO registry VALUES (?, ?)", list(values.items()))
+            rows = dict(db.execute(f"SELECT k, v FROM registry WHERE k IN ({marks})", keys).fetchall())  # noqa: S608
+            return {k: None if rows.get(k) is None else str(rows[k]) for k in keys}
+
+        return self._write(op)
+
+    @property
+    def store_id(self) -> str | None:
+        """The random id given to this database when it was created (``None``: not recorded)."""
+        return self.recorded(STORE_ID)
+
+    def check_identity(self, *, account: str, region: str, record: bool = False) -> None:
+        """Refuse a database that belongs to another registry; ``record``: claim an unclaimed one."""
+        for key, expected in ((ACCOUNT, account), (REGION, region)):
+            found = self.record_once(key, expected) if record else self.recorded(key)
+            if found is None and not self.persistent:
+                found = self.record_once(key, expected)  # an in-memory database belongs to its first user
+            if found != expected:
+                raise self._state_error(
+                    f"the registry database {self.location} belongs to "
+                    f"{'no registry' if found is None else f'the registry of {key} {found}'}, not to {key} "
+                    f"{expected}: open the database of this registry (or restore it from backup)",
+                )
+
+    # -- repositories ------------------------------------------------------------------
+    def get_repository(self, name: str) -> RepositoryRecord | None:
+        with self._read() as db:
+            row = db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (name,)).fetchone()
+        return None if row is None else _repo(row)
+
+    def list_repositories(self) -> list[RepositoryRecord]:
+        with self._read() as db:
+            rows = db.execute(_SELECT_REPOSITORIES + " ORDER BY r.created_at, r.name").fetchall()
+        return [_repo(r) for r in rows]
+
+    # -- repository policies -------------------------------------------------------------
+    def get_repository_policy(self, name: str) -> str | None:
+        with self._read() as db:
+            row = db.execute("SELECT document FROM repository_policies WHERE repository = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_repository_policy(self, name: str, document: str) -> bool:
+        """Store the policy text of repository ``name``; ``False`` (nothing written) when it does not exist."""
+
+        def op(db: MetadataConnection) -> bool:
+            if not db.execute("SELECT 1 FROM repositories WHERE name = ?", (name,)).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO repository_policies VALUES (?, ?) "
+                "ON CONFLICT (repository) DO UPDATE SET document = excluded.document",
+                (name, document),
+            )
+            return True
+
+        return self._write(op)
+
+    def delete_repository_policy(self, name: str) -> bool:
+        """``False`` when the repository had no policy."""
+
+        def op(db: MetadataConnection) -> bool:
+            return int(db.execute("DELETE FROM repository_policies WHERE repository = ?", (name,)).rowcount) > 0
+
+        return self._write(op)
+
+    @staticmethod
+    def _live(db: MetadataConnection, repository: RepositoryRecord) -> bool:
+        """Whether ``repository`` (that very one: its uid) still exists, in the caller's transaction."""
+        row = db.execute("SELECT uid FROM repositories WHERE name = ?", (repository.name,)).fetchone()
+        return row is not None and row[0] == repository.uid
+
+    def put_object(
+        self, repository: RepositoryRecord, record: ObjectRecord, *, replacing: str | None = None
+    ) -> ObjectRecord | None:
+        """Record an object of ``repository`` unless one is recorded already: the first writer wins.
+
+        Returns the record now in force -- ``record`` itself, or the earlier one (the caller
+        then discards its own blob) -- or ``None`` (nothing written) when that repository is
+        gone, deleted or deleted and re-created under its name since the caller read it.
+        ``replacing`` names the blob key of an existing record the caller found missing
+        from the store: only that record may be replaced. The push's blob intent (if any)
+        goes in the same transaction, so the blob is always held by an intent or a record.
+
+        Rows are keyed by name: checking liveness in a separate transaction would let a
+        push racing a delete leave a ghost row that a later repository of the same name
+        inherits, so the check and the insert share one transaction.
+        """
+
+        def op(db: MetadataConnection) -> ObjectRecord | None:
+            if not self._live(db, repository):
+                return None
+            row = db.execute(
+                _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?",
+                (repository.name, record.kind, record.digest),
+            ).fetchone()
+            if row is not None:
+                current = ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
+                if replacing is None or current.blob_key != replacing:
+                    return current
+            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (record.blob_key,))
+            db.execute(
+                "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, kind, digest) DO UPDATE "
+                "SET size = excluded.size, stored_size = excluded.stored_size, inner_size = excluded.inner_size, "
+                "pushed_at = excluded.pushed_at, blob_key = excluded.blob_key",
+                (
+                    repository.name,
+                    record.kind,
+                    record.digest,
+                    record.size,
+                    record.stored_size,
+                    record.inner_size,
+                    record.pushed_at,
+                    record.blob_key,
+                ),
+            )
+            return record
+
+        return self._write(op)
+
+    def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None:
+        with self._read() as db:
+            row = db.execute(
+                _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?", (repository, kind, digest)
+            ).fetchone()
+        return None if row is None else ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
+
+    def list_objects(self, repository: str, kind: str) -> list[ObjectRecord]:
+        with self._read() as db:
+            rows = db.execute(
+                _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? ORDER BY pushed_at, digest", (repository, kind)
+            ).fetchall()
+        return [ObjectRecord(**dict(zip(_OBJECT_FIELDS, r, strict=True))) for r in rows]
+
+    def count_objects(self, repository: str) -> int:
+        with self._read() as db:
+            (n,) = db.execute("SELECT COUNT(*) FROM objects WHERE repository = ?", (repository,)).fetchone()
+        return int(n)
+
+    # -- tags --------------------------------------------------------------------------
+    def put_tag(self, repository: RepositoryRecord, tag: str, digest: str) -> bool:
+        """Tag an image of ``repository``; ``False`` (nothing written) when that repository is
+        gone (as :meth:`put_object`), or when it holds no manifest ``digest``."""
+
+        def op(db: MetadataConnection) -> bool:
+            if not self._live(db, repository):
+                return False
+            if not db.execute(
+                "SELECT 1 FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?",
+                (repository.name, digest),
+            ).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO tags VALUES (?, ?, ?) "
+                "ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest",
+                (repository.name, tag, digest),
+            )
+            return True
+
+        return self._write(op)
+
+    def get_tag(self, repository: str, tag: str) -> str | None:
+        with self._read() as db:
+            row = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (repository, tag)).fetchone()
+        return None if row is None else str(row[0])
+
+    def tags_of(self, repository: str, digest: str) -> list[str]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT tag FROM tags WHERE repository = ? AND digest = ? ORDER BY tag", (repository, digest)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    # -- repository intents (crash consistency) ------------------------------------------
+    def begin_create(self, intent: RepositoryIntent) -> RepositoryIntent | RepositoryRecord | None:
+        """Record the intent to create ``intent.name``; ``None`` when recorded, else what holds the
+        name: the existing repository, or the intent of a creation of that name already begun."""
+
+        def op(db: MetadataConnection) -> RepositoryIntent | RepositoryRecord | None:
+            row = db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (intent.name,)).fetchone()
+            if row is not None:
+                return _repo(row)
+            other = db.execute(
+                _SELECT_INTENTS + " WHERE name = ? AND operation = 'create'",
+                (intent.name,),
+            ).fetchone()
+            if other is not None:
+                return _intent(other)
+            self._insert_intent(db, intent)
+            return None
+
+        return self._write(op)
+
+    def finish_create(self, record: RepositoryRecord, owner: str) -> bool:
+        """Replace the creation intent of ``record.uid`` (still held by ``owner``) by the repository
+        row, in one transaction; ``False`` (nothing written) when recovery took the intent over."""
+
+        def op(db: MetadataConnection) -> bool:
+            cur = db.execute(
+                "DELETE FROM repository_intents WHERE uid = ? AND operation = 'create' AND owner = ?",
+                (record.uid, owner),
+            )
+            if cur.rowcount != 1:
+                return False
+            if db.execute("SELECT 1 FROM repositories WHERE name = ?", (record.name,)).fetchone():
+                raise AssertionError("a repository row appeared under a name held by a creation intent")
+            db.execute(
+                "INSERT INTO repositories VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.name,
+                    record.uid,
+                    record.created_at,
+                    record.encryption_type,
+                    record.kms_key,
+                    _dump_grants(record.grants),
+                ),
+            )
+            if record.binds_uid:
+                db.execute("INSERT INTO uid_bound_repositories VALUES (?) ON CONFLICT DO NOTHING", (record.uid,))
+            return True
+
+        return self._write(op)
+
+    def begin_delete(self, record: RepositoryRecord, intent: RepositoryIntent) -> bool:
+        """Remove the repository (that very one: its uid) with its objects and tags, and record the
+        intent to finish the deletion, in one transaction; ``False`` when it is already gone."""
+
+        def op(db: MetadataConnection) -> bool:
+            if not self._live(db, record):
+                return False
+            db.execute("DELETE FROM repositories WHERE name = ?", (record.name,))
+            db.execute("DELETE FROM objects WHERE repository = ?", (record.name,))
+            db.execute("DELETE FROM tags WHERE repository = ?", (record.name,))
+            db.execute("DELETE FROM uid_bound_repositories WHERE uid = ?", (record.uid,))
+            db.execute("DELETE FROM repository_policies WHERE repository = ?", (record.name,))
+            self._insert_intent(db, intent)
+            return True
+
+        return self._write(op)
+
+    @staticmethod
+    def _insert_intent(db: MetadataConnection, intent: RepositoryIntent) -> None:
+        db.execute(
+            "INSERT INTO repository_intents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                intent.uid,
+                intent.operation,
+                intent.name,
+                intent.encryption_type,
+                intent.kms_key,
+                _dump_grants(intent.grants),
+                intent.owner,
+                intent.started_at,
+            ),
+        )
+
+    def list_intents(self) -> list[RepositoryIntent]:
+        with self._read() as db:
+            rows = db.execute(_SELECT_INTENTS + " ORDER BY started_at, uid").fetchall()
+        return [_intent(r) for r in rows]
+
+    def claim_intent(self, uid: str, owner: str, new_owner: str) -> bool:
+        """Take the intent of ``uid`` over from ``owner`` (compare and set); ``False`` if it changed."""
+
+        def op(db: MetadataConnection) -> bool:
+            cur = db.execute(
+                "UPDATE repository_intents SET owner = ? WHERE uid = ? AND owner = ?", (new_owner, uid, owner)
+            )
+            return int(cur.rowcount) == 1
+
+        return self._write(op)
+
+    def end_intent(self, uid: str, owner: str) -> bool:
+        """Remove the intent of ``uid`` if ``owner`` still holds it."""
+
+        def op(db: MetadataConnection) -> bool:
+            cur = db.execute("DELETE FROM repository_intents WHERE uid = ? AND owner = ?", (uid, owner))
+            return int(cur.rowcount) == 1
+
+        return self._write(op)
+
+    # -- blob intents (write-once objects, garbage collection) ---------------------------
+    def begin_blob(self, intent: BlobIntent) -> None:
+        """Record a blob intent. Not waited to disk: a power loss that drops it also voids the
+        push (never acknowledged), and a blob without intent or record is then rightly collected."""
+
+        def op(db: MetadataConnection) -> None:
+            db.execute(
+                "INSERT INTO blob_intents VALUES (?, ?, ?, ?) ON CONFLICT (blob_key) DO UPDATE SET "
+                "repository_uid = excluded.repository_uid, owner = excluded.owner, started_at = excluded.started_at",
+                (intent.blob_key, intent.repository_uid, intent.owner, intent.started_at),
+            )
+
+        self._write(op, durable=False)
+
+    def end_blob(self, blob_key: str) -> None:
+        """Drop a blob intent (not waited to disk: a revived intent's owner is dead, recovery drops it)."""
+
+        def op(db: MetadataConnection) -> None:
+            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
+
+        self._write(op, durable=False)
+
+    def claim_dead_blob(self, blob_key: str, owner: str | None) -> bool:
+        """Whether ``blob_key`` may be deleted now: no record names it and its intent is still the one
+        seen (``owner``'s, or none). Read in one transaction *after* the owner was judged dead, so a
+        push that recorded its blob and then exited -- its intent gone with the record -- is never
+        taken for a dead push on the strength of an older snapshot.
+        """
+
+        def op(db: MetadataConnection) -> bool:
+            if db.execute("SELECT 1 FROM objects WHERE blob_key = ? LIMIT 1", (blob_key,)).fetchone():
+                return False
+            row = db.execute("SELECT owner FROM blob_intents WHERE blob_key = ?", (blob_key,)).fetchone()
+            return (None if row is None else str(row[0])) == owner
+
+        return self._write(op)
+
+    def snapshot(self) -> Snapshot:
+        """Repositories, intents and every recorded blob key (objects and upload parts), in one transaction."""
+
+        def op(db: MetadataConnection) -> Snapshot:
+            repos = tuple(_repo(r) for r in db.execute(_SELECT_REPOSITORIES).fetchall())
+            intents = tuple(_intent(r) for r in db.execute(_SELECT_INTENTS).fetchall())
+            blobs = tuple(
+                _blob_intent(r)
+                for r in db.execute("SELECT blob_key, repository_uid, owner, started_at FROM blob_intents").fetchall()
+            )
+            keys = frozenset(str(r[0]) for r in db.execute("SELECT blob_key FROM objects").fetchall())
+            keys |= {str(r[0]) for r in db.execute("SELECT blob_key FROM upload_blobs").fetchall()}  # ecr.uploads
+            return Snapshot(repositories=repos, intents=intents, blob_intents=blobs, blob_keys=keys)
+
+        return self._write(op)
+
+
+class RegistryMetadata(MetadataOperations):
     """Thread-safe SQLite-backed metadata; ``path=None`` keeps it in memory.
 
     ``RegistryMetadata(path)`` opens an existing database (as :meth:`open`); a new file is
@@ -386,12 +695,19 @@ class RegistryMetadata:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One transaction. ``durable=False`` commits without waiting for the disk (WAL,
-        ``synchronous=NORMAL``): still atomic and visible to every reader, and it survives a
-        killed process, but a power loss may roll it back -- for rows whose loss is harmless.
-        A SQLite failure surfaces as ``RegistryStateError``."""
+    @property
+    def location(self) -> str:
+        return self._where()
+
+    @property
+    def persistent(self) -> bool:
+        return self._path is not None
+
+    def _write(self, op: Callable[[MetadataConnection], _T], *, durable: bool = True) -> _T:
+        """Run ``op`` in one transaction (``BEGIN IMMEDIATE``: one writer at a time). ``durable=False``
+        commits without waiting for the disk (WAL, ``synchronous=NORMAL``): still atomic and visible
+        to every reader, and it survives a killed process, but a power loss may roll it back -- for
+        rows whose loss is harmless. A SQLite failure surfaces as ``RegistryStateError``."""
         with self._lock:
             relaxed = not durable and self._path is not None
             try:
@@ -400,11 +716,12 @@ class RegistryMetadata:
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
                     try:
-                        yield self._db
+                        result = op(self._db)
                     except BaseException:
                         self._db.execute("ROLLBACK")
                         raise
                     self._db.execute("COMMIT")
+                    return result
                 finally:
                     if relaxed:
                         self._db.execute("PRAGMA synchronous=FULL")
@@ -412,324 +729,13 @@ class RegistryMetadata:
                 raise self._error(exc) from exc
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[MetadataConnection]:
         """Reads outside a transaction, under the lock, with SQLite errors surfaced as ``RegistryStateError``."""
         with self._lock:
             try:
                 yield self._db
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
-
-    # -- the registry's own records ------------------------------------------------------
-    def recorded(self, key: str) -> str | None:
-        """The value recorded under ``key`` in the registry table, or ``None``."""
-        with self._read() as db:
-            row = db.execute("SELECT v FROM registry WHERE k = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def record_once(self, key: str, value: str) -> str:
-        """Record ``value`` under ``key`` unless something is there; return what is there.
-
-        Records are written once: what a registry was created with never changes under it.
-        """
-        with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO registry VALUES (?, ?)", (key, value))
-            return str(db.execute("SELECT v FROM registry WHERE k = ?", (key,)).fetchone()[0])
-
-    def record_once_many(self, values: Mapping[str, str]) -> dict[str, str | None]:
-        """Record all of ``values`` in one transaction unless one of their keys is already there
-        (then nothing is written); return what is recorded under each key afterwards."""
-        with self._tx() as db:
-            keys = list(values)
-            marks = ",".join("?" * len(keys))
-            taken = db.execute(f"SELECT 1 FROM registry WHERE k IN ({marks})", keys).fetchone()  # noqa: S608
-            if taken is None:
-                db.executemany("INSERT INTO registry VALUES (?, ?)", list(values.items()))
-            rows = dict(db.execute(f"SELECT k, v FROM registry WHERE k IN ({marks})", keys).fetchall())  # noqa: S608
-        return {k: None if rows.get(k) is None else str(rows[k]) for k in keys}
-
-    @property
-    def store_id(self) -> str | None:
-        """The random id given to this database when it was created (``None``: not recorded)."""
-        return self.recorded(STORE_ID)
-
-    def check_identity(self, *, account: str, region: str, record: bool = False) -> None:
-        """Refuse a database that belongs to another registry; ``record``: claim an unclaimed one."""
-        for key, expected in ((ACCOUNT, account), (REGION, region)):
-            found = self.record_once(key, expected) if record else self.recorded(key)
-            if found is None and self._path is None:
-                found = self.record_once(key, expected)  # an in-memory database belongs to its first user
-            if found != expected:
-                raise RegistryStateError(
-                    f"the registry database {self._where()} belongs to "
-                    f"{'no registry' if found is None else f'the registry of {key} {found}'}, not to {key} "
-                    f"{expected}: open the database of this registry (or restore it from backup)",
-                    path=None if self._path is None else str(self._path),
-                )
-
-    # -- repositories ------------------------------------------------------------------
-    def get_repository(self, name: str) -> RepositoryRecord | None:
-        with self._read() as db:
-            row = db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (name,)).fetchone()
-        return None if row is None else _repo(row)
-
-    def list_repositories(self) -> list[RepositoryRecord]:
-        with self._read() as db:
-            rows = db.execute(_SELECT_REPOSITORIES + " ORDER BY r.created_at, r.name").fetchall()
-        return [_repo(r) for r in rows]
-
-    # -- repository policies -------------------------------------------------------------
-    def get_repository_policy(self, name: str) -> str | None:
-        with self._read() as db:
-            row = db.execute("SELECT document FROM repository_policies WHERE repository = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_repository_policy(self, name: str, document: str) -> bool:
-        """Store the policy text of repository ``name``; ``False`` (nothing written) when it does not exist."""
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM repositories WHERE name = ?", (name,)).fetchone():
-                return False
-            db.execute(
-                "INSERT INTO repository_policies VALUES (?, ?) "
-                "ON CONFLICT (repository) DO UPDATE SET document = excluded.document",
-                (name, document),
-            )
-            return True
-
-    def delete_repository_policy(self, name: str) -> bool:
-        """``False`` when the repository had no policy."""
-        with self._tx() as db:
-            return db.execute("DELETE FROM repository_policies WHERE repository = ?", (name,)).rowcount > 0
-
-    def _live(self, db: sqlite3.Connection, repository: RepositoryRecord) -> bool:
-        """Whether ``repository`` (that very one: its uid) still exists, in the caller's transaction."""
-        row = db.execute("SELECT uid FROM repositories WHERE name = ?", (repository.name,)).fetchone()
-        return row is not None and row[0] == repository.uid
-
-    def put_object(
-        self, repository: RepositoryRecord, record: ObjectRecord, *, replacing: str | None = None
-    ) -> ObjectRecord | None:
-        """Record an object of ``repository`` unless one is recorded already: the first writer wins.
-
-        Returns the record now in force -- ``record`` itself, or the earlier one (the caller
-        then discards its own blob) -- or ``None`` (nothing written) when that repository is
-        gone, deleted or deleted and re-created under its name since the caller read it.
-        ``replacing`` names the blob key of an existing record the caller found missing
-        from the store: only that record may be replaced. The push's blob intent (if any)
-        goes in the same transaction, so the blob is always held by an intent or a record.
-
-        Rows are keyed by name: checking liveness in a separate transaction would let a
-        push racing a delete leave a ghost row that a later repository of the same name
-        inherits, so the check and the insert share one transaction.
-        """
-        with self._tx() as db:
-            if not self._live(db, repository):
-                return None
-            row = db.execute(
-                _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?",
-                (repository.name, record.kind, record.digest),
-            ).fetchone()
-            if row is not None:
-                current = ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
-                if replacing is None or current.blob_key != replacing:
-                    return current
-            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (record.blob_key,))
-            db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    repository.name,
-                    record.kind,
-                    record.digest,
-                    record.size,
-                    record.stored_size,
-                    record.inner_size,
-                    record.pushed_at,
-                    record.blob_key,
-                ),
-            )
-            return record
-
-    def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None:
-        with self._read() as db:
-            row = db.execute(
-                "SELECT kind, digest, size, stored_size, inner_size, pushed_at, blob_key FROM objects "
-                "WHERE repository = ? AND kind = ? AND digest = ?",
-                (repository, kind, digest),
-            ).fetchone()
-        return None if row is None else ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
-
-    def list_objects(self, repository: str, kind: str) -> list[ObjectRecord]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT kind, digest, size, stored_size, inner_size, pushed_at, blob_key FROM objects "
-                "WHERE repository = ? AND kind = ? ORDER BY pushed_at, digest",
-                (repository, kind),
-            ).fetchall()
-        return [ObjectRecord(**dict(zip(_OBJECT_FIELDS, r, strict=True))) for r in rows]
-
-    def count_objects(self, repository: str) -> int:
-        with self._read() as db:
-            (n,) = db.execute("SELECT COUNT(*) FROM objects WHERE repository = ?", (repository,)).fetchone()
-        return int(n)
-
-    # -- tags --------------------------------------------------------------------------
-    def put_tag(self, repository: RepositoryRecord, tag: str, digest: str) -> bool:
-        """Tag an image of ``repository``; ``False`` (nothing written) when that repository is
-        gone (as :meth:`put_object`), or when it holds no manifest ``digest``."""
-        with self._tx() as db:
-            if not self._live(db, repository):
-                return False
-            if not db.execute(
-                "SELECT 1 FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?",
-                (repository.name, digest),
-            ).fetchone():
-                return False
-            db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (repository.name, tag, digest))
-            return True
-
-    def get_tag(self, repository: str, tag: str) -> str | None:
-        with self._read() as db:
-            row = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (repository, tag)).fetchone()
-        return None if row is None else str(row[0])
-
-    def tags_of(self, repository: str, digest: str) -> list[str]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT tag FROM tags WHERE repository = ? AND digest = ? ORDER BY tag", (repository, digest)
-            ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    # -- repository intents (crash consistency) ------------------------------------------
-    def begin_create(self, intent: RepositoryIntent) -> RepositoryIntent | RepositoryRecord | None:
-        """Record the intent to create ``intent.name``; ``None`` when recorded, else what holds the
-        name: the existing repository, or the intent of a creation of that name already begun."""
-        with self._tx() as db:
-            row = db.execute(_SELECT_REPOSITORIES + " WHERE r.name = ?", (intent.name,)).fetchone()
-            if row is not None:
-                return _repo(row)
-            other = db.execute(
-                _SELECT_INTENTS + " WHERE name = ? AND operation = 'create'",
-                (intent.name,),
-            ).fetchone()
-            if other is not None:
-                return _intent(other)
-            self._insert_intent(db, intent)
-            return None
-
-    def finish_create(self, record: RepositoryRecord, owner: str) -> bool:
-        """Replace the creation intent of ``record.uid`` (still held by ``owner``) by the repository
-        row, in one transaction; ``False`` (nothing written) when recovery took the intent over."""
-        with self._tx() as db:
-            cur = db.execute(
-                "DELETE FROM repository_intents WHERE uid = ? AND operation = 'create' AND owner = ?",
-                (record.uid, owner),
-            )
-            if cur.rowcount != 1:
-                return False
-            if db.execute("SELECT 1 FROM repositories WHERE name = ?", (record.name,)).fetchone():
-                raise AssertionError("a repository row appeared under a name held by a creation intent")
-            db.execute(
-                "INSERT INTO repositories VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    record.name,
-                    record.uid,
-                    record.created_at,
-                    record.encryption_type,
-                    record.kms_key,
-                    _dump_grants(record.grants),
-                ),
-            )
-            if record.binds_uid:
-                db.execute("INSERT OR IGNORE INTO uid_bound_repositories VALUES (?)", (record.uid,))
-            return True
-
-    def begin_delete(self, record: RepositoryRecord, intent: RepositoryIntent) -> bool:
-        """Remove the repository (that very one: its uid) with its objects and tags, and record the
-        intent to finish the deletion, in one transaction; ``False`` when it is already gone."""
-        with self._tx() as db:
-            if not self._live(db, record):
-                return False
-            db.execute("DELETE FROM repositories WHERE name = ?", (record.name,))
-            db.execute("DELETE FROM objects WHERE repository = ?", (record.name,))
-            db.execute("DELETE FROM tags WHERE repository = ?", (record.name,))
-            db.execute("DELETE FROM uid_bound_repositories WHERE uid = ?", (record.uid,))
-            db.execute("DELETE FROM repository_policies WHERE repository = ?", (record.name,))
-            self._insert_intent(db, intent)
-            return True
-
-    def _insert_intent(self, db: sqlite3.Connection, intent: RepositoryIntent) -> None:
-        db.execute(
-            "INSERT INTO repository_intents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                intent.uid,
-                intent.operation,
-                intent.name,
-                intent.encryption_type,
-                intent.kms_key,
-                _dump_grants(intent.grants),
-                intent.owner,
-                intent.started_at,
-            ),
-        )
-
-    def list_intents(self) -> list[RepositoryIntent]:
-        with self._read() as db:
-            rows = db.execute(_SELECT_INTENTS + " ORDER BY started_at, uid").fetchall()
-        return [_intent(r) for r in rows]
-
-    def claim_intent(self, uid: str, owner: str, new_owner: str) -> bool:
-        """Take the intent of ``uid`` over from ``owner`` (compare and set); ``False`` if it changed."""
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE repository_intents SET owner = ? WHERE uid = ? AND owner = ?", (new_owner, uid, owner)
-            )
-            return cur.rowcount == 1
-
-    def end_intent(self, uid: str, owner: str) -> bool:
-        """Remove the intent of ``uid`` if ``owner`` still holds it."""
-        with self._tx() as db:
-            cur = db.execute("DELETE FROM repository_intents WHERE uid = ? AND owner = ?", (uid, owner))
-            return cur.rowcount == 1
-
-    # -- blob intents (write-once objects, garbage collection) ---------------------------
-    def begin_blob(self, intent: BlobIntent) -> None:
-        """Record a blob intent. Not waited to disk: a power loss that drops it also voids the
-        push (never acknowledged), and a blob without intent or record is then rightly collected."""
-        with self._tx(durable=False) as db:
-            db.execute(
-                "INSERT OR REPLACE INTO blob_intents VALUES (?, ?, ?, ?)",
-                (intent.blob_key, intent.repository_uid, intent.owner, intent.started_at),
-            )
-
-    def end_blob(self, blob_key: str) -> None:
-        """Drop a blob intent (not waited to disk: a revived intent's owner is dead, recovery drops it)."""
-        with self._tx(durable=False) as db:
-            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
-
-    def claim_dead_blob(self, blob_key: str, owner: str | None) -> bool:
-        """Whether ``blob_key`` may be deleted now: no record names it and its intent is still the one
-        seen (``owner``'s, or none). Read in one transaction *after* the owner was judged dead, so a
-        push that recorded its blob and then exited -- its intent gone with the record -- is never
-        taken for a dead push on the strength of an older snapshot.
-        """
-        with self._tx() as db:
-            if db.execute("SELECT 1 FROM objects WHERE blob_key = ? LIMIT 1", (blob_key,)).fetchone():
-                return False
-            row = db.execute("SELECT owner FROM blob_intents WHERE blob_key = ?", (blob_key,)).fetchone()
-            return (None if row is None else str(row[0])) == owner
-
-    def snapshot(self) -> Snapshot:
-        """Repositories, intents and every recorded blob key (objects and upload parts), in one transaction."""
-        with self._tx() as db:
-            repos = tuple(_repo(r) for r in db.execute(_SELECT_REPOSITORIES).fetchall())
-            intents = tuple(_intent(r) for r in db.execute(_SELECT_INTENTS).fetchall())
-            blobs = tuple(
-                _blob_intent(r)
-                for r in db.execute("SELECT blob_key, repository_uid, owner, started_at FROM blob_intents").fetchall()
-            )
-            keys = frozenset(str(r[0]) for r in db.execute("SELECT blob_key FROM objects").fetchall())
-            keys |= {str(r[0]) for r in db.execute("SELECT blob_key FROM upload_blobs").fetchall()}  # ecr.uploads
-        return Snapshot(repositories=repos, intents=intents, blob_intents=blobs, blob_keys=keys)
 
 
 _SELECT_INTENTS = (
