@@ -10,7 +10,8 @@ from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryArn, RepositoryNa
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.ecr.audit_events import record_ecr_event
 from ecrcrypt.ecr.grant_provider import GrantedClient, GrantPairKeyProvider
-from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryRecord
+from ecrcrypt.ecr.metadata import RepositoryGrant, RepositoryRecord
+from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicyCache, decide_ecr, kms_on_behalf
 from ecrcrypt.ecr.records import get_tag_mutability
 from ecrcrypt.ecr.service_key import SERVICE_KEY_NAMESPACE, ServiceKey
@@ -50,7 +51,7 @@ class RegistryCore:
         region: Region,
         kms_for: KmsFactory,
         store: BlobStore,
-        metadata: RegistryMetadata,
+        metadata: MetadataStore,
         service_key: ServiceKey,
         audit: AuditTrail | None,
         ecr_principal: str,

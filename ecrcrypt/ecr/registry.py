@@ -56,6 +56,7 @@ from ecrcrypt.ecr.lifecycle import (
 )
 from ecrcrypt.ecr.liveness import ABANDONED, current_owner, owner_alive
 from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryIntent, RepositoryRecord, now
+from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy, check_repository_policy, decide_ecr
 from ecrcrypt.ecr.recovery import RecoveryReport, recover, undo_creation
 from ecrcrypt.ecr.repository import Repository
@@ -135,7 +136,7 @@ class Registry:
         store: BlobStore,
         account: AccountId | str = DEFAULT_ACCOUNT,
         region: Region | str = DEFAULT_REGION,
-        metadata: RegistryMetadata | None = None,
+        metadata: MetadataStore | None = None,
         service_key: ServiceKey | None = None,
         audit: AuditTrail | None = None,
         caller: str | None = None,
@@ -797,7 +798,7 @@ def _default_authorization(given: EcrAuthorization | None, local: Any) -> EcrAut
     return EcrAuthorization(identities=local)
 
 
-def _service_key(metadata: RegistryMetadata, given: ServiceKey | None, kms: Callable[[], Kms]) -> ServiceKey:
+def _service_key(metadata: MetadataStore, given: ServiceKey | None, kms: Callable[[], Kms]) -> ServiceKey:
     """The AES256 service key a registry over ``metadata`` uses.
 
     A database file records the key it goes with: a given key must be that one (its
@@ -807,9 +808,9 @@ def _service_key(metadata: RegistryMetadata, given: ServiceKey | None, kms: Call
     if given is None:
         if metadata.recorded(WRAPPED_SERVICE_KEY) is not None:
             return ServiceKey.load_wrapped(metadata, kms())
-        if metadata.path is not None:
+        if metadata.persistent:
             raise RegistryStateError(
-                f"the registry database {metadata.path} records no KMS-wrapped service key and none was given: "
+                f"the registry database {metadata.location} records no KMS-wrapped service key and none was given: "
                 "for a new registry make one with ServiceKey.create_wrapped(metadata, kms, key_id=...) "
                 "(docs/aws.md); otherwise restore the database from backup",
                 path=str(metadata.path),
@@ -819,7 +820,7 @@ def _service_key(metadata: RegistryMetadata, given: ServiceKey | None, kms: Call
     if recorded != given.fingerprint:
         raise RegistryStateError(
             f"the service key given ({given!r}) is not the one the registry database "
-            f"{metadata.path or ':memory:'} was used with: every AES256 object is encrypted under that one; "
+            f"{metadata.location} was used with: every AES256 object is encrypted under that one; "
             "restore the right key (or database) from backup",
             path=None if metadata.path is None else str(metadata.path),
         )

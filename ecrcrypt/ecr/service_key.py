@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 
 from ecrcrypt._keyfile import create_key_file, key_fingerprint, read_key_file
-from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.errors import EcrKmsError, InvalidCiphertextError, KmsError, RegistryStateError, ValidationError
 from ecrcrypt.kms import Kms
 
@@ -42,7 +42,7 @@ _PURPOSE = "service-key"
 FINGERPRINT, WRAPPED, WRAPPING_KEY = "service_key.fingerprint", "service_key.wrapped", "service_key.kms_key"
 
 
-def service_key_context(metadata: RegistryMetadata) -> dict[str, str]:
+def service_key_context(metadata: MetadataStore) -> dict[str, str]:
     """The KMS encryption context the wrapped service key is bound to: it names the registry.
 
     A wrapped key copied into another registry's metadata does not open there (KMS
@@ -51,7 +51,7 @@ def service_key_context(metadata: RegistryMetadata) -> dict[str, str]:
     account, region, store = (metadata.recorded(k) for k in ("account", "region", "store_id"))
     if not (account and region and store):
         raise RegistryStateError(
-            f"the registry database {metadata.path or ':memory:'} records no registry identity: it was not "
+            f"the registry database {metadata.location} records no registry identity: it was not "
             "made by RegistryMetadata.create (or it was replaced); restore it from backup",
             path=None if metadata.path is None else str(metadata.path),
         )
@@ -109,7 +109,7 @@ class ServiceKey:
 
     # -- wrapped under a KMS key, in the metadata (servers) ---------------------------------
     @classmethod
-    def create_wrapped(cls, metadata: RegistryMetadata, kms: Kms, *, key_id: str) -> ServiceKey:
+    def create_wrapped(cls, metadata: MetadataStore, kms: Kms, *, key_id: str) -> ServiceKey:
         """Make the registry's service key with KMS GenerateDataKey under ``key_id`` and record
         it, wrapped, in ``metadata``. Idempotent: a key already recorded there is loaded (with
         :meth:`load_wrapped`), never replaced -- concurrent creators agree on the first one."""
@@ -130,23 +130,23 @@ class ServiceKey:
             )
             if found[WRAPPED] is None:
                 raise RegistryStateError(
-                    f"the registry database {metadata.path or ':memory:'} records a service key kept in a file, "
+                    f"the registry database {metadata.location} records a service key kept in a file, "
                     "not one wrapped under KMS: open the registry with that file",
                     path=None if metadata.path is None else str(metadata.path),
                 )
             if found[WRAPPED] == ours:
-                return cls(made.plaintext, source=f"KMS-wrapped in {metadata.path or ':memory:'}")
+                return cls(made.plaintext, source=f"KMS-wrapped in {metadata.location}")
         return cls.load_wrapped(metadata, kms)
 
     @classmethod
-    def load_wrapped(cls, metadata: RegistryMetadata, kms: Kms) -> ServiceKey:
+    def load_wrapped(cls, metadata: MetadataStore, kms: Kms) -> ServiceKey:
         """The service key recorded wrapped in ``metadata``, unwrapped with KMS Decrypt.
 
         ``RegistryStateError`` when the metadata holds none (not created, or replaced);
         ``EcrKmsError`` (with ``kms_error``) when KMS refuses to unwrap it.
         """
         wrapped, wrapping_key = metadata.recorded(WRAPPED), metadata.recorded(WRAPPING_KEY)
-        where = metadata.path or ":memory:"
+        where = metadata.location
         if wrapped is None or wrapping_key is None:
             raise RegistryStateError(
                 f"the registry database {where} holds no KMS-wrapped service key: for a new registry make "

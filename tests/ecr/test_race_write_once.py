@@ -188,7 +188,7 @@ def test_garbage_collection_keeps_in_flight_blobs_and_takes_dead_ones(tmp_path: 
     with store.open_write(dead) as w:
         w.write(b"y")
         w.commit()
-    md._db.execute(
+    md._db.execute(  # type: ignore[attr-defined]
         "INSERT INTO blob_intents VALUES (?, ?, ?, ?)", (dead, rec.uid, "elsewhere|boot|pid:[1]|1|1", 0.0)
     )  # another host's push, long past the grace period
     report = registry.collect_garbage()

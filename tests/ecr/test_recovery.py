@@ -83,7 +83,7 @@ def test_a_live_creation_holds_its_name_and_recovery_leaves_it_alone() -> None:
     intent = _half_created(env.registry, env.admin, "team/app", key, grants=1)
     md = env.registry._core.metadata
     assert md.claim_intent(intent.uid, DEAD, "elsewhere|boot|pid:[1]|1|2")
-    md._db.execute("UPDATE repository_intents SET started_at = ?", (now(),))  # another host, just now
+    md._db.execute("UPDATE repository_intents SET started_at = ?", (now(),))  # type: ignore[attr-defined]  # another host, just now
     with pytest.raises(RepositoryAlreadyExistsError, match="in progress"):
         env.registry.create_repository("team/app", encryption_configuration=kms_config(key))
     report = env.registry.recover()
@@ -118,7 +118,7 @@ def test_an_orphan_grant_of_an_earlier_repository_never_authorizes_a_new_one_of_
     old = env.registry.repository("team/app")
     data, digest = layer(3000)
     old.push_layer(data, digest=digest)
-    db = env.registry._core.metadata._db  # the old code's delete, killed before RetireGrant:
+    db = env.registry._core.metadata._db  # type: ignore[attr-defined]  # the old code's delete, killed before RetireGrant:
     db.execute("DELETE FROM repositories WHERE name = 'team/app'")
     db.execute("DELETE FROM objects WHERE repository = 'team/app'")
     env.registry.create_repository("team/app", encryption_configuration=kms_config(key))

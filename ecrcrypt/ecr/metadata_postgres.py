@@ -1,0 +1,257 @@
+"""The registry's metadata on PostgreSQL, so several registry hosts share one state.
+
+The same operations as the SQLite default (``ecr.metadata.MetadataOperations``: one text
+of every transaction for both), over psycopg 3 and a ``psycopg_pool`` connection pool.
+psycopg is an optional dependency (the ``postgres`` extra) and is imported only when a
+:class:`PostgresMetadata` is made, so ``import ecrcrypt`` never loads it.
+
+Transactions: SQLite serializes writers (``BEGIN IMMEDIATE``); here every writing
+transaction runs at ``SERIALIZABLE`` and is re-run from the start when PostgreSQL reports a
+serialization failure or a deadlock, so each one behaves as if it ran alone -- the same
+guarantee, with hosts writing in parallel where they do not touch the same rows. An
+operation therefore re-reads everything it decides on (liveness, first-writer-wins,
+intents' compare-and-set) inside its transaction; nothing it computed before is trusted.
+A transaction ``durable=False`` (blob intents) commits with ``synchronous_commit = off``:
+atomic and visible at once, only a server crash may lose its last moments, as SQLite's
+``synchronous=NORMAL``.
+
+Schema: the steps of ``ecr.metadata_schema`` rendered for PostgreSQL, each applied step
+recorded as a row of ``ecrcrypt_schema_migrations`` (version, applied_at), all pending steps
+in one transaction under an advisory lock so hosts starting together migrate once. As with
+the SQLite file, only :meth:`PostgresMetadata.create` makes the schema: :meth:`open` refuses
+a database without it (``RegistryStateError``), because an empty database in place of a
+lost one would forget every repository while their grants and blobs live on.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ecrcrypt.arns import AccountId, Region
+from ecrcrypt.ecr.metadata import STORE_ID, MetadataConnection, MetadataOperations
+from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION, steps
+from ecrcrypt.errors import RegistryStateError
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["MIGRATIONS_TABLE", "PostgresMetadata"]
+
+MIGRATIONS_TABLE = "ecrcrypt_schema_migrations"
+# pg_advisory_xact_lock key of the migration (any constant; "ecrcrypt" in ASCII).
+_MIGRATION_LOCK = 0x6563726372797074
+# Re-runs of a transaction that keeps losing serialization races before giving up.
+_MAX_ATTEMPTS = 64
+
+_T = TypeVar("_T")
+
+
+class _PgConnection:
+    """A psycopg connection that takes the shared ``?``-placeholder statements."""
+
+    _texts: dict[str, str] = {}  # noqa: RUF012 -- a cache of translations, shared on purpose
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    @classmethod
+    def _sql(cls, sql: str) -> str:
+        text = cls._texts.get(sql)
+        if text is None:
+            text = cls._texts[sql] = sql.replace("?", "%s")
+        return text
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        return self._conn.execute(self._sql(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        with self._conn.cursor() as cur:
+            cur.executemany(self._sql(sql), parameters)
+        return None
+
+
+class PostgresMetadata(MetadataOperations):
+    """Registry metadata in a PostgreSQL database at ``url`` (a libpq URL or conninfo string).
+
+    ``PostgresMetadata(url)`` opens a database :meth:`create` made; ``pool_size`` bounds the
+    connections this object holds (one per concurrent call).
+    """
+
+    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4) -> None:
+        import psycopg
+        import psycopg_pool
+
+        self._psycopg = psycopg
+        self._location = _describe(url)
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
+                url, min_size=1, max_size=max(1, pool_size), kwargs={"autocommit": True}, open=False
+            )
+            self._pool.open(wait=True, timeout=30)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(exc) from exc
+        try:
+            self._migrate(create=create)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    @classmethod
+    def create(
+        cls, url: str, *, account: AccountId | str, region: Region | str, pool_size: int = 4
+    ) -> PostgresMetadata:
+        """The registry schema in the database at ``url``, made if missing, for ``account`` in ``region``.
+
+        Idempotent (every host may call it at start): a database of the same registry is
+        opened and migrated; one of another account or Region is refused (``RegistryStateError``).
+        """
+        acct = str(account if isinstance(account, AccountId) else AccountId(account))
+        reg = str(region if isinstance(region, Region) else Region(region))
+        metadata = cls(url, create=True, pool_size=pool_size)
+        try:
+            metadata.record_once(STORE_ID, uuid.uuid4().hex)
+            metadata.check_identity(account=acct, region=reg, record=True)
+        except BaseException:
+            metadata.close()
+            raise
+        return metadata
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 4) -> PostgresMetadata:
+        """The registry schema :meth:`create` made at ``url``; never makes one (``RegistryStateError``)."""
+        return cls(url, pool_size=pool_size)
+
+    def _migrate(self, *, create: bool) -> None:
+        """Apply the pending steps in one transaction, recording each (forward only)."""
+
+        def op(db: MetadataConnection) -> None:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            if db.execute("SELECT to_regclass(?)", (MIGRATIONS_TABLE,)).fetchone()[0] is None:
+                if not create:
+                    raise RegistryStateError(
+                        f"the registry database {self._location} holds no ecrcrypt registry (no {MIGRATIONS_TABLE} "
+                        "table): restore it from backup, or make a new registry with its create path (ecrcrypt never "
+                        "makes an empty registry in place of one that went missing)"
+                    )
+                db.execute(
+                    f"CREATE TABLE {MIGRATIONS_TABLE} "
+                    "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+            version = self._version(db)
+            if version > SCHEMA_VERSION:
+                raise RegistryStateError(
+                    f"the registry database {self._location} has schema version {version}; this ecrcrypt reads up "
+                    f"to {SCHEMA_VERSION}: open it with a newer ecrcrypt"
+                )
+            for number, step in enumerate(steps("postgresql")[version:], start=version + 1):
+                for statement in step:
+                    db.execute(statement)
+                db.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, ?)", (number, time.time()))  # noqa: S608
+
+        self._write(op)
+
+    @staticmethod
+    def _version(db: MetadataConnection) -> int:
+        return int(db.execute(f"SELECT COALESCE(MAX(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0])  # noqa: S608
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as db:
+            return self._version(db)
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @property
+    def persistent(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"PostgresMetadata({self._location!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._pool.close()
+
+    def __enter__(self) -> PostgresMetadata:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, exc: BaseException) -> RegistryStateError:
+        return RegistryStateError(f"the registry database {self._location} failed: {type(exc).__name__}: {exc}")
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._closed:
+            raise RegistryStateError(f"the registry database {self._location} is closed")
+        try:
+            with self._pool.connection(timeout=60) as conn:
+                yield conn
+        except RegistryStateError:
+            raise
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):  # PoolTimeout, PoolClosed
+                raise self._error(exc) from exc
+            raise
+
+    def _write(self, op: Callable[[MetadataConnection], _T], *, durable: bool = True) -> _T:
+        errors = self._psycopg.errors
+        retryable = (errors.SerializationFailure, errors.DeadlockDetected)
+        with self._connection() as conn:
+            db = _PgConnection(conn)
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
+                conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                try:
+                    if not durable:
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    result = op(db)
+                    conn.execute("COMMIT")
+                    return result
+                except retryable:
+                    conn.execute("ROLLBACK")
+                    if attempt == _MAX_ATTEMPTS:
+                        raise
+                    # Jittered backoff: the transactions that collided do not collide again in step.
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                except BaseException:
+                    if not conn.closed and conn.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _read(self) -> Iterator[MetadataConnection]:
+        """One statement at a time in autocommit (each reads the latest commit)."""
+        with self._connection() as conn:
+            yield _PgConnection(conn)
+
+
+def _describe(url: str) -> str:
+    """``url`` without its password, for messages (never the secret)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "postgresql://(an unparsable URL)"
+    user = parts.get("user")
+    host = parts.get("host") or "localhost"
+    port = parts.get("port")
+    where = f"{host}:{port}" if port else str(host)
+    return f"postgresql://{f'{user}@' if user else ''}{where}/{parts.get('dbname') or ''}"
