@@ -23,13 +23,15 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[$*]"
 	@touch $@
 
-# skopeo (a real container client) drives the registry server's tests; Debian packages it.
+# System packages the tests use, installed when missing (as root, with apt-get); without them those tests skip:
+# skopeo (a real container client) for the server tests, PostgreSQL for the metadata backend tests.
 deps:
 	@command -v skopeo >/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian's skopeo for the server tests"; \
 	    apt-get update -qq && apt-get install -y -qq skopeo; \
 	  else echo "skopeo is missing (the server tests will skip): sudo apt-get install skopeo" >&2; fi; }
+	@$(PYTHON) -m tests.pg_server install   # Debian's postgresql: initdb/pg_ctl for tests/pg_server.py
 
 demo: $(VENV)/.installed-cli
 	$(BIN)/python -m ecrcrypt.demo $(ARGS)

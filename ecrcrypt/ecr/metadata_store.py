@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from ecrcrypt.ecr.metadata import (
     BlobIntent,
@@ -48,6 +48,10 @@ class MetadataStore(Protocol):
     def store_id(self) -> str | None: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     # the registry's own records
     def recorded(self, key: str) -> str | None: ...
