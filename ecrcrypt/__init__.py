@@ -32,6 +32,9 @@ from ecrcrypt.ecr.authorization import AuthorizationData, get_authorization_toke
 from ecrcrypt.ecr.gc import GarbageReport
 from ecrcrypt.ecr.images import ImageApi, ImageIdentifier
 from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.metadata_postgres import PostgresMetadata
+from ecrcrypt.ecr.metadata_store import MetadataStore
+from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
 from ecrcrypt.ecr.migration import MigrationReport, migrate
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy
 from ecrcrypt.ecr.recovery import RecoveryReport
@@ -131,9 +134,11 @@ __all__ = [
     "LocalKmsClient",
     "ManualClock",
     "MemoryBlobStore",
+    "MetadataStore",
     "MigrationReport",
     "Partition",
     "Policy",
+    "PostgresMetadata",
     "Principal",
     "RandomAccessSource",
     "RawAesKeyProvider",
@@ -151,6 +156,7 @@ __all__ = [
     "S3ObjectArn",
     "ServiceKey",
     "build_manifest",
+    "create_metadata",
     "decrypt",
     "decrypt_range",
     "encrypt",
@@ -160,6 +166,7 @@ __all__ = [
     "iter_decrypt",
     "iter_encrypt",
     "migrate",
+    "open_metadata",
     "parse_key_reference",
     "simulate",
 ]

@@ -62,9 +62,11 @@ EXPECTED_ALL = [
     "LocalKmsClient",
     "ManualClock",
     "MemoryBlobStore",
+    "MetadataStore",
     "MigrationReport",
     "Partition",
     "Policy",
+    "PostgresMetadata",
     "Principal",
     "RandomAccessSource",
     "RawAesKeyProvider",
@@ -82,6 +84,7 @@ EXPECTED_ALL = [
     "S3ObjectArn",
     "ServiceKey",
     "build_manifest",
+    "create_metadata",
     "decrypt",
     "decrypt_range",
     "encrypt",
@@ -91,12 +94,24 @@ EXPECTED_ALL = [
     "iter_decrypt",
     "iter_encrypt",
     "migrate",
+    "open_metadata",
     "parse_key_reference",
     "simulate",
 ]
 
 # Optional extras: the core must import without any of them.
-OPTIONAL = ["boto3", "botocore", "hypothesis", "click", "rich", "moto", "aws_encryption_sdk", "tink"]
+OPTIONAL = [
+    "boto3",
+    "botocore",
+    "hypothesis",
+    "click",
+    "rich",
+    "moto",
+    "aws_encryption_sdk",
+    "tink",
+    "psycopg",
+    "psycopg_pool",
+]
 
 
 def test_all_is_pinned() -> None:
