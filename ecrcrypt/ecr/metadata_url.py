@@ -10,10 +10,11 @@ database in place of a missing one (``RegistryStateError``).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from ecrcrypt.arns import AccountId, Region
-from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.metadata import STORE_ID, RegistryMetadata
 from ecrcrypt.ecr.metadata_postgres import PostgresMetadata
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.errors import ValidationError
@@ -57,8 +58,12 @@ def create_metadata(url: str, *, account: AccountId | str, region: Region | str,
     if url.startswith(_SQLITE):
         path = _sqlite_path(url)
         if path is None:
-            memory = RegistryMetadata()
-            memory.check_identity(account=str(account), region=str(region), record=True)
+            memory = RegistryMetadata()  # claimed as RegistryMetadata.create claims a file
+            memory.record_once(STORE_ID, uuid.uuid4().hex)
+            acct = account if isinstance(account, AccountId) else AccountId(account)
+            memory.check_identity(
+                account=str(acct), region=str(region if isinstance(region, Region) else Region(region)), record=True
+            )
             return memory
         return RegistryMetadata.create(path, account=account, region=region)
     return PostgresMetadata.create(url, account=account, region=region, pool_size=pool_size)
