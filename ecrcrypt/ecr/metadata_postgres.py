@@ -81,10 +81,11 @@ class PostgresMetadata(MetadataOperations):
     """Registry metadata in a PostgreSQL database at ``url`` (a libpq URL or conninfo string).
 
     ``PostgresMetadata(url)`` opens a database :meth:`create` made; ``pool_size`` bounds the
-    connections this object holds (one per concurrent call).
+    connections this object holds (one per concurrent call); the server must answer
+    within ``connect_timeout`` seconds.
     """
 
-    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4, connect_timeout: float = 30.0) -> None:
         import psycopg
         import psycopg_pool
 
@@ -96,7 +97,7 @@ class PostgresMetadata(MetadataOperations):
             self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
                 url, min_size=1, max_size=max(1, pool_size), kwargs={"autocommit": True}, open=False
             )
-            self._pool.open(wait=True, timeout=30)
+            self._pool.open(wait=True, timeout=connect_timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(exc) from exc
         try:
@@ -126,9 +127,12 @@ class PostgresMetadata(MetadataOperations):
         return metadata
 
     @classmethod
-    def open(cls, url: str, *, pool_size: int = 4) -> PostgresMetadata:
-        """The registry schema :meth:`create` made at ``url``; never makes one (``RegistryStateError``)."""
-        return cls(url, pool_size=pool_size)
+    def open(cls, url: str, *, pool_size: int = 4, connect_timeout: float = 30.0) -> PostgresMetadata:
+        """The registry schema :meth:`create` made at ``url``; never makes one (``RegistryStateError``).
+
+        ``connect_timeout``: seconds to keep trying to reach the server before giving up.
+        """
+        return cls(url, pool_size=pool_size, connect_timeout=connect_timeout)
 
     def _migrate(self, *, create: bool) -> None:
         """Apply the pending steps in one transaction, recording each (forward only)."""

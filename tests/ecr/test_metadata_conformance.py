@@ -26,6 +26,7 @@ from ecrcrypt.ecr.metadata import (
     RepositoryIntent,
     RepositoryRecord,
 )
+from ecrcrypt.ecr.metadata_postgres import MIGRATIONS_TABLE, PostgresMetadata
 from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
@@ -342,3 +343,29 @@ def test_a_registry_creates_pushes_pulls_deletes_and_recovers(url: str, tmp_path
     data, _ = pushed["team/aes"]
     assert second.repository("team/aes").read_layer(Digest.of(data)) == data  # untouched by recovery
     second.close()
+
+
+# -- PostgreSQL only: where the schema version lives, and no password in any message ----------
+def test_postgres_records_each_migration_and_refuses_a_newer_schema(postgres_url: str) -> None:
+    import psycopg
+
+    create_metadata(postgres_url, account=ACCOUNT, region=REGION).close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        rows = conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE} ORDER BY version").fetchall()
+        assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (%s, 0)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(RegistryStateError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        open_metadata(postgres_url)
+
+
+def test_postgres_messages_never_show_the_password(postgres_url: str) -> None:
+    with_password = postgres_url.replace("ecrcrypt@", "ecrcrypt:s3cret-pw@")  # the test server trusts any
+    with pytest.raises(RegistryStateError) as refused:
+        open_metadata(with_password)  # no schema yet
+    assert "s3cret-pw" not in str(refused.value) and "ecrcrypt@127.0.0.1" in str(refused.value)
+    with create_metadata(with_password, account=ACCOUNT, region=REGION) as metadata:
+        assert "s3cret-pw" not in repr(metadata) and "s3cret-pw" not in metadata.location
+    unreachable = with_password.rsplit(":", 1)[0] + ":1/nowhere"  # nothing listens on port 1
+    with pytest.raises(RegistryStateError) as failed:
+        PostgresMetadata.open(unreachable, connect_timeout=1)
+    assert "s3cret-pw" not in str(failed.value)
