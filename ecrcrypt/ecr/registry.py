@@ -813,7 +813,7 @@ def _service_key(metadata: MetadataStore, given: ServiceKey | None, kms: Callabl
                 f"the registry database {metadata.location} records no KMS-wrapped service key and none was given: "
                 "for a new registry make one with ServiceKey.create_wrapped(metadata, kms, key_id=...) "
                 "(docs/aws.md); otherwise restore the database from backup",
-                path=str(metadata.path),
+                path=None if metadata.path is None else str(metadata.path),
             )
         given = ServiceKey.generate()
     recorded = metadata.record_once(SERVICE_KEY_FINGERPRINT, given.fingerprint)

@@ -31,7 +31,7 @@ from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
 from ecrcrypt.ecr.registry import Registry
-from ecrcrypt.ecr.service_key import ServiceKey
+from ecrcrypt.ecr.service_key import FINGERPRINT, WRAPPED, ServiceKey
 from ecrcrypt.ecr.types import build_manifest
 from ecrcrypt.errors import RegistryStateError, ValidationError
 from ecrcrypt.kms.local.service import LocalKms
@@ -369,3 +369,14 @@ def test_postgres_messages_never_show_the_password(postgres_url: str) -> None:
     with pytest.raises(RegistryStateError) as failed:
         PostgresMetadata.open(unreachable, connect_timeout=1)
     assert "s3cret-pw" not in str(failed.value)
+
+
+def test_a_persistent_store_without_its_wrapped_service_key_is_refused_not_given_a_new_one(
+    store: MetadataStore, tmp_path: Path
+) -> None:
+    kms = LocalKms(tmp_path / "kms.sqlite3", account=ACCOUNT, region=REGION)
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    with pytest.raises(RegistryStateError, match="records no KMS-wrapped service key") as refused:
+        Registry(kms=kms.client, store=blobs, metadata=store, account=ACCOUNT, region=REGION)
+    assert refused.value.path == (None if store.path is None else str(store.path))
+    assert store.recorded(FINGERPRINT) is None and store.recorded(WRAPPED) is None  # nothing made in its place
