@@ -227,6 +227,8 @@ class MetadataOperations:
         """Record all of ``values`` in one transaction unless one of their keys is already there
         (then nothing is written); return what is recorded under each key afterwards."""
         keys = list(values)
+        if not keys:
+            return {}  # nothing to record (and ``IN ()`` is not SQL PostgreSQL accepts)
         marks = ",".join("?" * len(keys))
 
         def op(db: MetadataConnection) -> dict[str, str | None]:

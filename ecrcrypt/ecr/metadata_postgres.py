@@ -25,6 +25,7 @@ lost one would forget every repository while their grants and blobs live on.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -228,16 +229,21 @@ class PostgresMetadata(MetadataOperations):
                     conn.execute("COMMIT")
                     return result
                 except retryable:
-                    conn.execute("ROLLBACK")
+                    self._roll_back(conn)
                     if attempt == _MAX_ATTEMPTS:
                         raise
                     # Jittered backoff: the transactions that collided do not collide again in step.
                     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 except BaseException:
-                    if not conn.closed and conn.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
-                        conn.execute("ROLLBACK")
+                    self._roll_back(conn)  # the failure is what the caller sees, never a failed rollback
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _roll_back(self, conn: psycopg.Connection[Any]) -> None:
+        status = self._psycopg.pq.TransactionStatus
+        if not conn.closed and conn.info.transaction_status in (status.INTRANS, status.INERROR):
+            with contextlib.suppress(self._psycopg.Error):
+                conn.execute("ROLLBACK")
 
     @contextmanager
     def _read(self) -> Iterator[MetadataConnection]:

@@ -126,6 +126,7 @@ def test_records_are_written_once(store: MetadataStore) -> None:
     assert store.record_once_many({"a": "3", "b": "4"}) == {"a": "1", "b": None}  # all or nothing
     assert store.record_once_many({"b": "4", "c": "5"}) == {"b": "4", "c": "5"}
     assert store.recorded("c") == "5"
+    assert store.record_once_many({}) == {}
 
 
 def test_a_bad_url_is_a_validation_error() -> None:
@@ -380,3 +381,23 @@ def test_a_persistent_store_without_its_wrapped_service_key_is_refused_not_given
         Registry(kms=kms.client, store=blobs, metadata=store, account=ACCOUNT, region=REGION)
     assert refused.value.path == (None if store.path is None else str(store.path))
     assert store.recorded(FINGERPRINT) is None and store.recorded(WRAPPED) is None  # nothing made in its place
+
+
+def test_postgres_connections_killed_under_the_store_fail_one_call_and_then_heal(postgres_url: str) -> None:
+    import psycopg
+
+    with create_metadata(postgres_url, account=ACCOUNT, region=REGION) as store:
+        record = _created(store, _record())
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # as a failover or a restart would
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(store.get_repository(record.name))
+            except RegistryStateError:
+                outcomes.append(None)  # the call on the dead connection fails as RegistryStateError
+        assert outcomes[0] is None and outcomes[-1] == record  # and the pool replaces the connection
+        assert store.put_tag(record, "t", "sha256:" + "0" * 64) is False
