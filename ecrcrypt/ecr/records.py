@@ -1,19 +1,24 @@
-"""The image API's and the durable uploads' rows in the registry's SQLite metadata (private).
+"""The image API's and the durable uploads' rows in the registry's metadata (private).
 
-The tables are declared in :mod:`ecrcrypt.ecr.metadata` (one marked block) and are only read and
-written here, inside that module's transactions, so that every check-then-write (an immutable tag,
-an upload's lease) is one transaction whatever the number of processes sharing the database. Rows
+The tables are declared in :mod:`ecrcrypt.ecr.metadata_schema` (step 4) and are only read and
+written here, inside the backend's transactions (``MetadataOperations._write``: SQLite's
+``BEGIN IMMEDIATE``, PostgreSQL's SERIALIZABLE re-run on a serialization failure), so that every
+check-then-write (an immutable tag, an upload's lease) is one transaction whatever the number of
+processes or hosts sharing the database. Each write is a function of its connection, re-read from
+the start when PostgreSQL re-runs it; statements are the SQL both backends accept. Rows
 are keyed by the repository's uid: a repository re-created under an old name inherits nothing.
 Nothing here is key material: upload states hold encrypted data keys and sealed plaintext only.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
 
 import attrs
 
-from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryRecord
+from ecrcrypt.ecr.metadata import MetadataConnection, MetadataOperations, RepositoryRecord
+from ecrcrypt.ecr.metadata_store import MetadataStore
 
 __all__ = [
     "ManifestRow",
@@ -71,23 +76,37 @@ class TagWrite:
     IMMUTABLE = "immutable"  # the tag names another image and the repository's tags are immutable
 
 
-def _live(db: sqlite3.Connection, record: RepositoryRecord) -> bool:
-    row = db.execute("SELECT uid FROM repositories WHERE name = ?", (record.name,)).fetchone()
-    return row is not None and row[0] == record.uid
+_T = TypeVar("_T")
+_live = MetadataOperations._live
+
+
+def _backend(meta: MetadataStore) -> MetadataOperations:
+    """The SQL operations behind ``meta``: the image API needs one of the two SQL backends."""
+    if not isinstance(meta, MetadataOperations):
+        raise TypeError(f"the image API needs SQL-backed registry metadata (SQLite or PostgreSQL), not {meta!r}")
+    return meta
+
+
+def _write(meta: MetadataStore, op: Callable[[MetadataConnection], _T]) -> _T:
+    return _backend(meta)._write(op)
 
 
 # -- manifests ------------------------------------------------------------------------------------
-def put_manifest(meta: RegistryMetadata, record: RepositoryRecord, row: ManifestRow) -> None:
-    with meta._tx() as db:
+def put_manifest(meta: MetadataStore, record: RepositoryRecord, row: ManifestRow) -> None:
+    def op(db: MetadataConnection) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO image_manifests VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO image_manifests VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository_uid, digest) DO UPDATE SET "
+            "media_type = excluded.media_type, artifact_media_type = excluded.artifact_media_type, "
+            "subject = excluded.subject, size_in_bytes = excluded.size_in_bytes",
             (record.uid, row.digest, row.media_type, row.artifact_media_type, row.subject, row.size_in_bytes),
         )
 
+    _write(meta, op)
 
-def get_manifest(meta: RegistryMetadata, record: RepositoryRecord, digest: str) -> ManifestRow | None:
-    with meta._lock:
-        row = meta._db.execute(
+
+def get_manifest(meta: MetadataStore, record: RepositoryRecord, digest: str) -> ManifestRow | None:
+    with _backend(meta)._read() as db:
+        row = db.execute(
             "SELECT digest, media_type, artifact_media_type, subject, size_in_bytes FROM image_manifests "
             "WHERE repository_uid = ? AND digest = ?",
             (record.uid, digest),
@@ -99,10 +118,10 @@ def get_manifest(meta: RegistryMetadata, record: RepositoryRecord, digest: str) 
     )
 
 
-def referrers(meta: RegistryMetadata, record: RepositoryRecord, subject: str) -> list[tuple[ManifestRow, int]]:
+def referrers(meta: MetadataStore, record: RepositoryRecord, subject: str) -> list[tuple[ManifestRow, int]]:
     """The manifests whose ``subject`` is ``subject``, with their sizes (the OCI referrers list)."""
-    with meta._lock:
-        rows = meta._db.execute(
+    with _backend(meta)._read() as db:
+        rows = db.execute(
             "SELECT m.digest, m.media_type, m.artifact_media_type, m.subject, m.size_in_bytes, o.size "
             "FROM image_manifests m JOIN objects o ON o.repository = ? AND o.kind = 'manifest' AND o.digest = m.digest "
             "WHERE m.repository_uid = ? AND m.subject = ? ORDER BY m.digest",
@@ -117,9 +136,10 @@ def referrers(meta: RegistryMetadata, record: RepositoryRecord, subject: str) ->
     ]
 
 
-def put_tag(meta: RegistryMetadata, record: RepositoryRecord, tag: str, digest: str, *, immutable: bool) -> str:
+def put_tag(meta: MetadataStore, record: RepositoryRecord, tag: str, digest: str, *, immutable: bool) -> str:
     """Point ``tag`` at ``digest`` in one transaction with its checks; a :class:`TagWrite` outcome."""
-    with meta._tx() as db:
+
+    def op(db: MetadataConnection) -> str:
         if not _live(db, record):
             return TagWrite.GONE
         if not db.execute(
@@ -129,32 +149,39 @@ def put_tag(meta: RegistryMetadata, record: RepositoryRecord, tag: str, digest: 
         current = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (record.name, tag)).fetchone()
         if immutable and current is not None and current[0] != digest:
             return TagWrite.IMMUTABLE
-        db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (record.name, tag, digest))
+        db.execute(
+            "INSERT INTO tags VALUES (?, ?, ?) ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest",
+            (record.name, tag, digest),
+        )
         return TagWrite.DONE
 
+    return _write(meta, op)
 
-def list_tags(meta: RegistryMetadata, record: RepositoryRecord) -> list[tuple[str, str]]:
+
+def list_tags(meta: MetadataStore, record: RepositoryRecord) -> list[tuple[str, str]]:
     """``(tag, digest)`` in tag order (the order OCI's tags list pages in)."""
-    with meta._lock:
-        rows = meta._db.execute(
-            "SELECT tag, digest FROM tags WHERE repository = ? ORDER BY tag", (record.name,)
-        ).fetchall()
+    with _backend(meta)._read() as db:
+        rows = db.execute("SELECT tag, digest FROM tags WHERE repository = ? ORDER BY tag", (record.name,)).fetchall()
     return [(str(t), str(d)) for t, d in rows]
 
 
-def untag(meta: RegistryMetadata, record: RepositoryRecord, tag: str) -> str | None:
+def untag(meta: MetadataStore, record: RepositoryRecord, tag: str) -> str | None:
     """Remove ``tag``; the digest it named, or ``None`` when there was no such tag."""
-    with meta._tx() as db:
+
+    def op(db: MetadataConnection) -> str | None:
         row = db.execute("SELECT digest FROM tags WHERE repository = ? AND tag = ?", (record.name, tag)).fetchone()
         if row is None or not _live(db, record):
             return None
         db.execute("DELETE FROM tags WHERE repository = ? AND tag = ?", (record.name, tag))
         return str(row[0])
 
+    return _write(meta, op)
 
-def delete_image(meta: RegistryMetadata, record: RepositoryRecord, digest: str) -> tuple[list[str], str] | None:
+
+def delete_image(meta: MetadataStore, record: RepositoryRecord, digest: str) -> tuple[list[str], str] | None:
     """Delete a manifest with all its tags: ``(tags, blob key)``, or ``None`` when it is not there."""
-    with meta._tx() as db:
+
+    def op(db: MetadataConnection) -> tuple[list[str], str] | None:
         row = db.execute(
             "SELECT blob_key FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?",
             (record.name, digest),
@@ -165,7 +192,7 @@ def delete_image(meta: RegistryMetadata, record: RepositoryRecord, digest: str) 
             str(t)
             for (t,) in db.execute(
                 "SELECT tag FROM tags WHERE repository = ? AND digest = ? ORDER BY tag", (record.name, digest)
-            )
+            ).fetchall()
         ]
         db.execute("DELETE FROM tags WHERE repository = ? AND digest = ?", (record.name, digest))
         db.execute(
@@ -174,22 +201,30 @@ def delete_image(meta: RegistryMetadata, record: RepositoryRecord, digest: str) 
         db.execute("DELETE FROM image_manifests WHERE repository_uid = ? AND digest = ?", (record.uid, digest))
         return tags, str(row[0])
 
+    return _write(meta, op)
+
 
 # -- repository settings -------------------------------------------------------------------------
-def get_tag_mutability(meta: RegistryMetadata, record: RepositoryRecord) -> str:
-    with meta._lock:
-        row = meta._db.execute(
+def get_tag_mutability(meta: MetadataStore, record: RepositoryRecord) -> str:
+    with _backend(meta)._read() as db:
+        row = db.execute(
             "SELECT image_tag_mutability FROM repository_settings WHERE repository_uid = ?", (record.uid,)
         ).fetchone()
     return "MUTABLE" if row is None else str(row[0])
 
 
-def set_tag_mutability(meta: RegistryMetadata, record: RepositoryRecord, value: str) -> bool:
-    with meta._tx() as db:
+def set_tag_mutability(meta: MetadataStore, record: RepositoryRecord, value: str) -> bool:
+    def op(db: MetadataConnection) -> bool:
         if not _live(db, record):
             return False
-        db.execute("INSERT OR REPLACE INTO repository_settings VALUES (?, ?)", (record.uid, value))
+        db.execute(
+            "INSERT INTO repository_settings VALUES (?, ?) "
+            "ON CONFLICT (repository_uid) DO UPDATE SET image_tag_mutability = excluded.image_tag_mutability",
+            (record.uid, value),
+        )
         return True
+
+    return _write(meta, op)
 
 
 # -- uploads --------------------------------------------------------------------------------------
@@ -213,8 +248,8 @@ def _upload(row: tuple[object, ...]) -> UploadRow:
     )
 
 
-def insert_upload(meta: RegistryMetadata, record: RepositoryRecord, upload_id: str, state: str, at: float) -> bool:
-    with meta._tx() as db:
+def insert_upload(meta: MetadataStore, record: RepositoryRecord, upload_id: str, state: str, at: float) -> bool:
+    def op(db: MetadataConnection) -> bool:
         if not _live(db, record):
             return False
         db.execute(
@@ -224,19 +259,22 @@ def insert_upload(meta: RegistryMetadata, record: RepositoryRecord, upload_id: s
         )
         return True
 
+    return _write(meta, op)
 
-def get_upload(meta: RegistryMetadata, upload_id: str) -> UploadRow | None:
-    with meta._lock:
-        row = meta._db.execute(_SELECT_UPLOAD + "WHERE upload_id = ?", (upload_id,)).fetchone()
+
+def get_upload(meta: MetadataStore, upload_id: str) -> UploadRow | None:
+    with _backend(meta)._read() as db:
+        row = db.execute(_SELECT_UPLOAD + "WHERE upload_id = ?", (upload_id,)).fetchone()
     return None if row is None else _upload(row)
 
 
 def claim_upload(
-    meta: RegistryMetadata, record: RepositoryRecord, upload_id: str, lease: str, at: float, until: float
+    meta: MetadataStore, record: RepositoryRecord, upload_id: str, lease: str, at: float, until: float
 ) -> UploadRow | str:
-    """Take the upload's lease (one writer at a time, across processes): the row, or why not
-    (``"unknown"``: no such upload in this repository; ``"busy"``: another request holds it)."""
-    with meta._tx() as db:
+    """Take the upload's lease (one writer at a time, across processes and hosts): the row, or why
+    not (``"unknown"``: no such upload in this repository; ``"busy"``: another request holds it)."""
+
+    def op(db: MetadataConnection) -> UploadRow | str:
         row = db.execute(_SELECT_UPLOAD + "WHERE upload_id = ?", (upload_id,)).fetchone()
         if row is None or row[1] != record.uid or not _live(db, record):
             return "unknown"
@@ -245,13 +283,16 @@ def claim_upload(
         db.execute("UPDATE layer_uploads SET lease = ?, lease_until = ? WHERE upload_id = ?", (lease, until, upload_id))
         return _upload(row)
 
+    return _write(meta, op)
+
 
 def save_upload(
-    meta: RegistryMetadata, upload_id: str, lease: str, received: int, state: str, at: float, part_key: str
+    meta: MetadataStore, upload_id: str, lease: str, received: int, state: str, at: float, part_key: str
 ) -> bool:
     """Store a part's new state and its blob (kept by garbage collection from now on) and give the
     lease back, in one transaction; ``False`` (nothing written) when the lease was lost."""
-    with meta._tx() as db:
+
+    def op(db: MetadataConnection) -> bool:
         cur = db.execute(
             "UPDATE layer_uploads SET received = ?, state = ?, updated_at = ?, lease = NULL, lease_until = 0 "
             "WHERE upload_id = ? AND lease = ?",
@@ -259,59 +300,74 @@ def save_upload(
         )
         if cur.rowcount != 1:
             return False
-        db.execute("INSERT OR REPLACE INTO upload_blobs VALUES (?, ?)", (part_key, upload_id))
+        db.execute(
+            "INSERT INTO upload_blobs VALUES (?, ?) "
+            "ON CONFLICT (blob_key) DO UPDATE SET upload_id = excluded.upload_id",
+            (part_key, upload_id),
+        )
         db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (part_key,))
         return True
 
+    return _write(meta, op)
 
-def renew_lease(meta: RegistryMetadata, upload_id: str, lease: str, until: float) -> bool:
-    with meta._tx() as db:
+
+def renew_lease(meta: MetadataStore, upload_id: str, lease: str, until: float) -> bool:
+    def op(db: MetadataConnection) -> bool:
         cur = db.execute(
             "UPDATE layer_uploads SET lease_until = ? WHERE upload_id = ? AND lease = ?", (until, upload_id, lease)
         )
-        return cur.rowcount == 1
+        return int(cur.rowcount) == 1
+
+    return _write(meta, op)
 
 
-def release_upload(meta: RegistryMetadata, upload_id: str, lease: str) -> None:
-    with meta._tx() as db:
+def release_upload(meta: MetadataStore, upload_id: str, lease: str) -> None:
+    def op(db: MetadataConnection) -> None:
         db.execute(
             "UPDATE layer_uploads SET lease = NULL, lease_until = 0 WHERE upload_id = ? AND lease = ?",
             (upload_id, lease),
         )
 
+    _write(meta, op)
 
-def blob_key_in_use(meta: RegistryMetadata, repository: str, blob_key: str) -> bool:
-    with meta._lock:
-        row = meta._db.execute(
+
+def blob_key_in_use(meta: MetadataStore, repository: str, blob_key: str) -> bool:
+    with _backend(meta)._read() as db:
+        row = db.execute(
             "SELECT 1 FROM objects WHERE repository = ? AND blob_key = ?", (repository, blob_key)
         ).fetchone()
     return row is not None
 
 
-def delete_upload(meta: RegistryMetadata, upload_id: str) -> None:
+def delete_upload(meta: MetadataStore, upload_id: str) -> None:
     """Forget an upload (its part blobs, deleted by the caller first, are no longer kept)."""
-    with meta._tx() as db:
+
+    def op(db: MetadataConnection) -> None:
         db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
         db.execute("DELETE FROM upload_blobs WHERE upload_id = ?", (upload_id,))
 
+    _write(meta, op)
 
-def stale_uploads(meta: RegistryMetadata, before: float, at: float) -> list[UploadRow]:
+
+def stale_uploads(meta: MetadataStore, before: float, at: float) -> list[UploadRow]:
     """Uploads untouched since ``before`` and not being written now."""
-    with meta._lock:
-        rows = meta._db.execute(_SELECT_UPLOAD + "WHERE updated_at < ? AND lease_until <= ?", (before, at)).fetchall()
+    with _backend(meta)._read() as db:
+        rows = db.execute(_SELECT_UPLOAD + "WHERE updated_at < ? AND lease_until <= ?", (before, at)).fetchall()
     return [_upload(r) for r in rows]
 
 
 # -- authorization tokens -------------------------------------------------------------------------
-def insert_token(meta: RegistryMetadata, token_sha256: str, principal: str, expires_at: float, at: float) -> None:
-    with meta._tx() as db:
+def insert_token(meta: MetadataStore, token_sha256: str, principal: str, expires_at: float, at: float) -> None:
+    def op(db: MetadataConnection) -> None:
         db.execute("DELETE FROM authorization_tokens WHERE expires_at <= ?", (at,))
         db.execute("INSERT INTO authorization_tokens VALUES (?, ?, ?)", (token_sha256, principal, expires_at))
 
+    _write(meta, op)
 
-def get_token(meta: RegistryMetadata, token_sha256: str) -> tuple[str, float] | None:
-    with meta._lock:
-        row = meta._db.execute(
+
+def get_token(meta: MetadataStore, token_sha256: str) -> tuple[str, float] | None:
+    with _backend(meta)._read() as db:
+        row = db.execute(
             "SELECT principal, expires_at FROM authorization_tokens WHERE token_sha256 = ?", (token_sha256,)
         ).fetchone()
     return None if row is None else (str(row[0]), float(row[1]))

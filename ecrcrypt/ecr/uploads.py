@@ -49,7 +49,8 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
 from ecrcrypt.ecr.codec import COPY_CHUNK, Written, open_decrypting, placeholder_digest, rebind_data_key
-from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryRecord, now
+from ecrcrypt.ecr.metadata import RepositoryRecord, now
+from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.repository import Repository, _reader
 from ecrcrypt.ecr.types import LayerPush, LayerSource
 from ecrcrypt.errors import (
@@ -242,7 +243,7 @@ class _Lease:
     """One request's hold on an upload, renewed while it works; losing it stops the request (another
     process took the upload over: continuing would seal frames under nonces it may reuse)."""
 
-    def __init__(self, meta: RegistryMetadata, upload_id: str, token: str) -> None:
+    def __init__(self, meta: MetadataStore, upload_id: str, token: str) -> None:
         self._meta = meta
         self.upload_id = upload_id
         self.token = token
@@ -267,7 +268,7 @@ class LayerUploads:
         return f"LayerUploads({self._repo.name!r})"
 
     @property
-    def _meta(self) -> RegistryMetadata:
+    def _meta(self) -> MetadataStore:
         return self._core.metadata
 
     @property
@@ -573,7 +574,7 @@ class LayerUploads:
         self._discard(row)
 
 
-def collect_abandoned_uploads(metadata: RegistryMetadata, store: BlobStore, *, ttl: float = UPLOAD_TTL) -> int:
+def collect_abandoned_uploads(metadata: MetadataStore, store: BlobStore, *, ttl: float = UPLOAD_TTL) -> int:
     """Remove uploads untouched for ``ttl`` seconds (their parts, then their rows); returns how many."""
     at = time.time()
     stale = records.stale_uploads(metadata, at - ttl, at)

@@ -10,15 +10,18 @@ end (create, push, pull, delete, recover) with the local KMS and the filesystem 
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import pytest
 
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr import records
 from ecrcrypt.ecr.metadata import (
     BlobIntent,
     ObjectRecord,
@@ -33,6 +36,7 @@ from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.service_key import FINGERPRINT, WRAPPED, ServiceKey
 from ecrcrypt.ecr.types import build_manifest
+from ecrcrypt.ecr.uploads import LayerUploads
 from ecrcrypt.errors import RegistryStateError, ValidationError
 from ecrcrypt.kms.local.service import LocalKms
 from ecrcrypt.store.filesystem import FilesystemBlobStore
@@ -41,8 +45,6 @@ from tests.ecr.test_recovery import _half_created
 ACCOUNT, REGION = "111122223333", "us-east-1"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 DEAD = "elsewhere|boot|pid:[1]|1|1"  # an intent owner on another host, long past the grace period
-
-_T = TypeVar("_T")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -244,7 +246,7 @@ def test_blob_intents_and_the_snapshot(store: MetadataStore) -> None:
 
 
 # -- two connections racing ------------------------------------------------------------------
-def _race(workers: list[Callable[[], _T]]) -> list[_T]:
+def _race(workers: list[Callable[[], Any]]) -> list[Any]:
     barrier = threading.Barrier(len(workers))
     results: list[Any] = [None] * len(workers)
     errors: list[BaseException] = []
@@ -401,3 +403,206 @@ def test_postgres_connections_killed_under_the_store_fail_one_call_and_then_heal
                 outcomes.append(None)  # the call on the dead connection fails as RegistryStateError
         assert outcomes[0] is None and outcomes[-1] == record  # and the pool replaces the connection
         assert store.put_tag(record, "t", "sha256:" + "0" * 64) is False
+
+
+# -- the image API's and the uploads' tables (schema step 4) ----------------------------------
+_M1, _M2 = "sha256:" + "2" * 64, "sha256:" + "4" * 64
+
+
+def _with_manifests(store: MetadataStore, record: RepositoryRecord, *digests: str) -> None:
+    for n, digest in enumerate(digests):
+        store.put_object(record, _object(digest, kind="manifest", blob_key=f"blob-m{n}"))
+        records.put_manifest(
+            store,
+            record,
+            records.ManifestRow(
+                digest=digest,
+                media_type="application/vnd.oci.image.manifest.v1+json",
+                artifact_media_type=None,
+                subject=_M1 if digest != _M1 else None,
+                size_in_bytes=5_000_000_000,
+            ),
+        )
+
+
+def test_manifests_tags_and_tag_mutability(store: MetadataStore) -> None:
+    record = _created(store, _record())
+    ghost = attrs.evolve(record, uid="d" * 32)
+    assert records.put_tag(store, record, "v1", _M1, immutable=False) == records.TagWrite.NO_MANIFEST
+    _with_manifests(store, record, _M1, _M2)
+    got = records.get_manifest(store, record, _M2)
+    assert got is not None and got.subject == _M1 and got.size_in_bytes == 5_000_000_000  # past 32 bits
+    assert records.get_manifest(store, ghost, _M2) is None  # keyed by the repository's uid
+    assert [(row.digest, size) for row, size in records.referrers(store, record, _M1)] == [(_M2, 5_000_000_000)]
+    assert records.get_tag_mutability(store, record) == "MUTABLE"
+    assert (
+        records.set_tag_mutability(store, record, "IMMUTABLE")
+        and records.get_tag_mutability(store, record) == "IMMUTABLE"
+    )
+    assert not records.set_tag_mutability(store, ghost, "MUTABLE")
+    assert records.put_tag(store, record, "v1", _M1, immutable=True) == records.TagWrite.DONE
+    assert records.put_tag(store, record, "v1", _M1, immutable=True) == records.TagWrite.DONE  # same image
+    assert records.put_tag(store, record, "v1", _M2, immutable=True) == records.TagWrite.IMMUTABLE
+    assert records.put_tag(store, record, "v1", _M2, immutable=False) == records.TagWrite.DONE  # moved
+    assert records.put_tag(store, ghost, "v2", _M2, immutable=False) == records.TagWrite.GONE
+    assert records.list_tags(store, record) == [("v1", _M2)]
+    assert records.untag(store, record, "v1") == _M2 and records.untag(store, record, "v1") is None
+    records.put_tag(store, record, "a", _M2, immutable=False)
+    records.put_tag(store, record, "b", _M2, immutable=False)
+    assert records.delete_image(store, record, _M2) == (["a", "b"], "blob-m1")
+    assert records.delete_image(store, record, _M2) is None
+    assert records.list_tags(store, record) == [] and records.get_manifest(store, record, _M2) is None
+    assert store.get_object(record.name, "manifest", _M2) is None
+
+
+def test_uploads_leases_parts_and_tokens(store: MetadataStore) -> None:
+    record = _created(store, _record())
+    assert not records.insert_upload(store, attrs.evolve(record, uid="d" * 32), "u0", "{}", 1.0)
+    assert records.insert_upload(store, record, "u1", '{"s": 0}', 10.0)
+    row = records.claim_upload(store, record, "u1", "lease-a", at=11.0, until=41.0)
+    assert isinstance(row, records.UploadRow) and row.received == 0 and row.created_at == 10.0
+    assert records.claim_upload(store, record, "u1", "lease-b", at=12.0, until=42.0) == "busy"
+    assert records.claim_upload(store, record, "nope", "lease-b", at=12.0, until=42.0) == "unknown"
+    assert records.renew_lease(store, "u1", "lease-a", 60.0) and not records.renew_lease(store, "u1", "lease-b", 60.0)
+    store.begin_blob(BlobIntent(blob_key="part-1", repository_uid=record.uid, owner="me", started_at=12.0))
+    assert not records.save_upload(store, "u1", "lease-b", 6_000_000_000, '{"s": 1}', 13.0, "part-1")
+    assert records.save_upload(store, "u1", "lease-a", 6_000_000_000, '{"s": 1}', 13.0, "part-1")
+    snap = store.snapshot()
+    assert "part-1" in snap.blob_keys and snap.blob_intents == ()  # the part is kept by its upload now
+    saved = records.get_upload(store, "u1")
+    assert saved is not None and saved.received == 6_000_000_000 and saved.lease is None and saved.state == '{"s": 1}'
+    assert records.claim_upload(store, record, "u1", "lease-b", at=70.0, until=100.0) != "busy"  # expired
+    records.release_upload(store, "u1", "lease-b")
+    assert [u.upload_id for u in records.stale_uploads(store, before=20.0, at=200.0)] == ["u1"]
+    assert records.stale_uploads(store, before=5.0, at=200.0) == []
+    records.delete_upload(store, "u1")
+    assert records.get_upload(store, "u1") is None and "part-1" not in store.snapshot().blob_keys
+    records.insert_token(store, "h1", ROOT, expires_at=100.0, at=1.0)
+    assert records.get_token(store, "h1") == (ROOT, 100.0)
+    records.insert_token(store, "h2", ROOT, expires_at=300.0, at=150.0)  # expired tokens go then
+    assert records.get_token(store, "h1") is None and records.get_token(store, "h2") == (ROOT, 300.0)
+
+
+def test_tag_updates_and_image_deletes_are_atomic_under_two_racing_connections(store: MetadataStore, url: str) -> None:
+    other = open_metadata(url)
+    try:
+        record = _created(store, _record())
+        _with_manifests(store, record, _M1, _M2)
+        for round_ in range(10):
+            tag = f"t{round_}"
+            # An immutable tag pushed at two images at once: exactly one wins, the other is refused.
+            outcomes = _race(
+                [
+                    functools.partial(records.put_tag, store, record, tag, _M1, immutable=True),
+                    functools.partial(records.put_tag, other, record, tag, _M2, immutable=True),
+                ]
+            )
+            assert sorted(outcomes) == [records.TagWrite.DONE, records.TagWrite.IMMUTABLE]
+            assert store.get_tag(record.name, tag) == (_M1 if outcomes[0] == records.TagWrite.DONE else _M2)
+        digest = f"sha256:{'5' * 64}"
+        for round_ in range(10):
+            _with_manifests(store, record, digest)
+            records.put_tag(store, record, "keep", digest, immutable=False)
+            # Two deletes of one image: one deletes it with its tags, the other finds nothing.
+            gone = _race(
+                [
+                    lambda: records.delete_image(store, record, digest),
+                    lambda: records.delete_image(other, record, digest),
+                ]
+            )
+            assert sorted(gone, key=lambda g: g is None) == [(["keep"], "blob-m0"), None]
+            # A tag written while its image is deleted: never a tag left pointing at nothing.
+            _with_manifests(store, record, digest)
+            wrote, _ = _race(
+                [
+                    functools.partial(records.put_tag, store, record, f"late{round_}", digest, immutable=False),
+                    lambda: records.delete_image(other, record, digest),
+                ]
+            )
+            assert wrote in (records.TagWrite.DONE, records.TagWrite.NO_MANIFEST)
+            assert store.get_tag(record.name, f"late{round_}") is None  # deleted with the image, or never written
+            assert store.get_object(record.name, "manifest", digest) is None
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def hosts(url: str, tmp_path: Path) -> Iterator[tuple[Registry, Registry]]:
+    """Two registries on one metadata URL and one blob store, as two hosts of a fleet."""
+    kms = LocalKms(tmp_path / "kms.sqlite3", account=ACCOUNT, region=REGION)
+    admin = kms.client(ROOT)
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    metadata = create_metadata(url, account=ACCOUNT, region=REGION)
+    ServiceKey.create_wrapped(metadata, admin, key_id=admin.create_key().arn)
+    one, two = (
+        Registry(kms=kms.client, store=blobs, metadata=m, account=ACCOUNT, region=REGION, audit=kms.audit)
+        for m in (metadata, open_metadata(url))
+    )
+    yield one, two
+    one.close()
+    two.close()
+    kms.close()
+
+
+def test_a_chunked_upload_started_on_one_host_finishes_on_another(hosts: tuple[Registry, Registry]) -> None:
+    one, two = hosts
+    one.create_repository("team/up")
+    data = bytes(range(256)) * 4096
+    started = LayerUploads(one.repository("team/up"))
+    upload_id = started.initiate_layer_upload().upload_id
+    started.upload_layer_part(upload_id, data[:300_000], part_first_byte=0)
+    finishing = LayerUploads(two.repository("team/up"))  # another host: it knows the upload from the metadata
+    assert finishing.describe_upload(upload_id).last_byte_received == 299_999
+    finishing.upload_layer_part(upload_id, data[300_000:], part_first_byte=300_000)
+    pushed = finishing.complete_layer_upload(upload_id, [Digest.of(data)])
+    assert pushed.digest == Digest.of(data)
+    assert one.repository("team/up").read_layer(Digest.of(data)) == data  # and the first host reads it
+    assert one.collect_garbage().deleted == ()  # nothing of the upload is left for collection to find
+
+
+def test_repository_policies_are_shared_by_every_host(hosts: tuple[Registry, Registry]) -> None:
+    one, two = hosts
+    one.create_repository("team/pol")
+    statement = {"Sid": "r", "Effect": "Allow", "Principal": "*", "Action": "ecr:ListImages"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    one.set_repository_policy("team/pol", policy)
+    assert json.loads(two.get_repository_policy("team/pol").policy_text) == json.loads(policy)
+    two.delete_repository("team/pol", force=True)
+    assert [d.repository_name for d in one.describe_repositories()] == []
+    assert one._core.metadata.get_repository_policy("team/pol") is None
+
+
+def test_gc_never_deletes_a_blob_a_push_on_another_host_is_about_to_reference(hosts: tuple[Registry, Registry]) -> None:
+    one, two = hosts
+    one.create_repository("team/gc")
+    pushing, collecting = one.repository("team/gc"), two
+    stop = threading.Event()
+    pushed: list[bytes] = []
+
+    def push() -> None:
+        for n in range(25):
+            data = f"layer {n} ".encode() * 1000
+            pushing.push_layer(data, digest=Digest.of(data))
+            pushed.append(data)
+        stop.set()
+
+    def collect() -> int:
+        runs = 0
+        while not stop.is_set() or runs == 0:
+            collecting.collect_garbage(grace=0.0)  # every intent's owner is judged on liveness alone
+            runs += 1
+        return runs
+
+    runs = _race([push, collect])[1]
+    assert runs >= 1 and len(pushed) == 25
+    for data in pushed:  # every acknowledged push is readable from either host
+        assert two.repository("team/gc").read_layer(Digest.of(data)) == data
+    # The second look, across hosts: a blob recorded on one host after the other's snapshot is not dead.
+    store, other = one._core.metadata, two._core.metadata
+    record = store.get_repository("team/gc")
+    assert record is not None
+    other.begin_blob(BlobIntent(blob_key="late", repository_uid=record.uid, owner=DEAD, started_at=0.0))
+    snap = other.snapshot()
+    assert "late" not in snap.blob_keys
+    store.put_object(record, _object("sha256:" + "6" * 64, blob_key="late"))  # recorded since the snapshot
+    assert not other.claim_dead_blob("late", DEAD)

@@ -188,8 +188,10 @@ def test_a_writer_that_lost_its_lease_stops_and_stores_nothing(
                 self.reads += 1
                 if self.reads == 2:
                     later = time.time() + 10 * uploads.LEASE_SECONDS
-                    with reg._core.metadata._tx() as db:  # the lease has expired...
-                        db.execute("UPDATE layer_uploads SET lease_until = 0 WHERE upload_id = ?", (uid,))
+                    records._write(  # the lease has expired...
+                        reg._core.metadata,
+                        lambda db: db.execute("UPDATE layer_uploads SET lease_until = 0 WHERE upload_id = ?", (uid,)),
+                    )
                     got = records.claim_upload(reg._core.metadata, record, uid, "thief", time.time(), later)
                     assert isinstance(got, records.UploadRow)  # ...and another request took it
                 return b"y" * 1000 if self.reads < 5 else b""
