@@ -41,7 +41,7 @@ from ecrcrypt.demo import demo_command
 
 __all__ = ["cli", "hoist_global_options", "main"]
 
-_GLOBAL_WITH_VALUE = ("--dir", "--region", "--caller", "--output", "--query")
+_GLOBAL_WITH_VALUE = ("--dir", "--metadata-url", "--region", "--caller", "--output", "--query")
 _GLOBAL_FLAGS = ("--no-progress", "--version", "--debug")
 # Parameters whose aws CLI type is a list: every value up to the next option belongs to them.
 _LIST_OPTIONS = frozenset(
@@ -113,6 +113,14 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
     help="registry directory (made by `ecrcrypt init`); env ECRCRYPT_DIR",
 )
 @click.option(
+    "--metadata-url",
+    envvar="ECRCRYPT_METADATA_URL",
+    default=None,
+    help="the registry's metadata in an outside database: postgresql://user:password@host/db or "
+    "sqlite:///path (default: the --dir's registry.sqlite3); init creates it, other commands open it; "
+    "env ECRCRYPT_METADATA_URL",
+)
+@click.option(
     "--region", envvar="ECRCRYPT_REGION", default=None, help="AWS Region (default: the registry's, set by init)"
 )
 @click.option("--caller", default=None, help="IAM principal ARN to act as (default: the account root)")
@@ -125,6 +133,7 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
 def cli(
     ctx: click.Context,
     directory: Path,
+    metadata_url: str | None,
     region: str | None,
     caller: str | None,
     output: str,
@@ -139,7 +148,13 @@ def cli(
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx.obj = Settings(
-        directory=directory, region=region, caller=caller, output=output, query=query, progress=not no_progress
+        directory=directory,
+        region=region,
+        caller=caller,
+        output=output,
+        query=query,
+        progress=not no_progress,
+        metadata_url=metadata_url,
     )
 
 
@@ -172,6 +187,7 @@ def init(ctx: click.Context) -> None:
         response = {
             "registry": {
                 "directory": str(settings.directory),
+                "metadata": registry.metadata_location,  # never the URL's password
                 "registryId": registry.registry_id,
                 "region": registry.region,
                 "created": not existed,

@@ -66,6 +66,7 @@ def serve(
         create_on_push=create_on_push,
         s3_bucket=s3_bucket,
         s3_endpoint_url=s3_endpoint_url,
+        metadata_url=settings.metadata_url,
     ).to_json()
     uvicorn.run(
         "ecrcrypt.server.app:app_from_environment",

@@ -7,6 +7,12 @@ of silently creating an empty registry (with a fresh root key) where a typo poin
 A registry is one account in one Region, as in ECR: ``init --region`` records it (the
 registry's manifest), and ``--region`` on a later command must name it -- another Region's
 keys and repositories would be another registry, in another directory.
+
+``--metadata-url`` (env ``ECRCRYPT_METADATA_URL``) keeps the registry's metadata in an outside
+database (``postgresql://…`` for a fleet, or ``sqlite:///…``); unset, it is the directory's own
+``registry.sqlite3``. ``init`` makes it, every other command opens it and never makes one.
+The URL may hold a password: it is never printed (``Settings``' repr leaves it out, and every
+message names the database without it).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Settings:
     output: str
     query: str | None
     progress: bool
+    metadata_url: str | None = attrs.field(default=None, repr=False)
 
 
 def require_registry(directory: Path) -> None:
@@ -59,9 +66,9 @@ def _open(settings: Settings, *, create: bool) -> Registry:
     directory = settings.directory
     try:
         if create and not (settings.region is None and (directory / MANIFEST).exists()):
-            return Registry.create(directory, region=settings.region or DEFAULT_REGION)
+            return Registry.create(directory, region=settings.region or DEFAULT_REGION, metadata=settings.metadata_url)
         require_registry(directory)
-        return Registry.open(directory)
+        return Registry.open(directory, metadata=settings.metadata_url)
     except (RegistryStateError, ValidationError) as exc:
         # A damaged registry, or init naming another Region than the registry's: the environment.
         raise ConfigurationError(f"{directory}: {exc}") from exc

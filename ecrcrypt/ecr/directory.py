@@ -21,6 +21,15 @@ its grants behind. So:
   other record and the files is.
 
 Every file is 0600 and every folder 0700 whatever the umask (``ecrcrypt._statefile``).
+
+The registry's metadata may live outside the directory (a PostgreSQL database shared by a fleet,
+or a SQLite file elsewhere), named by a URL at creation and at every open
+(``ecr.metadata_url``). The manifest then records ``metadata`` (the database's store id and the
+service key's fingerprint) instead of ``registry.sqlite3`` and ``service-key``: the service key
+is kept *in* that metadata, wrapped under a key of the local KMS made for it at creation (or,
+with an outside KMS, under the KMS key the caller wrapped it with, ``ServiceKey.create_wrapped``),
+so no host writes key material to its disk. A metadata URL that names another registry's
+database, or none where the manifest says there is one, is refused.
 """
 
 from __future__ import annotations
@@ -41,9 +50,12 @@ from ecrcrypt._keyfile import key_fingerprint, read_key_file
 from ecrcrypt._statefile import database_problem, fsync_dir, private_dir, write_new_private_file
 from ecrcrypt.arns import AccountId, Region
 from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.metadata_store import MetadataStore
+from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata, sqlite_path
 from ecrcrypt.ecr.service_key import FINGERPRINT as SERVICE_KEY_FINGERPRINT
+from ecrcrypt.ecr.service_key import WRAPPED as WRAPPED_SERVICE_KEY
 from ecrcrypt.ecr.service_key import ServiceKey
-from ecrcrypt.errors import KmsInternalError, RegistryStateError, ValidationError
+from ecrcrypt.errors import EcrKmsError, KmsInternalError, RegistryStateError, ValidationError
 from ecrcrypt.kms.local.service import LocalKms
 
 __all__ = [
@@ -84,23 +96,28 @@ class Manifest:
     service_key_fingerprint: str
     kms_store_id: str | None  # None: the registry uses an outside KMS (no kms.sqlite3 here)
     root_key_fingerprint: str | None
+    #: the metadata (and the wrapped service key in it) is an outside database named by URL at each open
+    external_metadata: bool = False
 
     def body(self) -> dict[str, Any]:
-        files: dict[str, Any] = {
-            REGISTRY_DB: {"store_id": self.registry_store_id},
-            SERVICE_KEY: {"fingerprint": self.service_key_fingerprint},
-            BLOBS: {"folder": True},
-        }
+        files: dict[str, Any] = {BLOBS: {"folder": True}}
+        ids = {"store_id": self.registry_store_id}
+        fingerprint = {"fingerprint": self.service_key_fingerprint}
+        if not self.external_metadata:
+            files.update({REGISTRY_DB: ids, SERVICE_KEY: fingerprint})
         if self.kms_store_id is not None:
             files[KMS_DB] = {"store_id": self.kms_store_id}
             files[ROOT_KEY] = {"fingerprint": self.root_key_fingerprint}
-        return {
+        body = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "account": self.account,
             "region": self.region,
             "files": files,
         }
+        if self.external_metadata:  # (absent from the manifests of registries that keep it in the directory)
+            body["metadata"] = {**ids, "service_key_fingerprint": self.service_key_fingerprint}
+        return body
 
     def to_bytes(self) -> bytes:
         body = self.body()
@@ -134,13 +151,17 @@ class Manifest:
         try:
             files = body["files"]
             kms = files.get(KMS_DB)
+            outside = body.get("metadata")
             return cls(
                 account=str(body["account"]),
                 region=str(body["region"]),
-                registry_store_id=str(files[REGISTRY_DB]["store_id"]),
-                service_key_fingerprint=str(files[SERVICE_KEY]["fingerprint"]),
+                registry_store_id=str((outside or files[REGISTRY_DB])["store_id"]),
+                service_key_fingerprint=str(
+                    outside["service_key_fingerprint"] if outside else files[SERVICE_KEY]["fingerprint"]
+                ),
                 kms_store_id=None if kms is None else str(kms["store_id"]),
                 root_key_fingerprint=None if kms is None else str(files[ROOT_KEY]["fingerprint"]),
+                external_metadata=outside is not None,
             )
         except (KeyError, TypeError):
             raise bad("is damaged (a field is missing)") from None
@@ -155,8 +176,9 @@ class OpenedDirectory:
     """The parts of a verified registry directory, open (the caller closes them)."""
 
     manifest: Manifest
-    metadata: RegistryMetadata
-    service_key: ServiceKey
+    metadata: MetadataStore
+    #: None: kept wrapped in outside metadata under an outside KMS (the registry unwraps it)
+    service_key: ServiceKey | None
     local_kms: LocalKms | None
 
     def close(self) -> None:
@@ -166,13 +188,22 @@ class OpenedDirectory:
 
 
 # -- creation -----------------------------------------------------------------------------
-def create_directory(root: Path, *, account: AccountId | str, region: Region | str, local_kms: bool) -> bool:
+def create_directory(
+    root: Path,
+    *,
+    account: AccountId | str,
+    region: Region | str,
+    local_kms: bool,
+    metadata: str | MetadataStore | None = None,
+) -> bool:
     """Make a registry directory at ``root`` unless one is there; whether this call made it.
 
     ``root`` must be missing or an empty folder: anything else that lacks a manifest is
     refused (a lost manifest, or a folder that is not a registry). The registry is built
-    in a private sibling folder and renamed onto ``root`` in one step.
+    in a private sibling folder and renamed onto ``root`` in one step. ``metadata`` (a URL or
+    a store) keeps the registry's metadata outside the directory (made there if missing).
     """
+    outside = outside_metadata(root, metadata)
     acct = str(account if isinstance(account, AccountId) else AccountId(account))
     reg = str(region if isinstance(region, Region) else Region(region))
     _remove_stale_staging(root)
@@ -189,7 +220,7 @@ def create_directory(root: Path, *, account: AccountId | str, region: Region | s
     staging = root.parent / f".{root.name}.create-{secrets.token_hex(6)}"
     private_dir(staging)
     try:
-        manifest = _populate(staging, account=acct, region=reg, local_kms=local_kms)
+        manifest = _populate(staging, account=acct, region=reg, local_kms=local_kms, metadata=outside)
         write_new_private_file(staging / MANIFEST, manifest.to_bytes())
         fsync_dir(staging)
         try:
@@ -215,70 +246,187 @@ def _remove_stale_staging(root: Path, *, older_than: float = 3600.0) -> None:
                 shutil.rmtree(leftover)
 
 
-def _populate(staging: Path, *, account: str, region: str, local_kms: bool) -> Manifest:
-    kms_store_id = root_fingerprint = None
-    if local_kms:
-        with LocalKms(staging / KMS_DB, account=account, region=region) as kms:
-            kms_store_id, root_fingerprint = kms.store_id, kms.root_key_fingerprint
-    service_key = ServiceKey.create(staging / SERVICE_KEY)
-    metadata = RegistryMetadata.create(staging / REGISTRY_DB, account=account, region=region)
+def _populate(
+    staging: Path, *, account: str, region: str, local_kms: bool, metadata: str | MetadataStore | None
+) -> Manifest:
+    kms = LocalKms(staging / KMS_DB, account=account, region=region) if local_kms else None
     try:
-        records = {SERVICE_KEY_FINGERPRINT: service_key.fingerprint}
-        if kms_store_id is not None and root_fingerprint is not None:
-            records.update({KMS_STORE_ID: kms_store_id, ROOT_KEY_FINGERPRINT: root_fingerprint})
-        metadata.record_once_many(records)
-        store_id = metadata.store_id
+        kms_store_id = None if kms is None else kms.store_id
+        root_fingerprint = None if kms is None else kms.root_key_fingerprint
+        if metadata is None:
+            fingerprint = ServiceKey.create(staging / SERVICE_KEY).fingerprint
+            store: MetadataStore = RegistryMetadata.create(staging / REGISTRY_DB, account=account, region=region)
+        else:
+            store = create_metadata(metadata, account=account, region=region) if isinstance(metadata, str) else metadata
+            store.check_identity(account=account, region=region, record=True)
+        try:
+            if metadata is not None:
+                fingerprint = _wrapped_service_key(store, kms, account=account, region=region)
+            records = {SERVICE_KEY_FINGERPRINT: fingerprint}
+            if kms_store_id is not None and root_fingerprint is not None:
+                records.update({KMS_STORE_ID: kms_store_id, ROOT_KEY_FINGERPRINT: root_fingerprint})
+            store.record_once_many({k: v for k, v in records.items() if store.recorded(k) is None})
+            recorded = {k: store.recorded(k) for k in records}  # an outside database may hold some already
+            if recorded != records:
+                raise RegistryStateError(
+                    f"the registry metadata at {store.location} belongs to another registry directory (its "
+                    f"{', '.join(sorted(k for k in records if recorded[k] != records[k]))} differ): give this "
+                    "registry a metadata database of its own"
+                )
+            store_id = store.store_id
+        finally:
+            if not isinstance(metadata, MetadataStore):
+                store.close()
     finally:
-        metadata.close()
+        if kms is not None:
+            kms.close()
     private_dir(staging / BLOBS)
     assert store_id is not None
     return Manifest(
         account=account,
         region=region,
         registry_store_id=store_id,
-        service_key_fingerprint=service_key.fingerprint,
+        service_key_fingerprint=fingerprint,
         kms_store_id=kms_store_id,
         root_key_fingerprint=root_fingerprint,
+        external_metadata=metadata is not None,
     )
 
 
+def _wrapped_service_key(store: MetadataStore, kms: LocalKms | None, *, account: str, region: str) -> str:
+    """The fingerprint of the service key kept wrapped in outside metadata, made under a new key of
+    the local KMS (``kms``) if it holds none; with an outside KMS the caller must have made it."""
+    if kms is None:
+        fingerprint = store.recorded(SERVICE_KEY_FINGERPRINT)
+        if store.recorded(WRAPPED_SERVICE_KEY) is None or fingerprint is None:
+            raise ValidationError(
+                f"the registry metadata at {store.location} holds no KMS-wrapped service key: with an outside KMS, "
+                "make it first with ServiceKey.create_wrapped(metadata, kms, key_id=...) (docs/deploy.md)"
+            )
+        return fingerprint
+    admin = kms.client(_root_principal(account, region))
+    if store.recorded(WRAPPED_SERVICE_KEY) is None:
+        key = admin.create_key(description="ecrcrypt: wraps the registry's AES256 service key").arn
+        return ServiceKey.create_wrapped(store, admin, key_id=key).fingerprint
+    try:
+        return ServiceKey.load_wrapped(store, admin).fingerprint
+    except EcrKmsError as exc:
+        raise RegistryStateError(
+            f"the registry metadata at {store.location} belongs to another registry directory (its service key is "
+            f"wrapped under a KMS key this directory's KMS does not hold: {exc.kms_error}): give this registry a "
+            "metadata database of its own"
+        ) from exc
+
+
+def _root_principal(account: str, region: str) -> str:
+    return f"arn:{Region(region).partition}:iam::{account}:root"
+
+
+def outside_metadata(root: Path, metadata: str | MetadataStore | None) -> str | MetadataStore | None:
+    """``metadata`` unless it names the directory's own database (then ``None``, the default)."""
+    if isinstance(metadata, str) and metadata.startswith("sqlite://"):
+        path = sqlite_path(metadata)
+        if path is not None and path.resolve() == (root / REGISTRY_DB).resolve():
+            return None
+    return metadata
+
+
 # -- opening ------------------------------------------------------------------------------
-def open_directory(root: Path, *, open_local_kms: bool = True) -> OpenedDirectory:
+def open_directory(
+    root: Path, *, open_local_kms: bool = True, metadata: str | MetadataStore | None = None
+) -> OpenedDirectory:
     """Open and verify the registry directory ``root``; nothing is created, nothing repaired.
 
     ``open_local_kms=False`` checks the local KMS's files without opening the service
-    (the caller brings its own KMS factory).
+    (the caller brings its own KMS factory). ``metadata``: the URL (or store) of the outside
+    metadata of a registry created with one; it is opened, never created.
     """
     manifest = _read_manifest(root)
+    outside = outside_metadata(root, metadata)
+    if manifest.external_metadata != (outside is not None):
+        where = root / MANIFEST
+        raise RegistryStateError(
+            f"the registry in {root} keeps its metadata in an outside database ({where} says so): open it with that "
+            "database's URL (metadata=, --metadata-url, ECRCRYPT_METADATA_URL)"
+            if manifest.external_metadata
+            else f"the registry in {root} keeps its metadata in {root / REGISTRY_DB}, not at the metadata URL given",
+            path=str(where),
+        )
     for name in _files_of(manifest):
         _check_present(root / name, name)
-    metadata = RegistryMetadata.open(root / REGISTRY_DB)
+    store: MetadataStore
+    if outside is None:
+        store = RegistryMetadata.open(root / REGISTRY_DB)
+    else:
+        store = open_metadata(outside) if isinstance(outside, str) else outside
     service_key: ServiceKey | None = None
     kms: LocalKms | None = None
     try:
-        records = {
-            k: metadata.recorded(k)
-            for k in ("store_id", "account", "region", SERVICE_KEY_FINGERPRINT, KMS_STORE_ID, ROOT_KEY_FINGERPRINT)
-        }
-        service_key = ServiceKey.load(root / SERVICE_KEY)
-        actual: dict[str, str | None] = {SERVICE_KEY: service_key.fingerprint}
+        if outside is None:
+            service_key = _check_own_files(root, manifest, store)
+        else:
+            _check_outside(root, manifest, store)
         if manifest.kms_store_id is not None:
-            actual[ROOT_KEY] = _root_key_fingerprint(root / ROOT_KEY)
-        _check_records_agree(root, manifest, records, actual)
-        _check_file(root, SERVICE_KEY, manifest.service_key_fingerprint, actual[SERVICE_KEY], "fingerprint")
-        if manifest.kms_store_id is not None:
-            _check_file(root, ROOT_KEY, manifest.root_key_fingerprint, actual[ROOT_KEY], "fingerprint")
-            kms = _open_kms(root, manifest)
-            _check_file(root, KMS_DB, manifest.kms_store_id, kms.store_id, "store id")
+            kms = _verified_kms(root, manifest, _root_key_fingerprint(root / ROOT_KEY))
+            if outside is not None:  # kept wrapped in the metadata, under a key of this KMS
+                service_key = ServiceKey.load_wrapped(
+                    store, kms.client(_root_principal(manifest.account, manifest.region))
+                )
             if not open_local_kms:
                 kms.close()
                 kms = None
-        return OpenedDirectory(manifest=manifest, metadata=metadata, service_key=service_key, local_kms=kms)
+        return OpenedDirectory(manifest=manifest, metadata=store, service_key=service_key, local_kms=kms)
     except BaseException:
-        metadata.close()
+        store.close()
         if kms is not None:
             kms.close()
         raise
+
+
+def _check_own_files(root: Path, manifest: Manifest, metadata: MetadataStore) -> ServiceKey:
+    """The service key file, once it, the manifest and the directory's database agree."""
+    records = {k: metadata.recorded(k) for k in _facts(manifest)}
+    service_key = ServiceKey.load(root / SERVICE_KEY)
+    actual: dict[str, str | None] = {SERVICE_KEY: service_key.fingerprint}
+    if manifest.kms_store_id is not None:
+        actual[ROOT_KEY] = _root_key_fingerprint(root / ROOT_KEY)
+    _check_records_agree(root, manifest, records, actual)
+    _check_file(root, SERVICE_KEY, manifest.service_key_fingerprint, actual[SERVICE_KEY], "fingerprint")
+    return service_key
+
+
+def _check_outside(root: Path, manifest: Manifest, store: MetadataStore) -> None:
+    differing = sorted(k for k, v in _facts(manifest).items() if store.recorded(k) != v)
+    if differing:
+        raise RegistryStateError(
+            f"the registry metadata at {store.location} is not this registry's (it differs from {root / MANIFEST} "
+            f"in: {', '.join(differing)}): give this registry's metadata URL, or restore it from backup",
+            path=str(root / MANIFEST),
+        )
+
+
+def _verified_kms(root: Path, manifest: Manifest, root_key_fingerprint: str | None) -> LocalKms:
+    """The local KMS, open, once its root key and its store are the ones ``manifest`` records."""
+    _check_file(root, ROOT_KEY, manifest.root_key_fingerprint, root_key_fingerprint, "fingerprint")
+    kms = _open_kms(root, manifest)
+    try:
+        _check_file(root, KMS_DB, manifest.kms_store_id, kms.store_id, "store id")
+    except BaseException:
+        kms.close()
+        raise
+    return kms
+
+
+def _facts(manifest: Manifest) -> dict[str, str | None]:
+    """What the manifest and the registry database both record, by the database's keys."""
+    return {
+        "store_id": manifest.registry_store_id,
+        "account": manifest.account,
+        "region": manifest.region,
+        SERVICE_KEY_FINGERPRINT: manifest.service_key_fingerprint,
+        KMS_STORE_ID: manifest.kms_store_id,
+        ROOT_KEY_FINGERPRINT: manifest.root_key_fingerprint,
+    }
 
 
 def _read_manifest(root: Path) -> Manifest:
@@ -306,7 +454,8 @@ def _read_manifest(root: Path) -> Manifest:
 
 def _files_of(manifest: Manifest) -> tuple[str, ...]:
     kms = (KMS_DB, ROOT_KEY) if manifest.kms_store_id is not None else ()
-    return (REGISTRY_DB, SERVICE_KEY, *kms, BLOBS)
+    own = () if manifest.external_metadata else (REGISTRY_DB, SERVICE_KEY)
+    return (*own, *kms, BLOBS)
 
 
 def _check_present(path: Path, name: str) -> None:
@@ -350,14 +499,7 @@ def _check_records_agree(
 ) -> None:
     """The manifest and the registry database must describe the same registry; when they do
     not, the one the key files agree with less is the replaced (or damaged) one."""
-    ours = {
-        "store_id": manifest.registry_store_id,
-        "account": manifest.account,
-        "region": manifest.region,
-        SERVICE_KEY_FINGERPRINT: manifest.service_key_fingerprint,
-        KMS_STORE_ID: manifest.kms_store_id,
-        ROOT_KEY_FINGERPRINT: manifest.root_key_fingerprint,
-    }
+    ours = _facts(manifest)
     differing = sorted(k for k in ours if ours[k] != records[k])
     if not differing:
         return

@@ -19,13 +19,14 @@ from ecrcrypt.ecr.metadata_postgres import PostgresMetadata
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.errors import ValidationError
 
-__all__ = ["create_metadata", "open_metadata"]
+__all__ = ["create_metadata", "open_metadata", "sqlite_path"]
 
 _SQLITE = "sqlite://"
 _POSTGRES = ("postgresql://", "postgres://")
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
+    """The file a ``sqlite://`` URL names (``None``: in memory)."""
     rest = url[len(_SQLITE) :]
     if rest in ("", "/:memory:"):
         return None
@@ -47,7 +48,7 @@ def open_metadata(url: str, *, pool_size: int = 4) -> MetadataStore:
     """The existing registry metadata at ``url`` (``pool_size``: PostgreSQL connections held)."""
     url = _check(url)
     if url.startswith(_SQLITE):
-        path = _sqlite_path(url)
+        path = sqlite_path(url)
         return RegistryMetadata() if path is None else RegistryMetadata.open(path)
     return PostgresMetadata.open(url, pool_size=pool_size)
 
@@ -56,7 +57,7 @@ def create_metadata(url: str, *, account: AccountId | str, region: Region | str,
     """The registry metadata at ``url`` for ``account`` in ``region``, made if missing (idempotent)."""
     url = _check(url)
     if url.startswith(_SQLITE):
-        path = _sqlite_path(url)
+        path = sqlite_path(url)
         if path is None:
             memory = RegistryMetadata()  # claimed as RegistryMetadata.create claims a file
             memory.record_once(STORE_ID, uuid.uuid4().hex)

@@ -189,6 +189,7 @@ class Registry:
         authorization: EcrAuthorization | None = None,
         open_mode: bool = False,
         store: BlobStore | None = None,
+        metadata: str | MetadataStore | None = None,
     ) -> Registry:
         """Create the embedded registry in ``directory`` (missing or empty), then open it.
 
@@ -197,9 +198,12 @@ class Registry:
         (so ``create`` at every start is safe); a damaged one is refused as by :meth:`open`,
         and a non-empty folder without a manifest is refused, never filled. With ``kms``
         (a factory for an outside KMS) no local KMS is made. See ``ecr.directory``.
+        ``metadata`` (a URL, ``postgresql://…`` or ``sqlite:///…``, or a :class:`MetadataStore`) keeps
+        the registry's metadata and its wrapped service key there instead of in ``directory``: made
+        if missing, then given to every :meth:`open` (``ecr.metadata_url``, docs/deploy.md).
         """
         root = _directory(directory)
-        create_directory(root, account=account, region=region, local_kms=kms is None)
+        create_directory(root, account=account, region=region, local_kms=kms is None, metadata=metadata)
         return cls.open(
             root,
             kms=kms,
@@ -211,6 +215,7 @@ class Registry:
             authorization=authorization,
             open_mode=open_mode,
             store=store,
+            metadata=metadata,
         )
 
     @classmethod
@@ -228,6 +233,7 @@ class Registry:
         open_mode: bool = False,
         create: bool = False,
         store: BlobStore | None = None,
+        metadata: str | MetadataStore | None = None,
     ) -> Registry:
         """Open the embedded registry in ``directory``: blobs, metadata, service key (and a local KMS).
 
@@ -242,6 +248,8 @@ class Registry:
         semantics) unless ``open_mode``; with a ``kms`` factory, only when ``authorization``
         says where identity policies come from.
         ``store`` replaces ``blobs/`` (e.g. an S3BlobStore; everything else stays in ``directory``).
+        ``metadata``: the URL (or store) of the outside metadata the registry was created with; it
+        is opened, never created, and must be that registry's (``RegistryStateError`` otherwise).
         """
         if create:
             return cls.create(
@@ -255,9 +263,10 @@ class Registry:
                 authorization=authorization,
                 open_mode=open_mode,
                 store=store,
+                metadata=metadata,
             )
         root = _directory(directory)
-        opened = open_directory(root, open_local_kms=kms is None)
+        opened = open_directory(root, open_local_kms=kms is None, metadata=metadata)
         try:
             manifest = opened.manifest
             check_caller_identity(manifest, account=account, region=region)
@@ -292,6 +301,11 @@ class Registry:
         return f"Registry(account={self.account!r}, region={self.region!r}, caller={self._caller!r})"
 
     # -- identity ------------------------------------------------------------------------
+    @property
+    def metadata_location(self) -> str:
+        """Where the registry's metadata is: a path, ``:memory:`` or a URL without its password."""
+        return self._core.metadata.location
+
     @property
     def account(self) -> str:
         return str(self._core.account)

@@ -490,8 +490,8 @@ def app_from_environment() -> Starlette:
 def open_registry(options: ServerOptions) -> Registry:
     """The registry the options describe (S3 blobs need boto3: the ``aws`` extra)."""
     if options.s3_bucket is None:
-        return Registry.open(options.directory)
+        return Registry.open(options.directory, metadata=options.metadata_url)
     import boto3
 
     client = boto3.client("s3", endpoint_url=options.s3_endpoint_url)
-    return Registry.open(options.directory, store=S3BlobStore(client, options.s3_bucket))
+    return Registry.open(options.directory, store=S3BlobStore(client, options.s3_bucket), metadata=options.metadata_url)

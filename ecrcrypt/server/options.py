@@ -19,13 +19,16 @@ class ServerOptions:
     does not exist creates it, as the pushing principal, with the registry's default encryption
     configuration (otherwise repositories are created explicitly, as on ECR); ``s3_bucket``: the
     blobs go to S3 (``s3_endpoint_url`` for an S3-compatible endpoint) while the metadata, the
-    service key and the local KMS stay in ``directory``."""
+    service key and the local KMS stay in ``directory``; ``metadata_url``: the registry's outside
+    metadata (``ecrcrypt --metadata-url``: PostgreSQL for a fleet of servers), never in a repr."""
 
     directory: str
     create_on_push: bool = False
     #: Blobs in this S3 bucket instead of ``directory/blobs`` (boto3's credentials and region).
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
+    #: The registry's metadata database (``postgresql://…``), when not ``directory``'s own.
+    metadata_url: str | None = attrs.field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self))
@@ -38,6 +41,7 @@ class ServerOptions:
             create_on_push=bool(doc.get("create_on_push", False)),
             s3_bucket=doc.get("s3_bucket"),
             s3_endpoint_url=doc.get("s3_endpoint_url"),
+            metadata_url=doc.get("metadata_url"),
         )
 
     @classmethod

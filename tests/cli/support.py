@@ -26,8 +26,15 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run(*args: str, registry: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None) -> Result:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECRCRYPT_")}
+def run(
+    *args: str,
+    registry: Path | None = None,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """``env``: variables added to the environment (every other ``ECRCRYPT_`` one is left out)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ECRCRYPT_")}, **(env or {})}
     if registry is not None:
         env["ECRCRYPT_DIR"] = str(registry)
     proc = subprocess.run(

@@ -160,3 +160,14 @@ def build_oci_layout(layout: Path, layers: list[bytes], *, tag: str = "v1") -> b
 
 def skopeo() -> str | None:
     return shutil.which("skopeo")
+
+
+def skopeo_round_trip(layout: Path, address: str, password: str, back: Path, *, reference: str = "team/app:v1") -> None:
+    """``skopeo copy`` the OCI layout's ``v1`` to the server and back into ``back``, as user AWS."""
+    dest = f"docker://{address}/{reference}"
+    for args in (
+        ["--preserve-digests", "--dest-creds", f"AWS:{password}", "--dest-tls-verify=false", f"oci:{layout}:v1", dest],
+        ["--src-creds", f"AWS:{password}", "--src-tls-verify=false", dest, f"oci:{back}:v1"],
+    ):
+        done = subprocess.run(["skopeo", "copy", *args], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr

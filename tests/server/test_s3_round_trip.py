@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 
 from ecrcrypt.ecr.authorization import get_authorization_token
 from ecrcrypt.ecr.registry import Registry
-from tests.server.support import build_oci_layout, layer_tar_gz, running_server, skopeo
+from tests.server.support import build_oci_layout, layer_tar_gz, running_server, skopeo, skopeo_round_trip
 
 pytestmark = [
     pytest.mark.moto,
@@ -31,14 +30,7 @@ def test_push_and_pull_with_blobs_in_s3(tmp_path: Path, s3_client: Any, s3_bucke
            "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
     env.pop("AWS_PROFILE", None)
     with running_server(directory, "--s3-bucket", s3_bucket, "--s3-endpoint-url", moto_reset, env=env) as server:
-        dest = f"docker://{server.address}/team/app:v1"
-        for args in (
-            ["--preserve-digests", "--dest-creds", f"AWS:{password}", "--dest-tls-verify=false",
-             f"oci:{tmp_path / 'layout'}:v1", dest],
-            ["--src-creds", f"AWS:{password}", "--src-tls-verify=false", dest, f"oci:{tmp_path / 'back'}:v1"],
-        ):  # fmt: skip
-            done = subprocess.run(["skopeo", "copy", *args], capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, done.stderr
+        skopeo_round_trip(tmp_path / "layout", server.address, password, tmp_path / "back")
     for name in os.listdir(tmp_path / "layout" / "blobs" / "sha256"):
         original = (tmp_path / "layout" / "blobs" / "sha256" / name).read_bytes()
         assert (tmp_path / "back" / "blobs" / "sha256" / name).read_bytes() == original
