@@ -62,7 +62,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-test
 # The crash suite with many more SIGKILLs (tests/ecr/test_crash_lifecycle.py); ITERATIONS per test.
 ITERATIONS ?= 1000
 soak: $(VENV)/.installed-test
-	ECRCRYPT_CRASH_ITERATIONS=$(ITERATIONS) $(BIN)/python -m pytest -n 2 tests/ecr/test_crash_lifecycle.py tests/ecr/test_race_write_once.py $(ARGS)
+	ECRCRYPT_CRASH_ITERATIONS=$(ITERATIONS) $(BIN)/python -m pytest -n 2 tests/ecr/test_crash_lifecycle.py tests/ecr/test_crash_lifecycle_postgres.py tests/ecr/test_race_write_once.py $(ARGS)
 
 # The long fuzzing run: FUZZ_SECONDS per target (docs/fuzzing.md); new inputs and crashes go to
 # fuzz/out/<target>/. FUZZ_TARGETS narrows it, e.g. make fuzz FUZZ_TARGETS="message header".

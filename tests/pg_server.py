@@ -134,13 +134,14 @@ class PostgresServer:
         with contextlib.suppress(Exception):
             self.run(str(self.bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-w", "-D", str(self.data_dir))
 
-    def create_database(self) -> str:
-        """A new empty database; its URL."""
+    def create_database(self, template: str | None = None) -> str:
+        """A new database, empty or a copy of the one at URL ``template`` (no one may be connected to it); its URL."""
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:16]}"
+        copy = "" if template is None else f' TEMPLATE "{template.rsplit("/", 1)[1]}"'
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

@@ -9,6 +9,9 @@ so whatever was acknowledged must survive any kill that comes later.
 ``check_after_crash`` reopens the directory (which runs recovery) and asserts the issue's
 invariants. Run as ``python -m tests.ecr.crash_scenario ROOT`` it runs the scenario in a fresh
 interpreter, printing the acknowledgements (the timer-based crash test kills that process).
+
+A directory whose metadata is in PostgreSQL (``make_template(..., metadata=url)``) carries the
+URL of its database in a file ``metadata-url`` beside the registry, so every process finds it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ ROOT_PRINCIPAL = "arn:aws:iam::111122223333:root"
 KEY_ALIAS = "alias/crash"
 FRAME = 4096
 APP, DST, KEEP = "crash/app", "crash/dst", "crash/keep"
+METADATA_URL = "metadata-url"  # the file naming the directory's outside metadata, if it has one
+
+
+def metadata_of(root: Path) -> str | None:
+    """The URL of ``root``'s outside metadata (``None``: its own registry.sqlite3)."""
+    where = root / METADATA_URL
+    return where.read_text() if where.exists() else None
+
+
+def open_registry(root: Path) -> Registry:
+    return Registry.open(root, frame_length=FRAME, metadata=metadata_of(root))
 
 
 def content(seed: int, size: int) -> bytes:
@@ -48,15 +62,17 @@ DIGESTS = {seed: Digest.of(data) for seed, data in CONTENT.items()}
 BY_DIGEST = {str(d): CONTENT[s] for s, d in DIGESTS.items()}
 
 
-def make_template(root: Path, *, encryption: str) -> None:
+def make_template(root: Path, *, encryption: str, metadata: str | None = None) -> None:
     """A registry directory with a KMS key (``alias/crash``) and one repository holding a layer."""
-    with Registry.create(root, frame_length=FRAME) as reg:
+    with Registry.create(root, frame_length=FRAME, metadata=metadata) as reg:
         kms = reg.kms()
         key = kms.create_key(description="crash tests")
         kms.create_alias(alias_name=KEY_ALIAS, target_key_id=key.key_id)
         reg.create_repository(KEEP, encryption_configuration={"encryptionType": encryption, "kmsKey": KEY_ALIAS})
         reg.repository(KEEP).push_layer(CONTENT[9], digest=DIGESTS[9])
         (root / "encryption").write_text(encryption)
+    if metadata is not None:
+        (root / METADATA_URL).write_text(metadata)
 
 
 def _uid(reg: Registry, name: str) -> str:
@@ -68,7 +84,7 @@ def _uid(reg: Registry, name: str) -> str:
 def run_scenario(root: Path, ack: Callable[[str], None]) -> None:
     encryption = (root / "encryption").read_text()
     config = {"encryptionType": encryption, "kmsKey": KEY_ALIAS}
-    with Registry.open(root, frame_length=FRAME) as reg:
+    with open_registry(root) as reg:
         reg.create_repository(APP, encryption_configuration=config)
         app_uid = _uid(reg, APP)
         ack(f"created {APP} {app_uid}")
@@ -129,7 +145,7 @@ class Acks:
 
 def check_after_crash(root: Path, acks: Acks) -> None:
     """Reopen (recovery runs) and assert every invariant of issue 10's crash suite."""
-    with Registry.open(root, frame_length=FRAME) as reg:
+    with open_registry(root) as reg:
         md = reg._core.metadata
         records = {r.name: r for r in md.list_repositories()}
         # Nothing half done remains: recovery finished or undid every intent of the dead child.
@@ -205,8 +221,11 @@ def check_recreated_is_stopped_by_its_own_grants(reg: Registry) -> None:
         repo.read_layer_range(DIGESTS[3], 0, 10)
 
 
-def copy_template(template: Path, target: Path) -> Path:
+def copy_template(template: Path, target: Path, *, metadata: str | None = None) -> Path:
+    """A copy of the template directory; ``metadata``: the URL of its copied outside metadata."""
     shutil.copytree(template, target)
+    if metadata is not None:
+        (target / METADATA_URL).write_text(metadata)
     return target
 
 

@@ -23,19 +23,18 @@ from pathlib import Path
 import pytest
 
 from ecrcrypt.ecr.crashpoints import set_crash_hook
-from ecrcrypt.ecr.registry import Registry
-from tests.ecr.crash_scenario import FRAME, Acks, check_after_crash, copy_template, make_template, run_scenario
+from tests.ecr.crash_scenario import Acks, check_after_crash, copy_template, make_template, open_registry, run_scenario
 
 ITERATIONS = int(os.environ.get("ECRCRYPT_CRASH_ITERATIONS", "80"))
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _count_points(template: Path, work: Path) -> list[str]:
-    """Run the scenario once to the end in this process, recording every crash point passed."""
+def _count_points(root: Path) -> list[str]:
+    """Run the scenario once to the end in this process on ``root`` (a copy), recording every crash point passed."""
     seen: list[str] = []
     set_crash_hook(seen.append)
     try:
-        run_scenario(copy_template(template, work), lambda _line: None)
+        run_scenario(root, lambda _line: None)
     finally:
         set_crash_hook(None)
     return seen
@@ -75,14 +74,14 @@ def _killed_child(root: Path, at: int, work: Callable[[Path, Callable[[str], Non
 
 def _open_and_close(root: Path, _ack: Callable[[str], None]) -> None:
     """What a process that only opens the registry does: recovery (``Registry.open`` runs it)."""
-    Registry.open(root, frame_length=FRAME).close()
+    open_registry(root).close()
 
 
 @pytest.fixture(scope="module", params=["KMS", "KMS_DSSE"])
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     base = tmp_path_factory.mktemp(f"crash-{request.param}")
     make_template(base / "template", encryption=request.param)
-    return base / "template", _count_points(base / "template", base / "dry-run")
+    return base / "template", _count_points(copy_template(base / "template", base / "dry-run"))
 
 
 def test_scenario_passes_every_window(template: tuple[Path, list[str]]) -> None:
@@ -108,11 +107,27 @@ def test_scenario_passes_every_window(template: tuple[Path, list[str]]) -> None:
 
 def test_sigkill_at_random_points_then_recover(template: tuple[Path, list[str]], tmp_path: Path) -> None:
     root_template, points = template
+    kills, recovery_kills = sigkill_runs(
+        lambda i: copy_template(root_template, tmp_path / f"run-{i}"),
+        points,
+        ITERATIONS,
+        lambda rng: rng.randint(1, len(points)),
+    )
+    assert kills >= ITERATIONS * 0.9  # the recovery at open adds points: a few runs may finish
+    print(f"{kills} kills, {recovery_kills} of them followed by a killed recovery")
+    assert recovery_kills > 0 or ITERATIONS < 30  # some recoveries had work to be killed in
+
+
+def sigkill_runs(
+    copy: Callable[[int], Path], points: list[str], iterations: int, draw: Callable[[random.Random], int]
+) -> tuple[int, int]:
+    """``iterations`` runs of the scenario on a fresh copy each, killed at the crash point ``draw``
+    picks (every other recovery killed too), each checked; the kills and the killed recoveries."""
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     kills = recovery_kills = 0
-    for i in range(ITERATIONS):
-        at = rng.randint(1, len(points))
-        root = copy_template(root_template, tmp_path / f"run-{i}")
+    for i in range(iterations):
+        at = draw(rng)
+        root = copy(i)
         status, text = _killed_child(root, at, run_scenario)
         if os.WIFSIGNALED(status):
             assert os.WTERMSIG(status) == signal.SIGKILL
@@ -130,9 +145,7 @@ def test_sigkill_at_random_points_then_recover(template: tuple[Path, list[str]],
         except BaseException as exc:
             exc.add_note(f"killed at crash point {at} ({points[at - 1]}), then in recovery at {second}; acks:\n{text}")
             raise
-    assert kills >= ITERATIONS * 0.9  # the recovery at open adds points: a few runs may finish
-    print(f"{kills} kills, {recovery_kills} of them followed by a killed recovery")
-    assert recovery_kills > 0 or ITERATIONS < 30  # some recoveries had work to be killed in
+    return kills, recovery_kills
 
 
 def test_sigkill_after_random_delay_in_a_fresh_interpreter(template: tuple[Path, list[str]], tmp_path: Path) -> None:
