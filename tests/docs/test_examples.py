@@ -6,18 +6,57 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ecrcrypt.ecr.registry import Registry
 from tests.docs.markdown_blocks import CONTINUE, ROOT, Block, blocks, chains, pages
+from tests.pg_server import PostgresServer
 
 CHAINS = chains()
+# Examples about the embedded directory's own files (its registry.sqlite3 and service-key): not a backend choice.
+DIRECTORY_FILES_ONLY = {"docs/threat-model.md:46"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[[], str] | None:
+    """Each example runs on both metadata backends. On PostgreSQL every registry directory an example
+    creates keeps its metadata in a fresh database of the test server: ``ecrcrypt`` reads it from
+    ``ECRCRYPT_METADATA_URL``, and ``Registry.create``/``Registry.open`` are given it for a directory
+    whose example names none (a registry built in memory, ``Registry(...)``, is in memory on both)."""
+    if request.param == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    urls: dict[Path, str] = {}
+    create, open_ = Registry.create.__func__, Registry.open.__func__  # type: ignore[attr-defined]
+
+    def url_of(directory: object, *, new: bool) -> str | None:
+        root = Path(str(directory)).resolve()
+        if new and root not in urls:
+            urls[root] = server.create_database()
+        return urls.get(root)
+
+    def created(cls: type[Registry], directory: Any, /, *args: Any, metadata: Any = None, **kw: Any) -> Registry:
+        return create(cls, directory, *args, metadata=metadata or url_of(directory, new=True), **kw)  # type: ignore[no-any-return]
+
+    def opened(cls: type[Registry], directory: Any, /, *args: Any, metadata: Any = None, **kw: Any) -> Registry:
+        return open_(cls, directory, *args, metadata=metadata or url_of(directory, new=False), **kw)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Registry, "create", classmethod(created))
+    monkeypatch.setattr(Registry, "open", classmethod(opened))
+    return server.create_database
 
 
 @pytest.mark.parametrize("chain", CHAINS, ids=[c[0].where for c in CHAINS])
-def test_example_runs(chain: list[Block], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_runs(
+    chain: list[Block], metadata_urls: Callable[[], str] | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
+    if metadata_urls is not None and chain[0].where in DIRECTORY_FILES_ONLY:
+        pytest.skip("this example is about the files of a directory that keeps its own metadata")
     if chain[0].language == "python":
         namespace: dict[str, object] = {"__name__": "__docs__"}
         for block in chain:
@@ -26,6 +65,8 @@ def test_example_runs(chain: list[Block], tmp_path: Path, monkeypatch: pytest.Mo
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECRCRYPT_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["ECRCRYPT_DIR"] = str(tmp_path / "registry")
+    if metadata_urls is not None:
+        env["ECRCRYPT_METADATA_URL"] = metadata_urls()
     script = "\n".join(block.commands() for block in chain)
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
