@@ -21,7 +21,20 @@ CHAINS = chains()
 DIRECTORY_FILES_ONLY = {"docs/threat-model.md:46"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def _keeps_registry_state(chain: list[Block]) -> bool:
+    """Whether an example has registry metadata to keep (every command line does; Python that makes a Registry)."""
+    return chain[0].language != "python" or any("Registry" in block.code for block in chain)
+
+
+# Every example on SQLite; on PostgreSQL every one with registry metadata (the others never open any).
+CASES = [pytest.param("sqlite", c, id=f"sqlite-{c[0].where}") for c in CHAINS] + [
+    pytest.param("postgresql", c, id=f"postgresql-{c[0].where}")
+    for c in CHAINS
+    if _keeps_registry_state(c) and c[0].where not in DIRECTORY_FILES_ONLY
+]
+
+
+@pytest.fixture
 def metadata_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[[], str] | None:
     """Each example runs on both metadata backends. On PostgreSQL every registry directory an example
     creates keeps its metadata in a fresh database of the test server: ``ecrcrypt`` reads it from
@@ -50,13 +63,11 @@ def metadata_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return server.create_database
 
 
-@pytest.mark.parametrize("chain", CHAINS, ids=[c[0].where for c in CHAINS])
+@pytest.mark.parametrize(("metadata_urls", "chain"), CASES, indirect=["metadata_urls"])
 def test_example_runs(
     chain: list[Block], metadata_urls: Callable[[], str] | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    if metadata_urls is not None and chain[0].where in DIRECTORY_FILES_ONLY:
-        pytest.skip("this example is about the files of a directory that keeps its own metadata")
     if chain[0].language == "python":
         namespace: dict[str, object] = {"__name__": "__docs__"}
         for block in chain:
