@@ -30,7 +30,7 @@ from ecrcrypt.ecr.metadata import (
     RepositoryRecord,
 )
 from ecrcrypt.ecr.metadata_postgres import MIGRATIONS_TABLE, PostgresMetadata
-from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION
+from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION, steps
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
 from ecrcrypt.ecr.registry import Registry
@@ -606,3 +606,27 @@ def test_gc_never_deletes_a_blob_a_push_on_another_host_is_about_to_reference(ho
     assert "late" not in snap.blob_keys
     store.put_object(record, _object("sha256:" + "6" * 64, blob_key="late"))  # recorded since the snapshot
     assert not other.claim_dead_blob("late", DEAD)
+
+
+def test_postgres_schema_3_is_migrated_forward_at_open_with_its_rows(postgres_url: str) -> None:
+    """A database at step 3 (before the image API's tables) gains step 4 at open, keeping every row."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        for number, step in enumerate(steps("postgresql")[:3], start=1):
+            for statement in step:
+                conn.execute(statement)
+            conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (%s, 0)", (number,))
+        for key, value in (("store_id", "s" * 32), ("account", ACCOUNT), ("region", REGION)):
+            conn.execute("INSERT INTO registry VALUES (%s, %s)", (key, value))
+    with open_metadata(postgres_url) as metadata:
+        assert metadata.schema_version == SCHEMA_VERSION and metadata.store_id == "s" * 32
+        record = _created(metadata, _record())
+        _with_manifests(metadata, record, _M1)
+        assert records.put_tag(metadata, record, "v1", _M1, immutable=True) == records.TagWrite.DONE
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        versions = [r[0] for r in conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE} ORDER BY version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
