@@ -76,6 +76,10 @@ class RepositoryPolicy:
     repository_name: str
     policy_text: str
 
+    def to_api(self) -> dict[str, str]:
+        """ECR's ``SetRepositoryPolicyResponse`` (also Get's and Delete's): the policy as written."""
+        return {"registryId": self.registry_id, "repositoryName": self.repository_name, "policyText": self.policy_text}
+
 
 def check_repository_policy(text: object) -> Policy:
     """A repository policy as SetRepositoryPolicy takes it, compiled.
