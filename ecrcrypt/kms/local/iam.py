@@ -52,6 +52,7 @@ _NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _POLICY_NAME = re.compile(r"[\w+=,.@-]{1,128}")
 _PATH = re.compile(r"/(?:[\x21-\x7e]*/)?")
 _SESSION = re.compile(r"[\w+=,.@-]{2,64}")
+_ACCOUNT = re.compile(r"[0-9]{12}")
 
 
 def _unique_id(prefix: str, arn: str, created: float) -> str:
@@ -241,7 +242,9 @@ class LocalIam:
         identity policies allow (an unregistered one, outside ``strict_iam``, is its
         account's implicit administrator, as for KMS). A service principal has no IAM account.
         """
-        who = Principal.parse(principal)
+        # An account id stands for its root, as LocalKms.client takes it.
+        who = Principal.root(principal) if isinstance(principal, str) and _ACCOUNT.fullmatch(principal) else None
+        who = who or Principal.parse(principal)
         if who.account is None:
             raise ValidationError(f"{principal!r} has no AWS account: IAM calls are made by an account's principals")
         return LocalIam(self._store, who.account, on_write=self._on_write, strict=self._strict, caller=who)
