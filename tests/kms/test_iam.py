@@ -192,3 +192,10 @@ def test_as_caller_checks_each_iam_action_against_the_callers_identity_policies(
     assert iam_b.list_user_policies(user_name="ops") == []
     with pytest.raises(errors.ValidationError, match="has no AWS account"):
         kms.iam.as_caller("ecr.amazonaws.com")
+    # A call on an entity is checked against its ARN with its path.
+    iam_b.create_user(user_name="dev", path="/team/")
+    team = policy(allow("iam:PutUserPolicy", f"arn:aws:iam::{other}:user/team/*"))
+    iam_b.put_user_policy(user_name="ops", policy_name="team", policy_document=team)
+    ops.put_user_policy(user_name="dev", policy_name="p", policy_document=policy(allow("ecr:ListImages")))
+    with pytest.raises(errors.AccessDeniedError, match=f"on resource: arn:aws:iam::{other}:user/ops"):
+        ops.put_user_policy(user_name="ops", policy_name="p", policy_document=policy(allow("ecr:ListImages")))

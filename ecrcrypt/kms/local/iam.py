@@ -265,6 +265,14 @@ class LocalIam:
     def _arn(self, kind: str, name: str, path: str = "/") -> str:
         return f"arn:aws:iam::{self.account}:{kind}{path}{name}"
 
+    def _entity_arn(self, kind: str, name: str) -> str:
+        """The ARN an existing user or role has (its path included), for the check of a call on it."""
+        if self._caller is None:
+            return self._arn(kind, name)  # no check will read it: spare the lookup
+        with self._store.read() as tx:
+            row = policy_store.principal_row(tx.conn, self.account, kind, name)
+        return self._arn(kind, name) if row is None else row[0]
+
     def _policy_arn(self, name: str, path: str = "/") -> str:
         return f"arn:aws:iam::{self.account}:policy{path}{name}"
 
@@ -336,7 +344,7 @@ class LocalIam:
 
     def get_user(self, *, user_name: str) -> IamUser:
         name = _name(user_name, "UserName")
-        self._authorize("GetUser", self._arn("user", name))
+        self._authorize("GetUser", self._entity_arn("user", name))
         return self._user(self._one("user", name), self.account)
 
     def list_users(self, *, path_prefix: str = "/") -> list[IamUser]:
@@ -354,7 +362,7 @@ class LocalIam:
 
     def get_role(self, *, role_name: str) -> IamRole:
         name = _name(role_name, "RoleName")
-        self._authorize("GetRole", self._arn("role", name))
+        self._authorize("GetRole", self._entity_arn("role", name))
         return self._role(self._one("role", name), self.account)
 
     def list_roles(self, *, path_prefix: str = "/") -> list[IamRole]:
@@ -363,7 +371,7 @@ class LocalIam:
         return [self._role(r, self.account) for r in self._rows("role", None, _path_prefix(path_prefix))]
 
     def _delete(self, kind: str, name: str) -> None:
-        self._authorize(f"Delete{kind.capitalize()}", self._arn(kind, name))
+        self._authorize(f"Delete{kind.capitalize()}", self._entity_arn(kind, name))
         with self._store.write() as tx:
             self._require(tx, kind, name)
             for table in ("iam_inline_policies", "iam_attached_policies"):
@@ -389,7 +397,7 @@ class LocalIam:
 
     # -- inline policies -------------------------------------------------------------------
     def _put_inline(self, kind: str, name: str, policy_name: str, document: str) -> None:
-        self._authorize(f"Put{kind.capitalize()}Policy", self._arn(kind, name))
+        self._authorize(f"Put{kind.capitalize()}Policy", self._entity_arn(kind, name))
         limit = PolicyLimit.USER_INLINE if kind == "user" else PolicyLimit.ROLE_INLINE
         Policy.parse(document, kind=PolicyKind.IDENTITY, name=f"inline policy '{policy_name}'", limit=limit)
         with self._store.write() as tx:
@@ -402,7 +410,7 @@ class LocalIam:
             self._on_write(tx)
 
     def _get_inline(self, kind: str, name: str, policy_name: str) -> str:
-        self._authorize(f"Get{kind.capitalize()}Policy", self._arn(kind, name))
+        self._authorize(f"Get{kind.capitalize()}Policy", self._entity_arn(kind, name))
         with self._store.read() as tx:
             self._require(tx, kind, name)
             for found, document in policy_store.inline_policies(tx.conn, self.account, kind, name):
@@ -411,13 +419,13 @@ class LocalIam:
         raise NoSuchEntityError(f"The {kind} policy with name {policy_name} cannot be found.")
 
     def _list_inline(self, kind: str, name: str) -> list[str]:
-        self._authorize(f"List{kind.capitalize()}Policies", self._arn(kind, name))
+        self._authorize(f"List{kind.capitalize()}Policies", self._entity_arn(kind, name))
         with self._store.read() as tx:
             self._require(tx, kind, name)
             return [found for found, _ in policy_store.inline_policies(tx.conn, self.account, kind, name)]
 
     def _delete_inline(self, kind: str, name: str, policy_name: str) -> None:
-        self._authorize(f"Delete{kind.capitalize()}Policy", self._arn(kind, name))
+        self._authorize(f"Delete{kind.capitalize()}Policy", self._entity_arn(kind, name))
         with self._store.write() as tx:
             self._require(tx, kind, name)
             gone = tx.conn.execute(
@@ -529,7 +537,7 @@ class LocalIam:
             self._on_write(tx)
 
     def _attach(self, kind: str, name: str, policy_arn: str) -> None:
-        self._authorize(f"Attach{kind.capitalize()}Policy", self._arn(kind, name))
+        self._authorize(f"Attach{kind.capitalize()}Policy", self._entity_arn(kind, name))
         with self._store.write() as tx:
             self._require(tx, kind, name)
             if tx.conn.execute("SELECT 1 FROM iam_managed_policies WHERE arn = ?", (policy_arn,)).fetchone() is None:
@@ -541,7 +549,7 @@ class LocalIam:
             self._on_write(tx)
 
     def _detach(self, kind: str, name: str, policy_arn: str) -> None:
-        self._authorize(f"Detach{kind.capitalize()}Policy", self._arn(kind, name))
+        self._authorize(f"Detach{kind.capitalize()}Policy", self._entity_arn(kind, name))
         with self._store.write() as tx:
             self._require(tx, kind, name)
             gone = tx.conn.execute(
@@ -553,7 +561,7 @@ class LocalIam:
             self._on_write(tx)
 
     def _attached(self, kind: str, name: str) -> list[str]:
-        self._authorize(f"ListAttached{kind.capitalize()}Policies", self._arn(kind, name))
+        self._authorize(f"ListAttached{kind.capitalize()}Policies", self._entity_arn(kind, name))
         with self._store.read() as tx:
             self._require(tx, kind, name)
             return [arn for arn, _ in policy_store.managed_policy_documents(tx.conn, self.account, kind, name)]
