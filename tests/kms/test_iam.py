@@ -185,6 +185,11 @@ def test_as_caller_checks_each_iam_action_against_the_callers_identity_policies(
     # A role session has its role's policies; a service principal has no IAM account.
     iam_b.create_role(role_name="admin", assume_role_policy_document=trust(f"arn:aws:iam::{other}:root"))
     iam_b.put_role_policy(role_name="admin", policy_name="iam", policy_document=policy(allow("iam:*")))
+    assert [r.role_name for r in iam_b.list_roles()] == ["admin"] and iam_b.list_roles(path_prefix="/x/") == []
+    assert iam_b.get_role(role_name="admin").to_api()["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == (
+        "sts:AssumeRole"
+    )
+    assert iam_b.list_policies(scope="AWS") == [] and iam_b.list_policies(only_attached=True) == []
     session = kms.iam.assume_role(
         caller=f"arn:aws:iam::{other}:root", role_arn=f"arn:aws:iam::{other}:role/admin", role_session_name="s1"
     )
