@@ -179,7 +179,15 @@ def run(directory: Path, *, big_layer: int = 256 * MiB, plain: bool = False) -> 
     for name, _cfg in configs[1:]:
         for g in registry.list_repository_grants(name):
             subset = dict(g.constraints.encryption_context_subset or {}) if g.constraints else {}
-            rows.append((name, g.grant_id[:16] + "…", g.grantee_principal, ",".join(g.operations), str(subset)))
+            rows.append(
+                (
+                    name,
+                    g.grant_id[:16] + "…",
+                    g.grantee_principal or g.grantee_service_principal or "",
+                    ",".join(g.operations),
+                    str(subset),
+                )
+            )
     out.table("ListGrants", ["repository", "grant", "grantee", "operations", "EncryptionContextSubset"], rows)
 
     out.step(f"Push: a 3-layer image with a {_fmt_size(big_layer)} layer, generated as a stream")

@@ -12,7 +12,10 @@ https://docs.aws.amazon.com/kms/latest/developerguide/grants.html):
   keys compare case-insensitively, values exactly (the current CreateGrant API
   reference);
 * constraints bind only operations that take an encryption context; DescribeKey,
-  RetireGrant and the other grant operations ignore them.
+  RetireGrant and the other grant operations ignore them;
+* a ``SourceArn`` constraint (botocore's current model) allows the grant only for
+  requests made on behalf of that resource (``aws:SourceArn`` in the request), for
+  every operation but RetireGrant.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class Grant:
     operations: frozenset[str] = attrs.field(converter=_operations)
     encryption_context_equals: Mapping[str, str] | None = attrs.field(default=None, converter=_pairs, eq=False)
     encryption_context_subset: Mapping[str, str] | None = attrs.field(default=None, converter=_pairs, eq=False)
+    source_arn: str | None = None
     grant_id: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -112,6 +116,9 @@ class Grant:
             return False
         operation = self.operation_of(request.action)
         if operation is None or operation not in self.operations:
+            return False
+        unsourced = request.context.get("aws:sourcearn") != self.source_arn
+        if self.source_arn is not None and operation != "RetireGrant" and unsourced:
             return False
         if operation not in _CONSTRAINED:
             return True

@@ -361,10 +361,12 @@ def decrypt(
 
 @command(kms, "create-grant", "CreateGrant")
 @key_id_option
-@click.option("--grantee-principal", required=True)
+@click.option("--grantee-principal", default=None, help="an AWS principal's ARN (or --grantee-service-principal)")
 @click.option("--operations", multiple=True, required=True, help="e.g. --operations Decrypt GenerateDataKey")
 @click.option("--retiring-principal", default=None)
-@click.option("--constraints", default=None, help="EncryptionContextSubset={k=v} or JSON")
+@click.option("--constraints", default=None, help="EncryptionContextSubset={k=v}, SourceArn=<ARN>, or JSON")
+@click.option("--grantee-service-principal", default=None, help="a service principal; needs a SourceArn constraint")
+@click.option("--retiring-service-principal", default=None)
 @click.option("--name", default=None)
 @tokens_option
 def create_grant(
@@ -376,8 +378,10 @@ def create_grant(
     constraints: str | None,
     name: str | None,
     grant_tokens: tuple[str, ...],
+    grantee_service_principal: str | None,
+    retiring_service_principal: str | None,
 ) -> None:
-    """CreateGrant."""
+    """CreateGrant: to --grantee-principal, or to --grantee-service-principal with a SourceArn constraint."""
     ops = [op for value in operations for op in _list_items(value, "--operations")]
     parsed = None if constraints is None else GrantConstraints.from_api(structure(constraints, "--constraints"))
     _with_kms(
@@ -390,6 +394,8 @@ def create_grant(
             constraints=parsed,
             name=name,
             grant_tokens=grant_tokens,
+            grantee_service_principal=grantee_service_principal,
+            retiring_service_principal=retiring_service_principal,
         ).to_api(),
     )
 
@@ -408,28 +414,47 @@ def _list_items(value: str, name: str) -> list[str]:
 @key_id_option
 @click.option("--grant-id", default=None)
 @click.option("--grantee-principal", default=None)
+@click.option("--grantee-service-principal", default=None)
 @page_options()
 def list_grants(
-    ctx: click.Context, key_id: str, grant_id: str | None, grantee_principal: str | None, **paging: Any
+    ctx: click.Context,
+    key_id: str,
+    grant_id: str | None,
+    grantee_principal: str | None,
+    grantee_service_principal: str | None,
+    **paging: Any,
 ) -> None:
     """ListGrants on a key, in every key state (every page unless --max-items or --no-paginate)."""
 
     def page(k: Kms, n: int | None, m: str | None) -> dict[str, Any]:
         return k.list_grants(
-            key_id=key_id, grant_id=grant_id, grantee_principal=grantee_principal, limit=n, marker=m
+            key_id=key_id,
+            grant_id=grant_id,
+            grantee_principal=grantee_principal,
+            grantee_service_principal=grantee_service_principal,
+            limit=n,
+            marker=m,
         ).to_api()
 
     _with_kms(ctx, lambda k: paginate(lambda n, m: page(k, n, m), "Grants", **paging))
 
 
 @command(kms, "list-retirable-grants", "ListRetirableGrants")
-@click.option("--retiring-principal", required=True)
+@click.option("--retiring-principal", default=None)
+@click.option("--retiring-service-principal", default=None)
 @page_options()
-def list_retirable_grants(ctx: click.Context, retiring_principal: str, **paging: Any) -> None:
-    """ListRetirableGrants (every page unless --max-items or --no-paginate)."""
+def list_retirable_grants(
+    ctx: click.Context, retiring_principal: str | None, retiring_service_principal: str | None, **paging: Any
+) -> None:
+    """ListRetirableGrants of --retiring-principal or --retiring-service-principal (every page unless --max-items)."""
 
     def page(k: Kms, n: int | None, m: str | None) -> dict[str, Any]:
-        return k.list_retirable_grants(retiring_principal=retiring_principal, limit=n, marker=m).to_api()
+        return k.list_retirable_grants(
+            retiring_principal=retiring_principal,
+            retiring_service_principal=retiring_service_principal,
+            limit=n,
+            marker=m,
+        ).to_api()
 
     _with_kms(ctx, lambda k: paginate(lambda n, m: page(k, n, m), "Grants", **paging))
 

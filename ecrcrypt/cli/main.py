@@ -24,6 +24,7 @@ import click
 from ecrcrypt import __version__
 from ecrcrypt.cli.audit import audit
 from ecrcrypt.cli.ecr import ecr
+from ecrcrypt.cli.ecr_policy import policy_commands
 from ecrcrypt.cli.errors import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -33,6 +34,7 @@ from ecrcrypt.cli.errors import (
     ServiceError,
     command,
 )
+from ecrcrypt.cli.iam import iam
 from ecrcrypt.cli.kms import kms
 from ecrcrypt.cli.output import OUTPUT_FORMATS, QueryError
 from ecrcrypt.cli.serve import get_login_password, serve
@@ -161,6 +163,9 @@ def cli(
 cli.add_command(kms)
 cli.add_command(ecr)
 cli.add_command(audit)
+cli.add_command(iam)
+for _policy_command in policy_commands.commands.values():  # ecr set-/get-/delete-repository-policy
+    ecr.add_command(_policy_command)
 # `aws cloudtrail lookup-events ...` with `aws` replaced by `ecrcrypt` works too.
 cli.add_command(click.Group("cloudtrail", commands=audit.commands, hidden=True, help=audit.help))
 cli.add_command(demo_command, "demo")

@@ -32,7 +32,7 @@ from ecrcrypt.ecr.directory import MANIFEST
 from ecrcrypt.ecr.registry import DEFAULT_REGION, Registry
 from ecrcrypt.errors import RegistryStateError, ValidationError
 
-__all__ = ["Settings", "emit", "open_registry", "require_registry"]
+__all__ = ["Settings", "check_region", "emit", "open_registry", "require_registry"]
 
 
 @attrs.frozen(kw_only=True)
@@ -74,17 +74,22 @@ def _open(settings: Settings, *, create: bool) -> Registry:
         raise ConfigurationError(f"{directory}: {exc}") from exc
 
 
+def check_region(settings: Settings, region: str) -> None:
+    """A ``--region`` must name the registry's own Region (``region``)."""
+    if settings.region is not None and settings.region != region:
+        raise ConfigurationError(
+            f"the registry in {str(settings.directory)!r} is in {region}, not {settings.region}; "
+            f"a registry in {settings.region} is another directory (ecrcrypt --dir <dir> init --region "
+            f"{settings.region})"
+        )
+
+
 @contextmanager
 def open_registry(settings: Settings, *, create: bool = False) -> Iterator[Registry]:
     """The registry of ``--dir`` (created by ``init`` only), acting as ``--caller``; closed afterwards."""
     registry = _open(settings, create=create)
     try:
-        if settings.region is not None and settings.region != registry.region:
-            raise ConfigurationError(
-                f"the registry in {str(settings.directory)!r} is in {registry.region}, not {settings.region}; "
-                f"a registry in {settings.region} is another directory (ecrcrypt --dir <dir> init --region "
-                f"{settings.region})"
-            )
+        check_region(settings, registry.region)
         yield registry.as_caller(settings.caller) if settings.caller else registry
     finally:
         registry.close()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ecrcrypt.arns import AccountId, KeyArn, Region, RepositoryArn, RepositoryName
+from ecrcrypt.authz import Decision
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType
 from ecrcrypt.ecr.audit_events import record_ecr_event
 from ecrcrypt.ecr.grant_provider import GrantedClient, GrantPairKeyProvider
@@ -76,6 +77,9 @@ class RegistryCore:
         #: ``ecr:`` action checks (ecr.permissions); ``None``: open mode, nothing evaluated
         self.authorization: EcrAuthorization | None = None
         self.repository_policies = RepositoryPolicyCache()
+        #: (caller, actions, repository) -> the identity policies and repository policy a decision was
+        #: made with, and its denial: reused while both are the same compiled objects (see authorize)
+        self._decisions: dict[tuple[str, tuple[str, ...], str], tuple[object, object, Decision | None]] = {}
 
     def authorize(self, caller: str, actions: Sequence[str], repository: str) -> None:
         """Raise ``AccessDeniedError`` (the engine's explanation) unless ``caller`` may take every one of
@@ -84,8 +88,20 @@ class RegistryCore:
         if authorization is None:
             return
         policy = self.repository_policies.get(repository, self.metadata.get_repository_policy(repository))
-        resource = str(self.repository_arn(repository))
-        denial = decide_ecr(authorization, caller, actions, resource, policy)
+        identity = authorization.identities.identity_policies(caller)
+        # Compiled policies are immutable and replaced (new objects) when their text changes, and an
+        # ecr: request has no condition keys besides its principal: the same objects decide the same.
+        # Every read of a repository asks, so the decision is kept rather than evaluated each time.
+        key = (caller, tuple(actions), repository)
+        known = self._decisions.get(key)
+        if known is not None and known[0] is identity and known[1] is policy:
+            denial = known[2]
+        else:
+            resource = str(self.repository_arn(repository))
+            denial = decide_ecr(authorization, caller, actions, resource, policy, identity=identity)
+            if len(self._decisions) >= 4096:
+                self._decisions.clear()
+            self._decisions[key] = (identity, policy, denial)
         if denial is not None:
             raise denial.error()
 

@@ -285,7 +285,7 @@ class ImageApi:
         parsed = _parse(manifest, media_type)
         meta = self._core.metadata
         with self._repo._audited("PutImage", imageDigest=str(actual), imageTag=tag):
-            missing = [str(d) for d, _ in parsed.blobs if not self._repo.has_layer(d)]
+            missing = [str(d) for d, _ in parsed.blobs if not self._repo._has_layer(d)]
             if missing:
                 raise LayersNotFoundError(f"The image references layers not in the repository: {', '.join(missing)}")
             absent = [str(d) for d in parsed.children if meta.get_object(record.name, "manifest", str(d)) is None]
@@ -451,7 +451,7 @@ class ImageApi:
         if tag_status not in (None, "TAGGED", "UNTAGGED", "ANY"):
             raise InvalidParameterError("tagStatus must be TAGGED, UNTAGGED or ANY")
         out: list[ImageId] = []
-        for image in self._repo.list_images():
+        for image in self._repo._list_images():
             if (tag_status == "TAGGED" and image.tag is None) or (tag_status == "UNTAGGED" and image.tag is not None):
                 continue
             out.append(image)

@@ -76,6 +76,10 @@ class RepositoryPolicy:
     repository_name: str
     policy_text: str
 
+    def to_api(self) -> dict[str, str]:
+        """ECR's ``SetRepositoryPolicyResponse`` (also Get's and Delete's): the policy as written."""
+        return {"registryId": self.registry_id, "repositoryName": self.repository_name, "policyText": self.policy_text}
+
 
 def check_repository_policy(text: object) -> Policy:
     """A repository policy as SetRepositoryPolicy takes it, compiled.
@@ -116,9 +120,13 @@ def decide_ecr(
     actions: Sequence[str],
     resource: str,
     repository_policy: Policy | None,
+    *,
+    identity: Sequence[Policy] | None = None,
 ) -> Decision | None:
-    """The first denial among ``actions`` on ``resource`` by ``caller``, or ``None`` when all are allowed."""
-    identity = authorization.identities.identity_policies(caller)
+    """The first denial among ``actions`` on ``resource`` by ``caller``, or ``None`` when all are allowed
+    (``identity``: the caller's identity policies, when the caller already has them)."""
+    if identity is None:
+        identity = authorization.identities.identity_policies(caller)
     for action in actions:
         request = Request(principal=caller, action=action, resource=resource)
         decision = evaluate(request, resource_policy=repository_policy, identity_policies=identity)

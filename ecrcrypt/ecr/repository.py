@@ -136,6 +136,8 @@ class Repository:
         return self._caller
 
     def describe(self) -> RepositoryDescription:
+        """DescribeRepositories for this repository (``ecr:DescribeRepositories``)."""
+        self._allow(("ecr:DescribeRepositories",))
         return self._core.description(self._record)
 
     # -- internals ------------------------------------------------------------------------
@@ -305,7 +307,13 @@ class Repository:
 
     # -- layers -------------------------------------------------------------------------
     def has_layer(self, digest: Digest | str) -> bool:
-        return self._core.metadata.get_object(self._record.name, "layer", str(_as_digest(digest))) is not None
+        """Whether the repository holds the layer: ECR's BatchCheckLayerAvailability (``ecr:`` action of that name)."""
+        self._allow((_CHECK_LAYERS,))
+        return self._has_layer(_as_digest(digest))
+
+    def _has_layer(self, digest: Digest) -> bool:
+        # Unchecked: for operations that asked for their own action (PutImage checks its layers).
+        return self._core.metadata.get_object(self._record.name, "layer", str(digest)) is not None
 
     def push_layer(self, source: LayerSource | bytes | bytearray | memoryview, *, digest: Digest | str) -> LayerPush:
         """Encrypt and store a layer whose digest the client declared up front (header first).
@@ -414,11 +422,18 @@ class Repository:
             raise LayersNotFoundError(f"the stored object for {digest} is missing from the blob store") from None
 
     def layer_size(self, digest: Digest | str) -> int:
-        """The plaintext size of a stored layer (``LayersNotFoundError`` or the like when absent)."""
+        """The plaintext size of a stored layer (``LayersNotFoundError`` or the like when absent).
+
+        BatchCheckLayerAvailability answers a layer's size, so it is that call's action.
+        """
         self._require_live()
+        self._allow((_CHECK_LAYERS,))
         return self._object("layer", _as_digest(digest)).size
 
     def list_layers(self) -> list[Digest]:
+        """Every layer the repository holds. ECR has no ListLayers: what it tells is which layers are
+        available, so it asks for ``ecr:BatchCheckLayerAvailability``."""
+        self._allow((_CHECK_LAYERS,))
         return [Digest.parse(r.digest) for r in self._core.metadata.list_objects(self._record.name, "layer")]
 
     # -- images -------------------------------------------------------------------------
@@ -432,7 +447,7 @@ class Repository:
             raise InvalidParameterError("imageManifest must be bytes or a JSON mapping")
         if tag is not None:
             check_tag(tag)
-        missing = [str(d) for d in layer_digests(manifest) if not self.has_layer(d)]
+        missing = [str(d) for d in layer_digests(manifest) if not self._has_layer(d)]
         if missing:
             raise LayersNotFoundError(f"The image references layers not in the repository: {', '.join(missing)}")
         digest = Digest.of(manifest)
@@ -445,6 +460,11 @@ class Repository:
         return ImageId(digest=digest, tag=tag)
 
     def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:
+        """The digest an image id names: what DescribeImages answers for it (``ecr:DescribeImages``)."""
+        self._allow(("ecr:DescribeImages",))
+        return self._resolve(tag=tag, digest=digest)
+
+    def _resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:
         if (tag is None) == (digest is None):
             raise InvalidParameterError("give exactly one of imageTag and imageDigest")
         if tag is not None:
@@ -459,7 +479,7 @@ class Repository:
         """Decrypt and return an image's manifest (BatchGetImage)."""
         self._require_live()
         self._allow(("ecr:BatchGetImage",), "kms:Decrypt")
-        d = self.resolve(tag=tag, digest=digest)
+        d = self._resolve(tag=tag, digest=digest)
         provider = self._provider()
         with (
             self._audited("BatchGetImage", imageDigest=str(d), imageTag=tag),
@@ -471,7 +491,12 @@ class Repository:
         return Image(digest=d, manifest=manifest, tags=tuple(self._core.metadata.tags_of(self._record.name, str(d))))
 
     def list_images(self) -> list[ImageId]:
+        """ListImages (``ecr:ListImages``): one id per tag, and one per untagged manifest."""
         self._allow(("ecr:ListImages",))
+        return self._list_images()
+
+    def _list_images(self) -> list[ImageId]:
+        # Unchecked: DescribeImages lists the images too, under its own action.
         out: list[ImageId] = []
         for rec in self._core.metadata.list_objects(self._record.name, "manifest"):
             tags = self._core.metadata.tags_of(self._record.name, rec.digest)
@@ -480,6 +505,8 @@ class Repository:
         return out
 
 
+# HEAD of a blob, "does the repository hold these layers": docker's first call of a push and of a pull.
+_CHECK_LAYERS = "ecr:BatchCheckLayerAvailability"
 # What a layer push is, in ECR's API: each of these is checked (AWS: docker push needs all three).
 _PUSH_ACTIONS = ("ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload")
 

@@ -25,6 +25,8 @@ __all__ = [
     "LayerPush",
     "LayerSink",
     "LayerSource",
+    "MAX_TAG_LENGTH",
+    "OCI_MAX_TAG_LENGTH",
     "RepositoryDescription",
     "build_manifest",
     "check_tag",
@@ -34,8 +36,14 @@ __all__ = [
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
-# OCI distribution spec: tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR uses the same bound.
+# OCI distribution spec: tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}. ECR's API is wider in length:
+# botocore's ImageTag shape is 1-300 characters (no pattern); the OCI route keeps the spec's 128
+# (ecrcrypt.server), and both keep the spec's alphabet, so every tag is one an OCI client can write.
 _TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+MAX_TAG_LENGTH = 300
+"""ECR's bound (botocore ``ImageTag``: min 1, max 300)."""
+OCI_MAX_TAG_LENGTH = 128
+"""The OCI distribution spec's bound (``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``)."""
 
 
 class LayerSource(Protocol):
@@ -157,7 +165,10 @@ def layer_digests(manifest: bytes) -> tuple[Digest, ...]:
     return tuple(out)
 
 
-def check_tag(tag: str) -> str:
-    if not isinstance(tag, str) or not 1 <= len(tag) <= 128 or tag[0] in ".-" or not set(tag) <= _TAG_CHARS:
-        raise InvalidParameterError(f"image tag {tag!r} is invalid: 1-128 of [a-zA-Z0-9_.-], not starting with . or -")
+def check_tag(tag: str, *, max_length: int = MAX_TAG_LENGTH) -> str:
+    """An image tag as ECR's API takes it (1-300 characters); ``max_length=OCI_MAX_TAG_LENGTH`` for the OCI route."""
+    if not isinstance(tag, str) or not 1 <= len(tag) <= max_length or tag[0] in ".-" or not set(tag) <= _TAG_CHARS:
+        raise InvalidParameterError(
+            f"image tag {tag!r} is invalid: 1-{max_length} of [a-zA-Z0-9_.-], not starting with . or -"
+        )
     return tag

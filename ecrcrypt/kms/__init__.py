@@ -38,6 +38,7 @@ Messages carry identifiers only, never key material.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -137,10 +138,13 @@ class GrantOperation(enum.StrEnum):
     GENERATE_MAC = "GenerateMac"
     VERIFY_MAC = "VerifyMac"
     DERIVE_SHARED_SECRET = "DeriveSharedSecret"  # noqa: S105 (an operation name)
+    ENCAPSULATE = "Encapsulate"
+    DECAPSULATE = "Decapsulate"
 
 
 # KMS: grant operations valid for a symmetric encryption key; the others (Sign,
-# Verify, GetPublicKey, key pairs, MACs, DeriveSharedSecret) give ValidationException.
+# Verify, GetPublicKey, key pairs, MACs, DeriveSharedSecret, and Encapsulate /
+# Decapsulate, which are for ML-KEM keys) give ValidationException.
 SYMMETRIC_GRANT_OPERATIONS = frozenset(
     {
         GrantOperation.DECRYPT,
@@ -187,22 +191,47 @@ def _context(value: Mapping[str, str] | None) -> EncryptionContext | None:
     return EncryptionContext(value)
 
 
+# botocore's KMS model, GrantConstraintSourceArnType: 20-512 characters, an ARN naming an account.
+_SOURCE_ARN = re.compile(r"arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+", re.S)
+
+
+def _source_arn(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 20 <= len(value) <= 512 or _SOURCE_ARN.fullmatch(value) is None:
+        raise ValidationError(
+            f"SourceArn must be an ARN of 20 to 512 characters matching "
+            f"^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{{12}}:.+$, not {value!r}"
+        )
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class GrantConstraints:
-    """KMS ``GrantConstraints``: exactly one of the two encryption-context constraints.
+    """KMS ``GrantConstraints``: at most one of the two encryption-context constraints, and/or ``SourceArn``.
 
     KMS: "in a grant constraint, the key in each key-value pair is not case
     sensitive, but the value is case sensitive" (CreateGrant API reference).
+    ``SourceArn`` (botocore's current model) allows the grant's permissions only for
+    requests made on behalf of that resource -- "effectively the same as having the
+    aws:SourceArn global condition key in the grant" -- and does not bind RetireGrant.
     """
 
     encryption_context_subset: EncryptionContext | None = attrs.field(default=None, converter=_context)
     encryption_context_equals: EncryptionContext | None = attrs.field(default=None, converter=_context)
+    source_arn: str | None = attrs.field(default=None, converter=_source_arn)
 
     def __attrs_post_init__(self) -> None:
-        if (self.encryption_context_subset is None) == (self.encryption_context_equals is None):
+        if self.encryption_context_subset is not None and self.encryption_context_equals is not None:
             raise ValidationError(
-                "GrantConstraints takes exactly one of EncryptionContextSubset and EncryptionContextEquals"
+                "GrantConstraints takes one of EncryptionContextSubset and EncryptionContextEquals, not both"
             )
+        if self.encryption_context_subset is None and self.encryption_context_equals is None:
+            if self.source_arn is None:
+                raise ValidationError(
+                    "GrantConstraints takes EncryptionContextSubset, EncryptionContextEquals or SourceArn"
+                )
+            return
         pairs: Mapping[str, str] = self.encryption_context_subset or self.encryption_context_equals or {}
         # KMS GrantConstraints: at most 8 pairs, each value at most 384 characters.
         if len(pairs) > 8:
@@ -219,6 +248,8 @@ class GrantConstraints:
         A context with two keys that differ only in case satisfies none: folding it
         would let one key silently replace the other and defeat Equals / Subset.
         """
+        if self.encryption_context_subset is None and self.encryption_context_equals is None:
+            return True  # a SourceArn-only constraint says nothing of the context
         request = {k.lower(): v for k, v in (context or {}).items()}
         if len(request) != len(context or {}):
             return False
@@ -228,14 +259,22 @@ class GrantConstraints:
         assert self.encryption_context_subset is not None
         return all(request.get(k.lower()) == v for k, v in self.encryption_context_subset.items())
 
-    def to_api(self) -> dict[str, dict[str, str]]:
+    def allows_source(self, source_arn: str | None) -> bool:
+        """Whether a request made on behalf of ``source_arn`` (``None``: of no resource) satisfies ``SourceArn``."""
+        return self.source_arn is None or self.source_arn == source_arn
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         if self.encryption_context_equals is not None:
-            return {"EncryptionContextEquals": dict(self.encryption_context_equals)}
-        assert self.encryption_context_subset is not None
-        return {"EncryptionContextSubset": dict(self.encryption_context_subset)}
+            out["EncryptionContextEquals"] = dict(self.encryption_context_equals)
+        if self.encryption_context_subset is not None:
+            out["EncryptionContextSubset"] = dict(self.encryption_context_subset)
+        if self.source_arn is not None:
+            out["SourceArn"] = self.source_arn
+        return out
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Mapping[str, str]] | None) -> GrantConstraints | None:
+    def from_api(cls, data: Mapping[str, Any] | None) -> GrantConstraints | None:
         if not data:
             return None
         if not isinstance(data, Mapping):
@@ -243,6 +282,7 @@ class GrantConstraints:
         return cls(
             encryption_context_subset=data.get("EncryptionContextSubset"),
             encryption_context_equals=data.get("EncryptionContextEquals"),
+            source_arn=data.get("SourceArn"),
         )
 
 
@@ -386,17 +426,23 @@ class CreateGrantResponse:
 
 @attrs.frozen(kw_only=True)
 class GrantListEntry:
-    """KMS ``GrantListEntry``; ``key_id`` is the key ARN."""
+    """KMS ``GrantListEntry``; ``key_id`` is the key ARN.
+
+    A grant made with ``GranteeServicePrincipal`` lists it there and has no ``GranteePrincipal``
+    (likewise ``RetiringServicePrincipal``), as botocore's current model shapes it.
+    """
 
     key_id: str
     grant_id: str
     name: str | None
     creation_date: datetime
-    grantee_principal: str
+    grantee_principal: str | None
     retiring_principal: str | None
     issuing_account: str
     operations: tuple[GrantOperation, ...]
     constraints: GrantConstraints | None = None
+    grantee_service_principal: str | None = None
+    retiring_service_principal: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         return _api(
@@ -410,6 +456,8 @@ class GrantListEntry:
                 "IssuingAccount": self.issuing_account,
                 "Operations": [op.value for op in self.operations],
                 "Constraints": None if self.constraints is None else self.constraints.to_api(),
+                "GranteeServicePrincipal": self.grantee_service_principal,
+                "RetiringServicePrincipal": self.retiring_service_principal,
             }
         )
 
@@ -735,15 +783,21 @@ class Kms(Protocol):
         self,
         *,
         key_id: KeyIdentifier,
-        grantee_principal: str,
+        grantee_principal: str | None = None,
         operations: Sequence[GrantOperation | str],
         retiring_principal: str | None = None,
         constraints: GrantConstraints | None = None,
         grant_tokens: Sequence[str] = (),
         name: str | None = None,
+        grantee_service_principal: str | None = None,
+        retiring_service_principal: str | None = None,
     ) -> CreateGrantResponse:
         """Key id or ARN. A retry with identical parameters and the same ``name`` returns
         the original grant id (a new token) and creates nothing.
+
+        Exactly one of ``grantee_principal`` and ``grantee_service_principal``, at most one of
+        ``retiring_principal`` and ``retiring_service_principal``; a service grantee needs a
+        ``SourceArn`` constraint and a retiring principal (botocore's current KMS model).
 
         ``ValidationError`` for empty or non-symmetric operations, a bad principal or
         name; ``LimitExceededError`` past a grant quota (nothing is created);
@@ -759,15 +813,21 @@ class Kms(Protocol):
         grantee_principal: str | None = None,
         limit: int | None = None,
         marker: str | None = None,
+        grantee_service_principal: str | None = None,
     ) -> ListGrantsResponse:
         """Key id or ARN; every key state. ``limit`` 1-100 (default 50); a marker not
         returned by an earlier call is a ``ValidationError`` (``InvalidMarkerException``)."""
         ...
 
     def list_retirable_grants(
-        self, *, retiring_principal: str, limit: int | None = None, marker: str | None = None
+        self,
+        *,
+        retiring_principal: str | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+        retiring_service_principal: str | None = None,
     ) -> ListGrantsResponse:
-        """Grants of the account and Region that name ``retiring_principal``."""
+        """Grants of the account and Region that name ``retiring_principal`` (or ``retiring_service_principal``)."""
         ...
 
     def retire_grant(

@@ -373,13 +373,17 @@ class Boto3Kms:
         self,
         *,
         key_id: KeyIdentifier,
-        grantee_principal: str,
+        grantee_principal: str | None = None,
         operations: Sequence[GrantOperation | str],
         retiring_principal: str | None = None,
         constraints: GrantConstraints | None = None,
         grant_tokens: Sequence[str] = (),
         name: str | None = None,
+        grantee_service_principal: str | None = None,
+        retiring_service_principal: str | None = None,
     ) -> CreateGrantResponse:
+        # The service principal members and SourceArn are passed as given: KMS checks them
+        # (a botocore older than the members refuses them client-side: ParamValidationError).
         resp = self._call(
             "create_grant",
             KeyId=_key(key_id),
@@ -389,6 +393,8 @@ class Boto3Kms:
             Constraints=None if constraints is None else constraints.to_api(),
             GrantTokens=_tokens(grant_tokens),
             Name=name,
+            GranteeServicePrincipal=grantee_service_principal,
+            RetiringServicePrincipal=retiring_service_principal,
         )
         return CreateGrantResponse(grant_token=str(resp["GrantToken"]), grant_id=str(resp["GrantId"]))
 
@@ -400,6 +406,7 @@ class Boto3Kms:
         grantee_principal: str | None = None,
         limit: int | None = None,
         marker: str | None = None,
+        grantee_service_principal: str | None = None,
     ) -> ListGrantsResponse:
         resp = self._call(
             "list_grants",
@@ -408,13 +415,25 @@ class Boto3Kms:
             GranteePrincipal=grantee_principal,
             Limit=limit,
             Marker=marker,
+            GranteeServicePrincipal=grantee_service_principal,
         )
         return shapes.grant_list(resp, self._key_arn)
 
     def list_retirable_grants(
-        self, *, retiring_principal: str, limit: int | None = None, marker: str | None = None
+        self,
+        *,
+        retiring_principal: str | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+        retiring_service_principal: str | None = None,
     ) -> ListGrantsResponse:
-        resp = self._call("list_retirable_grants", RetiringPrincipal=retiring_principal, Limit=limit, Marker=marker)
+        resp = self._call(
+            "list_retirable_grants",
+            RetiringPrincipal=retiring_principal,
+            Limit=limit,
+            Marker=marker,
+            RetiringServicePrincipal=retiring_service_principal,
+        )
         return shapes.grant_list(resp, self._key_arn)
 
     def retire_grant(

@@ -79,11 +79,13 @@ def grant_entry(data: Mapping[str, Any], key_arn: Callable[[str], str]) -> Grant
         grant_id=str(data["GrantId"]),
         name=data.get("Name") or None,
         creation_date=data.get("CreationDate") or UNKNOWN_DATE,
-        grantee_principal=str(data.get("GranteePrincipal", "")),
+        grantee_principal=data.get("GranteePrincipal") or None,
         retiring_principal=data.get("RetiringPrincipal") or None,
         issuing_account=str(data.get("IssuingAccount") or _issuing_account(key_id)),
         operations=tuple(_operation(op) for op in data.get("Operations", ())),
         constraints=GrantConstraints.from_api(data.get("Constraints")),
+        grantee_service_principal=data.get("GranteeServicePrincipal") or None,
+        retiring_service_principal=data.get("RetiringServicePrincipal") or None,
     )
 
 

@@ -38,6 +38,7 @@ from ecrcrypt.ecr.codec import COPY_CHUNK
 from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, OCI_INDEX, ImageApi, ImageIdentifier
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.repository import Repository
+from ecrcrypt.ecr.types import OCI_MAX_TAG_LENGTH
 from ecrcrypt.ecr.uploads import LayerUploads, collect_abandoned_uploads
 from ecrcrypt.errors import (
     EcrCryptError,
@@ -428,6 +429,14 @@ class DistributionApp:
         content_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
         media_type = content_type if content_type in MANIFEST_MEDIA_TYPES else None
         ident = _reference(reference)
+        if ident.tag is not None and len(ident.tag) > OCI_MAX_TAG_LENGTH:
+            # ECR's API takes tags of up to 300 characters; a push through the OCI route follows the
+            # distribution spec's grammar (at most 128). Reads find any tag the registry holds.
+            raise DistributionError(
+                400,
+                "TAG_INVALID",
+                f"tag {ident.tag[:16]}... has {len(ident.tag)} characters: at most 128 in the OCI API",
+            )
         digest = Digest.of(bytes(manifest))
 
         def put() -> str | None:

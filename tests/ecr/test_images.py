@@ -228,3 +228,26 @@ def test_every_image_and_upload_operation_is_authorized_as_its_caller() -> None:
         with pytest.raises(AccessDeniedError, match=action):
             call()
     assert dev.tags() == ["v1"]  # nothing the reader tried changed anything
+
+
+@pytest.mark.parametrize(
+    ("length", "valid"), [(0, False), (1, True), (128, True), (129, True), (300, True), (301, False)]
+)
+def test_image_tags_are_1_to_300_characters_as_botocores_model_says(
+    registry: Registry, length: int, valid: bool
+) -> None:
+    # botocore's ImageTag shape: min 1, max 300 (the OCI route's own bound is 128: tests/server).
+    tag = ("v" + "1" * 300)[:length]
+    manifest = _manifest(registry, b"tagged")
+    api = ImageApi(registry.repository("app"))
+    if not valid:
+        with pytest.raises(InvalidParameterError, match=r"1-300 of"):
+            api.put_image(manifest, tag=tag)
+        with pytest.raises(InvalidParameterError):
+            registry.repository("app").put_image(manifest, tag=tag)
+        return
+    put = api.put_image(manifest, tag=tag)
+    assert put.image_id.tag == tag
+    assert registry.repository("app").resolve(tag=tag) == Digest.of(manifest)
+    (got,), _ = api.batch_get_image([ImageIdentifier(tag=tag)])
+    assert got.image_id.digest == Digest.of(manifest)

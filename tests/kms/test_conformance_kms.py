@@ -69,6 +69,14 @@ MOTO_GAPS: dict[str, Gap] = {
     "malformed_policy": Gap("moto stores any key policy text; AWS: MalformedPolicyDocumentException"),
     "list_keys_paging": Gap("moto ignores ListKeys' Limit and Marker: one page, never truncated"),
     "list_keys_marker": Gap("moto ignores ListKeys' Marker; AWS: InvalidMarkerException for a marker it did not issue"),
+    "service_principal_grants": Gap(
+        "moto 5 ignores CreateGrant's GranteeServicePrincipal and RetiringServicePrincipal (botocore's current "
+        "model): the grant is stored with neither, and listed without a grantee"
+    ),
+    "service_principal_grant_rules": Gap(
+        "moto 5 checks none of CreateGrant's service principal rules (one grantee form, SourceArn and a retiring "
+        "principal with GranteeServicePrincipal, ServicePrincipalType's pattern); AWS: ValidationException"
+    ),
     "ambiguous_context": Gap(
         "moto's AAD concatenates context keys and values without lengths, so {'ab':'c'} opens as {'a':'bc'}; "
         "AWS binds the exact pairs"
@@ -370,7 +378,7 @@ def test_grant_name_makes_retries_idempotent(backend: Backend, kms: Kms) -> None
     assert len(kms.list_grants(key_id=key.arn).grants) == 1
 
 
-@pytest.mark.parametrize("operations", [[], ["Sign"]])
+@pytest.mark.parametrize("operations", [[], ["Sign"], ["Encapsulate"], ["Decapsulate"]])
 def test_grant_operations_must_suit_a_symmetric_key(backend: Backend, kms: Kms, operations: list[str]) -> None:
     key = kms.create_key()
     aws_behaviour(
@@ -566,3 +574,73 @@ def test_a_key_id_outside_1_to_2048_characters_is_a_validation_error(kms: Kms, l
     with pytest.raises(errors.ValidationError) as refused:
         kms.describe_key(key_id="k" * length)
     assert not isinstance(refused.value, errors.NotFoundError)
+
+
+# --------------------------------------------------------------------------- grants to service principals
+SERVICE = "ecr.us-east-1.amazonaws.com"
+SOURCE = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/app"
+
+
+def _service_grant(kms: Kms, key_arn: str, **kw: Any) -> Any:
+    return kms.create_grant(
+        key_id=key_arn,
+        grantee_service_principal=kw.pop("grantee_service", SERVICE),
+        operations=[GrantOperation.GENERATE_DATA_KEY, GrantOperation.DECRYPT],
+        retiring_service_principal=kw.pop("retiring_service", SERVICE),
+        constraints=kw.pop("constraints", GrantConstraints(source_arn=SOURCE)),
+        **kw,
+    )
+
+
+def test_a_grant_to_a_service_principal_is_listed_as_one(backend: Backend, kms: Kms) -> None:
+    # botocore's current KMS model: CreateGrant's GranteeServicePrincipal / RetiringServicePrincipal,
+    # GrantListEntry's members of the same names, GrantConstraints.SourceArn.
+    key = kms.create_key()
+    made = _service_grant(kms, key.arn)
+    (entry,) = kms.list_grants(key_id=key.arn).grants
+    assert entry.grant_id == made.grant_id and entry.constraints == GrantConstraints(source_arn=SOURCE)
+    if backend.differs("service_principal_grants"):
+        assert (entry.grantee_principal, entry.grantee_service_principal) == (None, None)
+        return
+    assert (entry.grantee_principal, entry.grantee_service_principal) == (None, SERVICE)
+    assert (entry.retiring_principal, entry.retiring_service_principal) == (None, SERVICE)
+    api = entry.to_api()
+    assert api["GranteeServicePrincipal"] == SERVICE and "GranteePrincipal" not in api
+    assert api["Constraints"] == {"SourceArn": SOURCE}
+    # The filters name the form the grant was made with.
+    assert kms.list_grants(key_id=key.arn, grantee_principal=SERVICE).grants == ()
+    assert [g.grant_id for g in kms.list_grants(key_id=key.arn, grantee_service_principal=SERVICE).grants] == [
+        made.grant_id
+    ]
+    kms.revoke_grant(key_id=key.arn, grant_id=made.grant_id)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"grantee_principal": PUSHER},  # both grantee forms
+        {"constraints": GrantConstraints(encryption_context_subset={"aws:ecr:arn": SOURCE})},  # no SourceArn
+        {"retiring_service": None},  # no retiring principal
+        {"grantee_service": "not-a-service-principal"},  # ServicePrincipalType's pattern
+        {"grantee_service": "ecr." + "a" * 120 + ".amazonaws.com"},  # over 128 characters
+        {"retiring_service": "ecr.amazonaws.com", "retiring_principal": ROOT},  # both retiring forms
+    ],
+)
+def test_service_principal_grants_follow_the_models_rules(backend: Backend, kms: Kms, bad: dict[str, Any]) -> None:
+    key = kms.create_key()
+    aws_behaviour(
+        backend,
+        "service_principal_grant_rules",
+        errors.ValidationError,
+        lambda: _service_grant(kms, key.arn, **bad),
+    )
+
+
+@pytest.mark.parametrize(
+    "source", ["arn:aws:ecr:us-east-1:12345:repository/x", "arn:aws:ecr:us-east-1:123456789012:", "x" * 20, "a" * 513]
+)
+def test_a_source_arn_constraint_is_an_arn_of_an_account(source: str) -> None:
+    # GrantConstraintSourceArnType: 20-512, ^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$
+    with pytest.raises(errors.ValidationError, match="SourceArn"):
+        GrantConstraints(source_arn=source)
+    assert GrantConstraints(source_arn=SOURCE).source_arn == SOURCE

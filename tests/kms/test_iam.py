@@ -167,3 +167,40 @@ def test_strict_iam_gives_unregistered_principals_no_permissions(clock: ManualCl
     decision = lenient.simulate(ALICE, "kms:Encrypt", key)
     assert decision.allowed
     assert "implicit administrator policy" in decision.explanation
+
+
+def test_as_caller_checks_each_iam_action_against_the_callers_identity_policies(kms: LocalKms) -> None:
+    other = "444455556666"
+    # An account id stands for its root, which needs no policy in its own account.
+    iam_b = kms.iam.as_caller(other)
+    assert iam_b.account == other and iam_b.create_user(user_name="ops").arn == f"arn:aws:iam::{other}:user/ops"
+    ops = kms.iam.as_caller(f"arn:aws:iam::{other}:user/ops")
+    with pytest.raises(errors.AccessDeniedError, match=r"iam:ListUsers on resource: arn:aws:iam::444455556666:user/\*"):
+        ops.list_users()
+    iam_b.put_user_policy(user_name="ops", policy_name="read", policy_document=policy(allow(["iam:List*", "iam:Get*"])))
+    assert [u.user_name for u in ops.list_users()] == ["ops"]
+    assert ops.get_user(user_name="ops").to_api()["UserId"].startswith("AIDA")
+    with pytest.raises(errors.AccessDeniedError, match="iam:PutUserPolicy"):
+        ops.put_user_policy(user_name="ops", policy_name="all", policy_document=policy(allow("*")))
+    # A role session has its role's policies; a service principal has no IAM account.
+    iam_b.create_role(role_name="admin", assume_role_policy_document=trust(f"arn:aws:iam::{other}:root"))
+    iam_b.put_role_policy(role_name="admin", policy_name="iam", policy_document=policy(allow("iam:*")))
+    assert [r.role_name for r in iam_b.list_roles()] == ["admin"] and iam_b.list_roles(path_prefix="/x/") == []
+    assert iam_b.get_role(role_name="admin").to_api()["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == (
+        "sts:AssumeRole"
+    )
+    assert iam_b.list_policies(scope="AWS") == [] and iam_b.list_policies(only_attached=True) == []
+    session = kms.iam.assume_role(
+        caller=f"arn:aws:iam::{other}:root", role_arn=f"arn:aws:iam::{other}:role/admin", role_session_name="s1"
+    )
+    kms.iam.as_caller(session).delete_user_policy(user_name="ops", policy_name="read")
+    assert iam_b.list_user_policies(user_name="ops") == []
+    with pytest.raises(errors.ValidationError, match="has no AWS account"):
+        kms.iam.as_caller("ecr.amazonaws.com")
+    # A call on an entity is checked against its ARN with its path.
+    iam_b.create_user(user_name="dev", path="/team/")
+    team = policy(allow("iam:PutUserPolicy", f"arn:aws:iam::{other}:user/team/*"))
+    iam_b.put_user_policy(user_name="ops", policy_name="team", policy_document=team)
+    ops.put_user_policy(user_name="dev", policy_name="p", policy_document=policy(allow("ecr:ListImages")))
+    with pytest.raises(errors.AccessDeniedError, match=f"on resource: arn:aws:iam::{other}:user/ops"):
+        ops.put_user_policy(user_name="ops", policy_name="p", policy_document=policy(allow("ecr:ListImages")))

@@ -216,3 +216,35 @@ def test_requests_run_as_the_token_principal_and_are_authorized_as_it(
         one, "POST", f"/v2/team/app/blobs/uploads/?digest={_d(b'eve')}", body=b"eve", password=tokens[eve]
     )
     assert refused.status == 403
+
+
+def test_tags_over_128_characters_are_ecrs_not_the_oci_routes(
+    servers: tuple[Server, Server], password: str, registry_dir: Path
+) -> None:
+    # The distribution spec's tag grammar allows at most 128 characters; ECR's API (botocore ImageTag) 300.
+    one, two = servers
+    layer = _push_blob(one, password, "team/other", os.urandom(300))
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": layer, "size": 300},
+            "layers": [],
+        }
+    ).encode()
+    at_bound, over, longest = "t" * 128, "t" * 129, "t" * 300
+    put = request(one, "PUT", f"/v2/team/other/manifests/{at_bound}", body=manifest, password=password,
+                  headers={"Content-Type": OCI_MANIFEST})  # fmt: skip
+    assert put.status == 201, put.body
+    refused = request(two, "PUT", f"/v2/team/other/manifests/{over}", body=manifest, password=password,
+                      headers={"Content-Type": OCI_MANIFEST})  # fmt: skip
+    assert refused.status == 400 and json.loads(refused.body)["errors"][0]["code"] == "TAG_INVALID"
+    # A tag the ECR API accepted is found through the OCI route: reads look up what the registry holds.
+    cli(registry_dir, "ecr", "put-image", "--repository-name", "team/other", "--image-manifest",
+        manifest.decode(), "--image-tag", longest)  # fmt: skip
+    got = request(two, "GET", f"/v2/team/other/manifests/{longest}", password=password,
+                  headers={"Accept": OCI_MANIFEST})  # fmt: skip
+    assert got.status == 200 and got.body == manifest
+    tags = json.loads(request(one, "GET", "/v2/team/other/tags/list", password=password).body)["tags"]
+    assert over not in tags and {at_bound, longest} <= set(tags)
+    assert request(one, "DELETE", f"/v2/team/other/manifests/{_d(manifest)}", password=password).status == 202

@@ -84,11 +84,15 @@ class Caller:
     """``deny`` as an identity policy of explicit denies (see :meth:`parse`)."""
     via_service: str | None = None
     """``kms:ViaService``: the service calling on this caller's behalf (``ecr.<region>.amazonaws.com``)."""
+    source_arn: str | None = None
+    """``aws:SourceArn``: the resource a service principal calls on behalf of (a grant's ``SourceArn``)."""
     user_identity: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
     identity_json: str = attrs.field(default="{}", eq=False, repr=False)
 
     @classmethod
-    def parse(cls, principal: str, deny: Iterable[str] = (), *, via_service: str | None = None) -> Caller:
+    def parse(
+        cls, principal: str, deny: Iterable[str] = (), *, via_service: str | None = None, source_arn: str | None = None
+    ) -> Caller:
         """``principal``: an account id (its root), an IAM/STS ARN or a service principal.
 
         ``deny`` lists ``kms:`` actions (wildcards allowed) the caller is explicitly
@@ -134,13 +138,14 @@ class Caller:
             denies=denies,
             deny_policy=deny_policy,
             via_service=via_service,
+            source_arn=None if source_arn is None else _checked_source_arn(source_arn),
             user_identity=identity,
             identity_json=json.dumps(identity, separators=(",", ":")),
         )
 
     def via(self, service: str) -> Caller:
         """This caller, calling through ``service`` (``kms:ViaService``)."""
-        return Caller.parse(self.principal, self.denies, via_service=service)
+        return Caller.parse(self.principal, self.denies, via_service=service, source_arn=self.source_arn)
 
 
 class PolicySource(Protocol):
@@ -161,6 +166,8 @@ def request_context(
 ) -> dict[str, ContextValue]:
     """The condition keys of one call (the principal's own keys are derived by :class:`Request`)."""
     context: dict[str, ContextValue] = dict(extra or {})
+    if caller.source_arn is not None:
+        context["aws:SourceArn"] = caller.source_arn
     if caller.via_service is not None:
         context["kms:ViaService"] = caller.via_service
         if operation in _GRANT_CALLS:
@@ -315,6 +322,7 @@ class GrantIndex:
         self._free: dict[str, dict[str, GrantRecord]] = {}
         self._subset: dict[tuple[str, tuple[str, str]], dict[str, tuple[frozenset[tuple[str, str]], GrantRecord]]] = {}
         self._equals: dict[tuple[str, frozenset[tuple[str, str]]], dict[str, GrantRecord]] = {}
+        self._sourced = 0  # how many grants have a SourceArn constraint
         for g in grants:
             self.add(g)
 
@@ -338,6 +346,8 @@ class GrantIndex:
         self._last_seq = max(self._last_seq, g.seq)
         self._by_grantee.setdefault(g.grantee, {})[g.grant_id] = g
         c = g.constraints
+        if c is not None and c.source_arn is not None:
+            self._sourced += 1
         if c is not None and c.encryption_context_equals is not None:
             self._equals.setdefault((g.grantee, fold_pairs(c.encryption_context_equals)), {})[g.grant_id] = g
             return
@@ -355,6 +365,8 @@ class GrantIndex:
             return
         _discard(self._by_grantee, g.grantee, grant_id)
         c = g.constraints
+        if c is not None and c.source_arn is not None:
+            self._sourced -= 1
         if c is not None and c.encryption_context_equals is not None:
             _discard(self._equals, (g.grantee, fold_pairs(c.encryption_context_equals)), grant_id)
             return
@@ -375,12 +387,18 @@ class GrantIndex:
         operation: GrantOperation,
         context: Mapping[str, str] | None,
         pairs: frozenset[tuple[str, str]] | None = None,
+        source_arn: str | None = None,
     ) -> GrantRecord | None:
-        """A grant letting ``grantee`` call ``operation`` with ``context``, if any
+        """A grant letting ``grantee`` call ``operation`` with ``context``, on behalf of ``source_arn``, if any
         (``pairs``: ``fold_pairs(context)``, when the caller has it at hand)."""
         mine = self._by_grantee.get(grantee)
         if not mine:
             return None
+        if self._sourced:
+            # A grant with a SourceArn constraint allows only requests on behalf of that resource
+            # (RetireGrant excepted): the few keys that have such grants take the plain scan.
+            folded = fold_pairs(context) if pairs is None else pairs
+            return next((g for g in mine.values() if _grant_fits(g, operation, folded, source_arn)), None)
         if operation in _UNCONSTRAINED:
             return next((g for g in mine.values() if operation in g.operations), None)
         if pairs is None:
@@ -404,6 +422,31 @@ class GrantIndex:
                     if operation in g.operations and wanted <= pairs:
                         return g
         return None
+
+
+def _grant_fits(
+    g: GrantRecord, operation: GrantOperation, pairs: frozenset[tuple[str, str]], source: str | None
+) -> bool:
+    """One grant against one request (``pairs``: its folded context), without the index."""
+    if operation not in g.operations:
+        return False
+    c = g.constraints
+    if c is None:
+        return True
+    if operation is not GrantOperation.RETIRE_GRANT and not c.allows_source(source):
+        return False
+    if operation in _UNCONSTRAINED or (c.encryption_context_equals is None and c.encryption_context_subset is None):
+        return True
+    if pairs is COLLIDING:
+        return False
+    if c.encryption_context_equals is not None:
+        return fold_pairs(c.encryption_context_equals) == pairs
+    assert c.encryption_context_subset is not None
+    return fold_pairs(c.encryption_context_subset) <= pairs
+
+
+def _checked_source_arn(value: str) -> str:
+    return str(GrantConstraints(source_arn=value).source_arn)
 
 
 def _discard(index: dict[Any, dict[str, Any]], key: Any, grant_id: str) -> None:
@@ -456,7 +499,7 @@ def grant_allows(
         return False
     index = grants if isinstance(grants, GrantIndex) else grants()
     for grantee in {caller.principal, caller.parsed.policy_arn}:
-        if index.find(grantee, grant_op, context, pairs) is not None:
+        if index.find(grantee, grant_op, context, pairs, caller.source_arn) is not None:
             return True
     return False
 
@@ -473,6 +516,10 @@ def child_grant_allowed(
         return True
     if constraints is None:
         return False
+    if pc.source_arn is not None and constraints.source_arn != pc.source_arn:
+        return False
+    if pc.encryption_context_equals is None and pc.encryption_context_subset is None:
+        return True
     pairs: Mapping[str, str] = constraints.encryption_context_equals or constraints.encryption_context_subset or {}
     child_pairs = {k.lower(): v for k, v in pairs.items()}
     if pc.encryption_context_equals is not None:
@@ -523,5 +570,6 @@ def engine_grant(grant: GrantRecord) -> Grant:
         encryption_context_subset=None
         if c is None or c.encryption_context_subset is None
         else dict(c.encryption_context_subset),
+        source_arn=None if c is None else c.source_arn,
         grant_id=grant.grant_id,
     )

@@ -108,10 +108,10 @@ class CryptoOps(ClientBase):
         elif found is not Verdict.GRANTS:
             return False  # an explicit deny: the full path raises it
         grants = self._kms._grants_of(hk.key_id)
-        if grants.find(caller.principal, op, None, parts.folded()) is not None:
+        if grants.find(caller.principal, op, None, parts.folded(), caller.source_arn) is not None:
             return True
         return caller.parsed.policy_arn != caller.principal and (
-            grants.find(caller.parsed.policy_arn, op, None, parts.folded()) is not None
+            grants.find(caller.parsed.policy_arn, op, None, parts.folded(), caller.source_arn) is not None
         )
 
     def _context(self, name: str, value: object, key_id: object) -> EncryptionContext:

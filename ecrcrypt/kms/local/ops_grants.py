@@ -38,6 +38,7 @@ from ecrcrypt.kms.local.params import (
     check_limit,
     check_operations,
     check_principal,
+    check_service_principal,
     check_tokens,
     decode_marker,
     encode_marker,
@@ -49,6 +50,41 @@ from ecrcrypt.kms.local.state import GrantChanges
 from ecrcrypt.kms.local.store import GrantRecord, Tx
 
 
+def _grant_principals(
+    grantee: str | None,
+    grantee_service: str | None,
+    retiring: str | None,
+    retiring_service: str | None,
+    constraints: GrantConstraints | None,
+) -> tuple[str, str | None]:
+    """CreateGrant's principals as botocore's current model words the rules: ``(grantee, retiring)``.
+
+    "You must specify either GranteePrincipal or GranteeServicePrincipal, but not both";
+    "either RetiringPrincipal or RetiringServicePrincipal, but not both"; "When you specify a
+    GranteeServicePrincipal, you must also specify a SourceArn grant constraint. In addition,
+    you must specify either a RetiringPrincipal or a RetiringServicePrincipal."
+    """
+    if constraints is not None and not isinstance(constraints, GrantConstraints):
+        raise ValidationError("Constraints must be a GrantConstraints")
+    if (grantee is None) == (grantee_service is None):
+        raise ValidationError("You must specify either GranteePrincipal or GranteeServicePrincipal, but not both")
+    if retiring is not None and retiring_service is not None:
+        raise ValidationError("You can specify either RetiringPrincipal or RetiringServicePrincipal, but not both")
+    if grantee_service is not None:
+        name = check_service_principal(grantee_service, "GranteeServicePrincipal")
+        if constraints is None or constraints.source_arn is None:
+            raise ValidationError("A grant to a GranteeServicePrincipal needs a SourceArn grant constraint")
+        if retiring is None and retiring_service is None:
+            raise ValidationError(
+                "A grant to a GranteeServicePrincipal needs a RetiringPrincipal or a RetiringServicePrincipal"
+            )
+    else:
+        name = check_principal(grantee, "GranteePrincipal")
+    if retiring_service is not None:
+        return name, check_service_principal(retiring_service, "RetiringServicePrincipal")
+    return name, None if retiring is None else check_principal(retiring, "RetiringPrincipal")
+
+
 class GrantOps(ClientBase):
     """CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant."""
 
@@ -57,20 +93,27 @@ class GrantOps(ClientBase):
         self,
         *,
         key_id: KeyIdentifier,
-        grantee_principal: str,
+        grantee_principal: str | None = None,
         operations: Sequence[GrantOperation | str],
         retiring_principal: str | None = None,
         constraints: GrantConstraints | None = None,
         grant_tokens: Sequence[str] = (),
         name: str | None = None,
+        grantee_service_principal: str | None = None,
+        retiring_service_principal: str | None = None,
     ) -> CreateGrantResponse:
         params: dict[str, Any] = {
             "keyId": str(key_id),
-            "granteePrincipal": grantee_principal,
             "operations": [str(op) for op in operations] if not isinstance(operations, str) else operations,
         }
-        if retiring_principal is not None:
-            params["retiringPrincipal"] = retiring_principal
+        for field, value in (
+            ("granteePrincipal", grantee_principal),
+            ("granteeServicePrincipal", grantee_service_principal),
+            ("retiringPrincipal", retiring_principal),
+            ("retiringServicePrincipal", retiring_service_principal),
+        ):
+            if value is not None:
+                params[field] = value
         if constraints is not None and isinstance(constraints, GrantConstraints):
             api = constraints.to_api()
             params["constraints"] = {k[0].lower() + k[1:]: v for k, v in api.items()}
@@ -81,11 +124,14 @@ class GrantOps(ClientBase):
         caller = self._caller
 
         def run(call: Call) -> CreateGrantResponse:
-            grantee = check_principal(grantee_principal, "GranteePrincipal")
-            retiring = None if retiring_principal is None else check_principal(retiring_principal, "RetiringPrincipal")
+            grantee, retiring = _grant_principals(
+                grantee_principal,
+                grantee_service_principal,
+                retiring_principal,
+                retiring_service_principal,
+                constraints,
+            )
             ops = check_operations(operations)
-            if constraints is not None and not isinstance(constraints, GrantConstraints):
-                raise ValidationError("Constraints must be a GrantConstraints")
             if name is not None and (not isinstance(name, str) or GRANT_NAME.fullmatch(name) is None):
                 raise ValidationError("Name must match ^[a-zA-Z0-9:/_-]+$ and be 1 to 256 characters")
             check_tokens(grant_tokens)
@@ -125,6 +171,8 @@ class GrantOps(ClientBase):
                             g.name == name
                             and g.grantee == grantee
                             and g.retiring == retiring
+                            and g.grantee_is_service == (grantee_service_principal is not None)
+                            and g.retiring_is_service == (retiring_service_principal is not None)
                             and g.operations == ops
                             and g.constraints == constraints
                         ):
@@ -154,6 +202,8 @@ class GrantOps(ClientBase):
                     operations=ops,
                     constraints=constraints,
                     created=kms._now(),
+                    grantee_is_service=grantee_service_principal is not None,
+                    retiring_is_service=retiring_service_principal is not None,
                 )
                 added = tx.grant(grant_id)  # the row as every reader decodes it
                 assert added is not None
@@ -172,16 +222,25 @@ class GrantOps(ClientBase):
         grantee_principal: str | None = None,
         limit: int | None = None,
         marker: str | None = None,
+        grantee_service_principal: str | None = None,
     ) -> ListGrantsResponse:
         call = Call(
             "ListGrants",
-            {"keyId": str(key_id), "grantId": grant_id, "granteePrincipal": grantee_principal, "limit": limit},
+            {
+                "keyId": str(key_id),
+                "grantId": grant_id,
+                "granteePrincipal": grantee_principal,
+                "granteeServicePrincipal": grantee_service_principal,
+                "limit": limit,
+            },
             read_only=True,
         )
         kms = self._kms
 
         def run(call: Call) -> ListGrantsResponse:
             n = check_limit(limit)
+            if grantee_service_principal is not None:
+                check_service_principal(grantee_service_principal, "GranteeServicePrincipal")
             after = decode_marker("grant", marker)
             after_seq = int(after) if after is not None and after.isdigit() else -1
             if after is not None and after_seq < 0:
@@ -195,7 +254,11 @@ class GrantOps(ClientBase):
                 for g in kms._grants_of(key.key_id).all
                 if g.seq > after_seq
                 and (grant_id is None or g.grant_id == grant_id)
-                and (grantee_principal is None or g.grantee == grantee_principal)
+                and (grantee_principal is None or (g.grantee == grantee_principal and not g.grantee_is_service))
+                and (
+                    grantee_service_principal is None
+                    or (g.grantee == grantee_service_principal and g.grantee_is_service)
+                )
             ]
             page = matches[:n]
             truncated = len(matches) > n
@@ -208,14 +271,25 @@ class GrantOps(ClientBase):
         return self._run(call, run)
 
     def list_retirable_grants(
-        self, *, retiring_principal: str, limit: int | None = None, marker: str | None = None
+        self,
+        *,
+        retiring_principal: str | None = None,
+        limit: int | None = None,
+        marker: str | None = None,
+        retiring_service_principal: str | None = None,
     ) -> ListGrantsResponse:
-        call = Call("ListRetirableGrants", {"retiringPrincipal": retiring_principal, "limit": limit}, read_only=True)
+        given = {"retiringPrincipal": retiring_principal, "retiringServicePrincipal": retiring_service_principal}
+        call = Call("ListRetirableGrants", {**given, "limit": limit}, read_only=True)
         kms = self._kms
         caller = self._caller
 
         def run(call: Call) -> ListGrantsResponse:
-            principal = check_principal(retiring_principal, "RetiringPrincipal")
+            if (retiring_principal is None) == (retiring_service_principal is None):
+                raise ValidationError("Specify either RetiringPrincipal or RetiringServicePrincipal, but not both")
+            if retiring_service_principal is not None:
+                principal = check_service_principal(retiring_service_principal, "RetiringServicePrincipal")
+            else:
+                principal = check_principal(retiring_principal, "RetiringPrincipal")
             n = check_limit(limit)
             after = decode_marker("grant", marker)
             after_seq = int(after) if after is not None and after.isdigit() else -1
@@ -234,12 +308,15 @@ class GrantOps(ClientBase):
             found: list[GrantRecord] = []
             seq = after_seq
             tx = kms._store.autocommit()
+            as_service = retiring_service_principal is not None
             while len(found) <= n:
                 batch = tx.grants_retirable_by(principal, seq, n + 1)
                 if not batch:
                     break
                 seq = batch[-1].seq
-                found += [g for g in batch if kms._load_key(g.key_id) is not None]
+                found += [
+                    g for g in batch if g.retiring_is_service == as_service and kms._load_key(g.key_id) is not None
+                ]
             page = found[:n]
             truncated = len(found) > n
             return ListGrantsResponse(

@@ -147,6 +147,19 @@ def data_key_length(number_of_bytes: int | None, key_spec: DataKeySpec | str | N
     return number_of_bytes
 
 
+# botocore's KMS model, ServicePrincipalType: 1-128 characters, dotted (``ecr.us-east-1.amazonaws.com``).
+SERVICE_PRINCIPAL_PATTERN = re.compile(r"([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+")
+
+
+def check_service_principal(value: object, field: str) -> str:
+    if not isinstance(value, str) or len(value) > 128 or SERVICE_PRINCIPAL_PATTERN.fullmatch(value) is None:
+        raise ValidationError(
+            f"{field} must match ^([A-Za-z0-9\\-]+)\\.([A-Za-z0-9\\-]+)(\\.[A-Za-z0-9\\-]+)+$ "
+            "and be 1 to 128 characters"
+        )
+    return value
+
+
 def check_principal(value: object, field: str) -> str:
     if not isinstance(value, str) or PRINCIPAL_PATTERN.fullmatch(value) is None:
         raise ValidationError(f"{field} must match ^[\\w+=,.@:/-]+$ and be 1 to 256 characters")

@@ -84,13 +84,22 @@ class LocalKms(KmsKeys):
         where = "memory" if self.path is None else str(self.path)
         return f"LocalKms(account={self.account!r}, region={self.region!r}, store={where!r})"
 
-    def client(self, principal: str, *, deny: Iterable[str] = (), via_service: str | None = None) -> LocalKmsClient:
+    def client(
+        self,
+        principal: str,
+        *,
+        deny: Iterable[str] = (),
+        via_service: str | None = None,
+        source_arn: str | None = None,
+    ) -> LocalKmsClient:
         """A :class:`~ecrcrypt.kms.Kms` acting as ``principal`` (an account id, an IAM or
         STS ARN, or a service principal such as ``ecr.us-east-1.amazonaws.com``);
         ``deny`` lists IAM actions explicitly denied to it (``"kms:RetireGrant"``), as an
         identity policy of Deny statements would; ``via_service`` makes every call one that
-        service makes on the caller's behalf (``kms:ViaService``)."""
-        return LocalKmsClient(self, Caller.parse(principal, deny, via_service=via_service))
+        service makes on the caller's behalf (``kms:ViaService``); ``source_arn`` makes every
+        call one made on behalf of that resource (``aws:SourceArn``, what a grant's ``SourceArn``
+        constraint asks for), as a service principal's calls are."""
+        return LocalKmsClient(self, Caller.parse(principal, deny, via_service=via_service, source_arn=source_arn))
 
     @property
     def iam(self) -> LocalIam:
@@ -116,8 +125,11 @@ class LocalKms(KmsKeys):
         encryption_context: Mapping[str, str] | None = None,
         *,
         via_service: str | None = None,
+        source_arn: str | None = None,
     ) -> Decision:
         """What enforcement would decide, with the statements and grants that decided and why.
+
+        ``via_service`` and ``source_arn`` are as for :meth:`client`.
 
         The stored key policy, the principal's stored identity policies and *every* grant
         on the key (converted to the engine's values) go to :func:`ecrcrypt.authz.evaluate`:
@@ -126,7 +138,7 @@ class LocalKms(KmsKeys):
         """
         with self._store.lock:
             self._refresh()
-            caller = Caller.parse(principal, via_service=via_service)
+            caller = Caller.parse(principal, via_service=via_service, source_arn=source_arn)
             operation = action.split(":", 1)[1] if action.lower().startswith("kms:") else action
             if key_id is None:
                 return decide(self, caller, None, operation)

@@ -99,7 +99,8 @@ CREATE TABLE IF NOT EXISTS grants (
     issuing_account TEXT NOT NULL,
     operations TEXT NOT NULL,
     constraints TEXT,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    service_principals INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS grants_by_key ON grants (key_id, grantee);
 CREATE INDEX IF NOT EXISTS grants_by_retiring ON grants (retiring);
@@ -151,6 +152,14 @@ class GrantRecord:
     operations: frozenset[GrantOperation]
     constraints: GrantConstraints | None
     created: float
+    grantee_is_service: bool = False
+    """Named with ``GranteeServicePrincipal`` (listed there, not as ``GranteePrincipal``)."""
+    retiring_is_service: bool = False
+    """Named with ``RetiringServicePrincipal``."""
+
+
+# grants.service_principals: which of the grant's principals were given as service principals.
+GRANTEE_SERVICE, RETIRING_SERVICE = 1, 2
 
 
 @attrs.frozen(kw_only=True)
@@ -170,7 +179,10 @@ _KEY_COLS = (
     "key_id, account, region, arn, description, state, manager, created, deletion_date, "
     "rotation_enabled, rotation_period, ondemand_rotations, current_version, rotation_anchor"
 )
-_GRANT_COLS = "seq, grant_id, key_id, name, grantee, retiring, issuing_account, operations, constraints, created"
+_GRANT_COLS = (
+    "seq, grant_id, key_id, name, grantee, retiring, issuing_account, operations, constraints, created, "
+    "service_principals"
+)
 
 
 def _key(row: Sequence[Any]) -> KeyRecord:
@@ -204,6 +216,8 @@ def _grant(row: Sequence[Any]) -> GrantRecord:
         operations=frozenset(GrantOperation(op) for op in json.loads(row[7])),
         constraints=GrantConstraints.from_api(json.loads(row[8])) if row[8] else None,
         created=row[9],
+        grantee_is_service=bool(row[10] & GRANTEE_SERVICE),
+        retiring_is_service=bool(row[10] & RETIRING_SERVICE),
     )
 
 
@@ -349,10 +363,13 @@ class Tx:
         operations: frozenset[GrantOperation],
         constraints: GrantConstraints | None,
         created: float,
+        grantee_is_service: bool = False,
+        retiring_is_service: bool = False,
     ) -> None:
+        kinds = (GRANTEE_SERVICE if grantee_is_service else 0) | (RETIRING_SERVICE if retiring_is_service else 0)
         self.conn.execute(
             "INSERT INTO grants (grant_id, key_id, name, grantee, retiring, issuing_account, operations, "
-            "constraints, created) VALUES (?,?,?,?,?,?,?,?,?)",
+            "constraints, created, service_principals) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 grant_id,
                 key_id,
@@ -363,6 +380,7 @@ class Tx:
                 operations_json(operations),
                 constraints_json(constraints),
                 created,
+                kinds,
             ),
         )
 
@@ -511,6 +529,9 @@ class KmsStore:
                 columns = {row[1] for row in self.conn.execute("PRAGMA table_info(keys)")}
                 if "rotation_anchor" not in columns:  # a store written before automatic rotation
                     self.conn.execute("ALTER TABLE keys ADD COLUMN rotation_anchor REAL")
+                columns = {row[1] for row in self.conn.execute("PRAGMA table_info(grants)")}
+                if "service_principals" not in columns:  # a store written before service principal grants
+                    self.conn.execute("ALTER TABLE grants ADD COLUMN service_principals INTEGER NOT NULL DEFAULT 0")
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
                 # Names this store in a registry's manifest: a store swapped for another is told apart.
