@@ -58,8 +58,10 @@ from ecrcrypt.arns import (  # noqa: E402
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType  # noqa: E402
 from ecrcrypt.context import MAX_SERIALIZED_CONTEXT, EncryptionContext  # noqa: E402
 from ecrcrypt.digest import Digest  # noqa: E402
+from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, ImageIdentifier  # noqa: E402
 from ecrcrypt.ecr.registry import Registry  # noqa: E402
 from ecrcrypt.ecr.repository import Repository  # noqa: E402
+from ecrcrypt.ecr.types import ImageDetail, ImageId  # noqa: E402
 from ecrcrypt.keyprovider import EncryptedDataKey  # noqa: E402
 from ecrcrypt.kms import (  # noqa: E402
     SYMMETRIC_GRANT_OPERATIONS,
@@ -85,6 +87,10 @@ __all__ = [
     "encryption_configurations",
     "encryption_contexts",
     "grant_constraints",
+    "image_details",
+    "image_identifiers",
+    "image_ids",
+    "image_tags",
     "key_arns",
     "key_metadata",
     "key_ids",
@@ -529,6 +535,62 @@ def key_metadata() -> SearchStrategy[KeyMetadata]:
     return _key_metadata()
 
 
+# -- images ---------------------------------------------------------------------------
+_TAG_FIRST = _ALNUM + _LOWER.upper() + "_"
+_TAG_REST = _TAG_FIRST + ".-"
+
+
+def image_tags() -> SearchStrategy[str]:
+    """Image tags ECR accepts: 1-128 of ``[a-zA-Z0-9_.-]``, not starting with ``.`` or ``-``."""
+    return st.builds(
+        lambda first, rest: first + rest,
+        st.sampled_from(_TAG_FIRST),
+        st.text(st.sampled_from(_TAG_REST), max_size=127),
+    )
+
+
+def image_ids() -> SearchStrategy[ImageId]:
+    """``ImageId``: a manifest digest, tagged or not."""
+    return st.builds(ImageId, digest=digests(), tag=st.none() | image_tags())
+
+
+def image_identifiers() -> SearchStrategy[ImageIdentifier]:
+    """ECR's ``ImageIdentifier`` as a request names an image: by digest, by tag, or both."""
+    return st.one_of(
+        st.builds(ImageIdentifier, digest=digests().map(str)),
+        st.builds(ImageIdentifier, tag=image_tags()),
+        st.builds(ImageIdentifier, digest=digests().map(str), tag=image_tags()),
+    )
+
+
+@st.composite
+def _image_detail(draw: st.DrawFn) -> ImageDetail:
+    media_type = draw(st.sampled_from(MANIFEST_MEDIA_TYPES))
+    return ImageDetail(
+        registry_id=str(draw(account_ids())),
+        repository_name=str(draw(repository_names())),
+        digest=draw(digests()),
+        tags=tuple(draw(st.lists(image_tags(), max_size=3, unique=True))),
+        size_in_bytes=draw(st.none() | st.integers(0, 10 * (1 << 40))),
+        pushed_at=float(draw(st.integers(int(_EPOCH.timestamp()), int(_EPOCH.timestamp()) + 20 * 365 * 86400))),
+        media_type=media_type,
+        artifact_media_type=draw(st.none() | st.sampled_from(_ARTIFACT_TYPES)),
+        subject_digest=draw(st.none() | digests()),
+    )
+
+
+_ARTIFACT_TYPES = (
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.dev.cosign.artifact.sig.v1+json",
+)
+
+
+def image_details() -> SearchStrategy[ImageDetail]:
+    """DescribeImages' ``ImageDetail``: valid members, tags unique, an unknown size sometimes."""
+    return _image_detail()
+
+
 def data_keys(length: int = 32) -> SearchStrategy[bytes]:
     """Data-key (or wrapping-key) bytes; AES-256 by default."""
     return st.binary(min_size=length, max_size=length)
@@ -637,6 +699,9 @@ def _register_types() -> None:
         (EncryptedDataKey, encrypted_data_keys()),
         (GrantConstraints, grant_constraints()),
         (KeyMetadata, key_metadata()),
+        (ImageId, image_ids()),
+        (ImageIdentifier, image_identifiers()),
+        (ImageDetail, image_details()),
     ]
     for cls, strategy in registrations:
         st.register_type_strategy(cls, strategy)
