@@ -482,7 +482,8 @@ class ImageApi:
                     tags=tuple(meta.tags_of(record.name, key)),
                     size_in_bytes=None if row is None else row.size_in_bytes,
                     pushed_at=obj.pushed_at,
-                    media_type=self._media_type(record, key).media_type,
+                    # Pushed before media types were recorded: an OCI manifest, as build_manifest makes.
+                    media_type=OCI_MANIFEST if row is None else row.media_type,
                     artifact_media_type=None if row is None else row.artifact_media_type,
                     subject_digest=None if row is None or row.subject is None else Digest.parse(row.subject),
                 )

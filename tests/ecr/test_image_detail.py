@@ -152,3 +152,16 @@ def test_an_image_put_through_the_repository_has_its_size_too(registry: Registry
     (detail,), _ = ImageApi(repo).describe_images([{"imageTag": "plain"}])
     # Counted from the stored layers, not from the sizes the manifest declares.
     assert detail.size_in_bytes == 300 + 2 and detail.media_type == OCI_MANIFEST
+
+
+def test_an_image_without_a_recorded_size_omits_it_rather_than_saying_zero(registry: Registry) -> None:
+    # A registry written before sizes were recorded (or a crash between storing a manifest and its row).
+    repo = registry.repository("app")
+    manifest = _push(registry, b"o" * 40)
+    repo.put_image(manifest, tag="old")
+    meta = registry._core.metadata
+    with meta._tx() as db:
+        db.execute("DELETE FROM image_manifests")
+    (detail,), _ = ImageApi(repo).describe_images([{"imageTag": "old"}])
+    assert detail.size_in_bytes is None and "imageSizeInBytes" not in detail.to_api()
+    assert detail.media_type == OCI_MANIFEST and detail.tags == ("old",)
