@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test bench lint typecheck clean soak fuzz docs deps
+.PHONY: demo test bench lint typecheck clean soak fuzz docs deps claims
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -59,6 +59,11 @@ docs: $(VENV)/.installed-docs
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks $(ARGS)
 
+# The performance figures of README.md and docs/benchmarks.md, rendered from benchmarks/out/latest.json
+# (commit the JSON with the pages; tests/docs/test_claims.py fails when they disagree).
+claims: $(BIN)/python
+	$(BIN)/python -m benchmarks.claims
+
 # The crash suite with many more SIGKILLs (tests/ecr/test_crash_lifecycle.py); ITERATIONS per test.
 ITERATIONS ?= 1000
 soak: $(VENV)/.installed-test
@@ -82,4 +87,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy ecrcrypt tests benchmarks fuzz
 
 clean:
-	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .hypothesis benchmarks/out fuzz/out
+	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .hypothesis benchmarks/out/latest-*.json fuzz/out

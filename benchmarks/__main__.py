@@ -133,11 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     rep.meta["seconds"] = round(time.perf_counter() - started, 1)
     rep.meta["load_average_after"] = os.getloadavg()
     report.print_table(rep)
-    path = report.write_json(rep)
-    # Also per mode, so a quick run does not replace the last full run's figures (nor a run of a
-    # few sections, with --only, the last complete one).
-    suffix = rep.meta["mode"] if not args.only else "partial"
-    report.write_json(rep, report.OUT / f"latest-{suffix}.json")
+    # Per mode too, so a quick run does not replace the last full run's figures. A run of a few
+    # sections (--only) writes latest-partial.json alone: latest.json is what the docs' figures are
+    # rendered from (benchmarks.claims), and a partial run would blank most of them.
+    if args.only:
+        path = report.write_json(rep, report.OUT / "latest-partial.json")
+    else:
+        path = report.write_json(rep)
+        report.write_json(rep, report.OUT / f"latest-{rep.meta['mode']}.json")
     print(f"wrote {path} ({rep.meta['seconds']} s)")
     return 0
 

@@ -41,7 +41,7 @@ from ecrcrypt.ecr.recovery import RecoveryReport
 from ecrcrypt.ecr.registry import Registry, find_repository_grants
 from ecrcrypt.ecr.repository import LayerUpload, Repository
 from ecrcrypt.ecr.service_key import ServiceKey
-from ecrcrypt.ecr.types import Image, ImageId, LayerPush, RepositoryDescription, build_manifest
+from ecrcrypt.ecr.types import Image, ImageDetail, ImageId, LayerPush, RepositoryDescription, build_manifest
 from ecrcrypt.ecr.uploads import LayerUploads
 from ecrcrypt.errors import EcrCryptError
 from ecrcrypt.format.message import DEFAULT_FRAME_LENGTH, DecryptPolicy
@@ -115,6 +115,7 @@ __all__ = [
     "GrantOperation",
     "Image",
     "ImageApi",
+    "ImageDetail",
     "ImageId",
     "ImageIdentifier",
     "KeyArn",

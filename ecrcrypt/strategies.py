@@ -33,6 +33,7 @@ def _hypothesis_setup_hook() -> None:
 
 
 import itertools  # noqa: E402
+import json  # noqa: E402
 import random  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
@@ -58,8 +59,10 @@ from ecrcrypt.arns import (  # noqa: E402
 from ecrcrypt.config import EncryptionConfiguration, EncryptionType  # noqa: E402
 from ecrcrypt.context import MAX_SERIALIZED_CONTEXT, EncryptionContext  # noqa: E402
 from ecrcrypt.digest import Digest  # noqa: E402
+from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, ImageIdentifier  # noqa: E402
 from ecrcrypt.ecr.registry import Registry  # noqa: E402
 from ecrcrypt.ecr.repository import Repository  # noqa: E402
+from ecrcrypt.ecr.types import ImageDetail, ImageId  # noqa: E402
 from ecrcrypt.keyprovider import EncryptedDataKey  # noqa: E402
 from ecrcrypt.kms import (  # noqa: E402
     SYMMETRIC_GRANT_OPERATIONS,
@@ -85,6 +88,10 @@ __all__ = [
     "encryption_configurations",
     "encryption_contexts",
     "grant_constraints",
+    "image_details",
+    "image_identifiers",
+    "image_ids",
+    "image_tags",
     "key_arns",
     "key_metadata",
     "key_ids",
@@ -94,6 +101,8 @@ __all__ = [
     "partitions",
     "plaintext_lengths",
     "plaintexts",
+    "policy_documents",
+    "live_keys_with_policies",
     "regions",
     "repositories",
     "repository_arns",
@@ -529,6 +538,162 @@ def key_metadata() -> SearchStrategy[KeyMetadata]:
     return _key_metadata()
 
 
+# -- policies -------------------------------------------------------------------------
+_KMS_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RetireGrant",
+    "kms:Get*",
+    "kms:List*",
+)
+_KMS_USE_ACTIONS = (*_KMS_ACTIONS[:5], "kms:CreateGrant", "kms:RetireGrant")
+_ECR_ACTIONS = (
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:PutImage",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:ListImages",
+    "ecr:BatchDeleteImage",
+    "ecr:*",
+)
+_POLICY_KINDS = ("key", "identity", "repository")
+
+
+def _one_or_list(values: SearchStrategy[str]) -> SearchStrategy[Any]:
+    return values | st.lists(values, min_size=1, max_size=3, unique=True)
+
+
+@st.composite
+def _statement(draw: st.DrawFn, kind: str, account: str) -> dict[str, Any]:
+    actions = _ECR_ACTIONS if kind == "repository" else _KMS_ACTIONS + (_ECR_ACTIONS if kind == "identity" else ())
+    effect = draw(st.sampled_from(["Allow", "Deny"]))
+    if kind == "key" and effect == "Deny":
+        # A key policy may deny the key's use, never reading its metadata and policy: the key stays
+        # one its account can inspect and repair (KMS's lockout safety check cares for PutKeyPolicy).
+        actions = _KMS_USE_ACTIONS
+    statement: dict[str, Any] = {"Effect": effect}
+    if kind != "identity":
+        statement["Principal"] = draw(st.sampled_from([{"AWS": f"arn:aws:iam::{account}:root"}, {"AWS": account}, "*"]))
+    statement["Action"] = draw(_one_or_list(st.sampled_from(actions)))
+    if kind != "repository":
+        statement["Resource"] = "*"
+    if draw(st.booleans()):
+        context_key = "aws:PrincipalAccount" if kind == "repository" else "kms:CallerAccount"
+        statement["Condition"] = {"StringEquals": {context_key: account}}
+    return statement
+
+
+@st.composite
+def _policy_document(draw: st.DrawFn, kind: str, account: str | None) -> str:
+    acct = account if account is not None else str(draw(account_ids()))
+    statements = draw(st.lists(_statement(kind, acct), min_size=1, max_size=4))
+    if kind == "key":
+        # First the statement KMS's lockout safety check asks for: the account keeps managing the key.
+        root = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "kms:*"}
+        statements = [{"Sid": "EnableIAMUserPermissions", **root, "Resource": "*"}, *statements]
+    for i, statement in enumerate(statements[1 if kind == "key" else 0 :]):
+        statement.setdefault("Sid", f"Drawn{i}")
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=draw(st.sampled_from([None, 2])))
+
+
+def policy_documents(kind: str = "key", *, account: str | None = None) -> SearchStrategy[str]:
+    """Policy documents (JSON text) ecrcrypt's policy grammar accepts, of ``kind``:
+
+    * ``"key"``: a key policy that starts by giving the account root ``kms:*`` (so it passes KMS's
+      lockout safety check) and denies at most the key's use, never reading its metadata or policy;
+    * ``"identity"``: an IAM policy (no Principal);
+    * ``"repository"``: an ECR repository policy (no Resource).
+
+    Principals are the account (``account``, or a drawn one) or ``*``; conditions test the caller's
+    account. The documents only *name* principals: pair them with a live world to enforce them."""
+    if kind not in _POLICY_KINDS:
+        raise ValueError(f"kind must be one of {_POLICY_KINDS}, not {kind!r}")
+    return _policy_document(kind, account)
+
+
+@st.composite
+def _live_key_with_policy(draw: st.DrawFn, kms: Kms, account: str | None) -> KeyMetadata:
+    if account is None:
+        keys = kms.list_keys(limit=1).keys
+        arn = keys[0].key_arn if keys else kms.create_key(description="names the account").arn
+        account = str(KeyArn.parse(arn).account)
+    text = draw(policy_documents("key", account=account))
+    return kms.create_key(description=draw(st.text(_ALNUM + " ", max_size=20)), policy=text)
+
+
+def live_keys_with_policies(kms: Kms, *, account: str | None = None) -> SearchStrategy[KeyMetadata]:
+    """Keys created in ``kms`` with a drawn key policy (:func:`policy_documents`); ``account`` is
+    the KMS's account (read from a key ARN when not given). ``kms.get_key_policy`` returns
+    the document as drawn."""
+    return _live_key_with_policy(kms, account)
+
+
+# -- images ---------------------------------------------------------------------------
+_TAG_FIRST = _ALNUM + _LOWER.upper() + "_"
+_TAG_REST = _TAG_FIRST + ".-"
+
+
+def image_tags() -> SearchStrategy[str]:
+    """Image tags ECR accepts: 1-128 of ``[a-zA-Z0-9_.-]``, not starting with ``.`` or ``-``."""
+    return st.builds(
+        lambda first, rest: first + rest,
+        st.sampled_from(_TAG_FIRST),
+        st.text(st.sampled_from(_TAG_REST), max_size=127),
+    )
+
+
+def image_ids() -> SearchStrategy[ImageId]:
+    """``ImageId``: a manifest digest, tagged or not."""
+    return st.builds(ImageId, digest=digests(), tag=st.none() | image_tags())
+
+
+def image_identifiers() -> SearchStrategy[ImageIdentifier]:
+    """ECR's ``ImageIdentifier`` as a request names an image: by digest, by tag, or both."""
+    return st.one_of(
+        st.builds(ImageIdentifier, digest=digests().map(str)),
+        st.builds(ImageIdentifier, tag=image_tags()),
+        st.builds(ImageIdentifier, digest=digests().map(str), tag=image_tags()),
+    )
+
+
+@st.composite
+def _image_detail(draw: st.DrawFn) -> ImageDetail:
+    media_type = draw(st.sampled_from(MANIFEST_MEDIA_TYPES))
+    return ImageDetail(
+        registry_id=str(draw(account_ids())),
+        repository_name=str(draw(repository_names())),
+        digest=draw(digests()),
+        tags=tuple(draw(st.lists(image_tags(), max_size=3, unique=True))),
+        size_in_bytes=draw(st.none() | st.integers(0, 10 * (1 << 40))),
+        pushed_at=float(draw(st.integers(int(_EPOCH.timestamp()), int(_EPOCH.timestamp()) + 20 * 365 * 86400))),
+        media_type=media_type,
+        artifact_media_type=draw(st.none() | st.sampled_from(_ARTIFACT_TYPES)),
+        subject_digest=draw(st.none() | digests()),
+    )
+
+
+_ARTIFACT_TYPES = (
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.dev.cosign.artifact.sig.v1+json",
+)
+
+
+def image_details() -> SearchStrategy[ImageDetail]:
+    """DescribeImages' ``ImageDetail``: valid members, tags unique, an unknown size sometimes."""
+    return _image_detail()
+
+
 def data_keys(length: int = 32) -> SearchStrategy[bytes]:
     """Data-key (or wrapping-key) bytes; AES-256 by default."""
     return st.binary(min_size=length, max_size=length)
@@ -637,6 +802,9 @@ def _register_types() -> None:
         (EncryptedDataKey, encrypted_data_keys()),
         (GrantConstraints, grant_constraints()),
         (KeyMetadata, key_metadata()),
+        (ImageId, image_ids()),
+        (ImageIdentifier, image_identifiers()),
+        (ImageDetail, image_details()),
     ]
     for cls, strategy in registrations:
         st.register_type_strategy(cls, strategy)

@@ -1,7 +1,7 @@
 """``ecrcrypt ecr ...``: the aws CLI's ``ecr`` commands the registry model implements, and ecrcrypt's own verbs.
 
 ``create-repository``, ``describe-repositories``, ``delete-repository``, ``put-image``,
-``batch-get-image``, ``list-images`` and ``describe-images`` take the aws CLI's flags and
+``batch-get-image``, ``batch-delete-image``, ``list-images`` and ``describe-images`` take the aws CLI's flags and
 print its response shapes. ``push-layer``, ``pull-layer`` and ``migrate-repository`` are
 ecrcrypt's: ECR pushes a layer in three API calls a CLI user never makes by hand, and
 migration is how an immutable encryption configuration changes.
@@ -10,8 +10,8 @@ migration is how an immutable encryption configuration changes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -23,9 +23,9 @@ from ecrcrypt.cli.params import load_text, structure, structure_list
 from ecrcrypt.cli.progress import Counting, progress
 from ecrcrypt.cli.session import emit, open_registry, settings_of
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr.images import ImageApi, ImageFailure
 from ecrcrypt.ecr.migration import migrate
-from ecrcrypt.ecr.types import MANIFEST_MEDIA_TYPE, Image, RepositoryDescription
-from ecrcrypt.errors import ImageNotFoundError
+from ecrcrypt.ecr.types import ImageDetail, RepositoryDescription
 
 __all__ = ["ecr"]
 
@@ -100,16 +100,32 @@ def delete_repository(ctx: click.Context, repository_name: str, force: bool) -> 
 @command(ecr, "put-image", "PutImage")
 @name_option
 @click.option("--image-manifest", required=True, help="the manifest JSON, or file://<path>")
+@click.option("--image-manifest-media-type", default=None, help="the manifest's media type (its mediaType if omitted)")
 @click.option("--image-tag", default=None)
-def put_image(ctx: click.Context, repository_name: str, image_manifest: str, image_tag: str | None) -> None:
-    """PutImage: store a manifest whose layers the repository holds."""
+@click.option("--image-digest", default=None, help="sha256:<hex> the manifest must have")
+def put_image(
+    ctx: click.Context,
+    repository_name: str,
+    image_manifest: str,
+    image_manifest_media_type: str | None,
+    image_tag: str | None,
+    image_digest: str | None,
+) -> None:
+    """PutImage: store a manifest, byte for byte, whose config and layers the repository holds."""
     manifest = load_text(image_manifest).encode()
     with open_registry(settings_of(ctx)) as registry:
-        repo = registry.repository(repository_name)
-        image_id = repo.put_image(manifest, tag=image_tag)
-        image = Image(digest=image_id.digest, manifest=manifest, tags=(image_tag,) if image_tag else ())
-        response = {"image": image.to_api(registry_id=registry.registry_id, repository_name=repo.name, tag=image_tag)}
-    emit(ctx, response)
+        image = ImageApi(registry.repository(repository_name)).put_image(
+            manifest, media_type=image_manifest_media_type, tag=image_tag, digest=image_digest
+        )
+    emit(ctx, {"image": image.to_api()})
+
+
+image_ids_option = click.option(
+    "--image-ids",
+    multiple=True,
+    required=True,
+    help="imageTag=<tag> or imageDigest=<digest> items (space separated), or a JSON list",
+)
 
 
 def _image_ids(values: tuple[str, ...]) -> list[dict[str, str]]:
@@ -120,69 +136,103 @@ def _image_ids(values: tuple[str, ...]) -> list[dict[str, str]]:
     return ids
 
 
+def _image_batch(
+    ctx: click.Context,
+    repository_name: str,
+    image_ids: tuple[str, ...],
+    call: Callable[[ImageApi, list[dict[str, str]]], tuple[list[Any], list[ImageFailure]]],
+    result_key: str,
+) -> None:
+    """The batch image operations: items done and items failed, each in ECR's shape."""
+    wanted = _image_ids(image_ids)
+    with open_registry(settings_of(ctx)) as registry:
+        done, failures = call(ImageApi(registry.repository(repository_name)), wanted)
+    emit(ctx, {result_key: [d.to_api() for d in done], "failures": [f.to_api() for f in failures]})
+
+
 @command(ecr, "batch-get-image", "BatchGetImage")
 @name_option
-@click.option("--image-ids", multiple=True, required=True, help="imageTag=<tag> or imageDigest=<digest> items")
-def batch_get_image(ctx: click.Context, repository_name: str, image_ids: tuple[str, ...]) -> None:
+@image_ids_option
+@click.option("--accepted-media-types", multiple=True, help="manifest media types the caller accepts")
+def batch_get_image(
+    ctx: click.Context, repository_name: str, image_ids: tuple[str, ...], accepted_media_types: tuple[str, ...]
+) -> None:
     """BatchGetImage: decrypt and print manifests; ids that do not resolve are listed as failures."""
-    wanted = _image_ids(image_ids)
-    images: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    with open_registry(settings_of(ctx)) as registry:
-        repo = registry.repository(repository_name)
-        for i in wanted:
-            try:
-                image = repo.get_image(tag=i.get("imageTag"), digest=i.get("imageDigest"))
-            except ImageNotFoundError as exc:
-                failures.append({"imageId": i, "failureCode": "ImageNotFound", "failureReason": str(exc)})
-                continue
-            images.append(
-                image.to_api(registry_id=registry.registry_id, repository_name=repo.name, tag=i.get("imageTag"))
-            )
-    emit(ctx, {"images": images, "failures": failures})
+    accepted = list(accepted_media_types) or None
+    _image_batch(
+        ctx,
+        repository_name,
+        image_ids,
+        lambda api, ids: api.batch_get_image(ids, accepted_media_types=accepted),
+        "images",
+    )
+
+
+@command(ecr, "batch-delete-image", "BatchDeleteImage")
+@name_option
+@image_ids_option
+def batch_delete_image(ctx: click.Context, repository_name: str, image_ids: tuple[str, ...]) -> None:
+    """BatchDeleteImage: by tag, untag (the image goes with its last tag); by digest, the image and its tags."""
+    _image_batch(ctx, repository_name, image_ids, lambda api, ids: api.batch_delete_image(ids), "imageIds")
+
+
+def _tag_status(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = structure(value, "--filter")
+    if not isinstance(parsed, dict) or set(parsed) != {"tagStatus"}:
+        raise click.BadParameter("--filter takes tagStatus=TAGGED|UNTAGGED|ANY")
+    return str(parsed["tagStatus"])
+
+
+filter_option = click.option("--filter", "filter_", default=None, help="tagStatus=TAGGED|UNTAGGED|ANY")
 
 
 @command(ecr, "list-images", "ListImages")
 @name_option
-def list_images(ctx: click.Context, repository_name: str) -> None:
+@filter_option
+@page_options(limit="--max-results", marker="--next-token")
+def list_images(ctx: click.Context, repository_name: str, filter_: str | None, **paging: Any) -> None:
     """ListImages: one image id per tag (and one per untagged manifest)."""
+    status = _tag_status(filter_)
     with open_registry(settings_of(ctx)) as registry:
-        ids = registry.repository(repository_name).list_images()
-    emit(ctx, {"imageIds": [i.to_api() for i in ids]})
+        api = ImageApi(registry.repository(repository_name))
+
+        def page(n: int | None, token: str | None) -> dict[str, Any]:
+            ids, following = api.list_images(tag_status=status, max_results=n, next_token=token)
+            return {"imageIds": [i.to_api() for i in ids], **({"nextToken": following} if following else {})}
+
+        response = paginate(page, "imageIds", next_key="nextToken", **paging)
+    emit(ctx, response)
+
+
+def _detail(detail: ImageDetail) -> dict[str, Any]:
+    api = detail.to_api()
+    # The aws CLI v2 prints timestamps as ISO 8601; ECR's wire form is epoch seconds.
+    api["imagePushedAt"] = datetime.fromtimestamp(detail.pushed_at, UTC)
+    return api
 
 
 @command(ecr, "describe-images", "DescribeImages")
 @name_option
 @click.option("--image-ids", multiple=True, help="imageTag=<tag> or imageDigest=<digest> items; all when omitted")
-def describe_images(ctx: click.Context, repository_name: str, image_ids: tuple[str, ...]) -> None:
-    """DescribeImages: digest, tags and size (the manifest's layers) of each image."""
+@filter_option
+@page_options(limit="--max-results", marker="--next-token")
+def describe_images(
+    ctx: click.Context, repository_name: str, image_ids: tuple[str, ...], filter_: str | None, **paging: Any
+) -> None:
+    """DescribeImages: digest, tags, size, push time and media types of each image (nothing is decrypted)."""
+    ids = _image_ids(image_ids) if image_ids else None
+    status = _tag_status(filter_)
     with open_registry(settings_of(ctx)) as registry:
-        repo = registry.repository(repository_name)
-        tags: dict[str, list[str]] = {}
-        for i in repo.list_images():
-            tags.setdefault(str(i.digest), []).extend([i.tag] if i.tag else [])
-        if image_ids:
-            digests = [
-                str(repo.resolve(tag=i.get("imageTag"), digest=i.get("imageDigest"))) for i in _image_ids(image_ids)
-            ]
-        else:
-            digests = list(tags)
-        details = []
-        for d in digests:
-            image = repo.get_image(digest=d)
-            doc = json.loads(image.manifest)
-            size = sum(int(ref.get("size", 0)) for ref in [doc.get("config", {}), *doc.get("layers", [])])
-            detail: dict[str, Any] = {
-                "registryId": registry.registry_id,
-                "repositoryName": repo.name,
-                "imageDigest": d,
-                "imageSizeInBytes": size,
-                "imageManifestMediaType": MANIFEST_MEDIA_TYPE,
-            }
-            if tags.get(d):
-                detail["imageTags"] = sorted(tags[d])
-            details.append(detail)
-    emit(ctx, {"imageDetails": details})
+        api = ImageApi(registry.repository(repository_name))
+
+        def page(n: int | None, token: str | None) -> dict[str, Any]:
+            details, following = api.describe_images(ids, tag_status=status, max_results=n, next_token=token)
+            return {"imageDetails": [_detail(d) for d in details], **({"nextToken": following} if following else {})}
+
+        response = paginate(page, "imageDetails", next_key="nextToken", **paging)
+    emit(ctx, response)
 
 
 # -- ecrcrypt's own verbs -----------------------------------------------------------------

@@ -230,60 +230,44 @@ def get_key_rotation_status(ctx: click.Context, key_id: str) -> None:
     _with_kms(ctx, lambda k: k.get_key_rotation_status(key_id=key_id).to_api())
 
 
-@command(kms, "generate-data-key", "GenerateDataKey")
-@key_id_option
-@click.option("--number-of-bytes", type=int, default=None)
-@click.option("--key-spec", type=click.Choice(["AES_256", "AES_128"]), default=None)
-@context_option
-@tokens_option
-def generate_data_key(
-    ctx: click.Context,
-    key_id: str,
-    number_of_bytes: int | None,
-    key_spec: str | None,
-    encryption_context: str | None,
-    grant_tokens: tuple[str, ...],
-) -> None:
-    """GenerateDataKey: a data key in plaintext (base64) and encrypted under the key."""
+def _data_key_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """The flags GenerateDataKey and GenerateDataKeyWithoutPlaintext share (botocore: the same request members)."""
+    for option in reversed(
+        (
+            key_id_option,
+            click.option("--number-of-bytes", type=int, default=None),
+            click.option("--key-spec", type=click.Choice(["AES_256", "AES_128"]), default=None),
+            context_option,
+            tokens_option,
+        )
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _generate(ctx: click.Context, with_plaintext: bool, encryption_context: str | None, **request: Any) -> None:
+    """Both data-key commands: one request, answered with or without the plaintext key."""
     context = _context(encryption_context)
-    _with_kms(
-        ctx,
-        lambda k: k.generate_data_key(
-            key_id=key_id,
-            number_of_bytes=number_of_bytes,
-            key_spec=key_spec,
-            encryption_context=context,
-            grant_tokens=grant_tokens,
-        ).to_api(),
-    )
+
+    def call(k: Kms) -> dict[str, Any]:
+        generate = k.generate_data_key if with_plaintext else k.generate_data_key_without_plaintext
+        return generate(encryption_context=context, **request).to_api()
+
+    _with_kms(ctx, call)
+
+
+@command(kms, "generate-data-key", "GenerateDataKey")
+@_data_key_options
+def generate_data_key(ctx: click.Context, **request: Any) -> None:
+    """GenerateDataKey: a data key in plaintext (base64) and encrypted under the key."""
+    _generate(ctx, True, **request)
 
 
 @command(kms, "generate-data-key-without-plaintext", "GenerateDataKeyWithoutPlaintext")
-@key_id_option
-@click.option("--number-of-bytes", type=int, default=None)
-@click.option("--key-spec", type=click.Choice(["AES_256", "AES_128"]), default=None)
-@context_option
-@tokens_option
-def generate_data_key_without_plaintext(
-    ctx: click.Context,
-    key_id: str,
-    number_of_bytes: int | None,
-    key_spec: str | None,
-    encryption_context: str | None,
-    grant_tokens: tuple[str, ...],
-) -> None:
+@_data_key_options
+def generate_data_key_without_plaintext(ctx: click.Context, **request: Any) -> None:
     """GenerateDataKeyWithoutPlaintext: only the encrypted data key (what ECR asks for on push)."""
-    context = _context(encryption_context)
-    _with_kms(
-        ctx,
-        lambda k: k.generate_data_key_without_plaintext(
-            key_id=key_id,
-            number_of_bytes=number_of_bytes,
-            key_spec=key_spec,
-            encryption_context=context,
-            grant_tokens=grant_tokens,
-        ).to_api(),
-    )
+    _generate(ctx, False, **request)
 
 
 @command(kms, "re-encrypt", "ReEncrypt")

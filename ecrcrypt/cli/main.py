@@ -47,7 +47,14 @@ _GLOBAL_WITH_VALUE = ("--dir", "--metadata-url", "--region", "--caller", "--outp
 _GLOBAL_FLAGS = ("--no-progress", "--version", "--debug")
 # Parameters whose aws CLI type is a list: every value up to the next option belongs to them.
 _LIST_OPTIONS = frozenset(
-    {"--operations", "--grant-tokens", "--repository-names", "--image-ids", "--lookup-attributes"}
+    {
+        "--operations",
+        "--grant-tokens",
+        "--repository-names",
+        "--image-ids",
+        "--lookup-attributes",
+        "--accepted-media-types",
+    }
 )
 
 _USAGE = """usage: ecrcrypt [options] <command> <subcommand> [parameters]

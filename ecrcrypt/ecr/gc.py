@@ -18,12 +18,16 @@ unknown repositories under the account's prefix, for a store this registry alone
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 
 from ecrcrypt.ecr.core import RegistryCore
 from ecrcrypt.ecr.crashpoints import crashpoint
 from ecrcrypt.ecr.liveness import owner_alive
 from ecrcrypt.ecr.metadata import now
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_GRACE", "GarbageReport", "collect_garbage"]
 
@@ -92,4 +96,6 @@ def collect_garbage(
             core.store.delete(intent.blob_key)  # listed ones are gone already; delete is idempotent
             crashpoint("gc:intent")
             core.metadata.end_blob(intent.blob_key)
+    if deleted:
+        _log.info("garbage collection: deleted %d unreferenced blobs: %s", len(deleted), deleted)
     return GarbageReport(deleted=tuple(deleted), in_flight=tuple(in_flight), referenced=referenced)

@@ -21,7 +21,7 @@ from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
 from ecrcrypt.ecr.metadata import RepositoryRecord
 from ecrcrypt.ecr.repository import Repository
-from ecrcrypt.ecr.types import ImageId, check_tag
+from ecrcrypt.ecr.types import ImageDetail, ImageId, check_tag
 from ecrcrypt.errors import (
     EcrCryptError,
     ImageAlreadyExistsError,
@@ -112,33 +112,6 @@ class ManifestImage:
             "imageManifest": self.manifest.decode(),
             "imageManifestMediaType": self.media_type,
         }
-
-
-@attrs.frozen(kw_only=True)
-class ImageDetail:
-    registry_id: str
-    repository_name: str
-    digest: Digest
-    tags: tuple[str, ...]
-    size_in_bytes: int
-    pushed_at: float
-    media_type: str
-    artifact_media_type: str | None
-
-    def to_api(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "registryId": self.registry_id,
-            "repositoryName": self.repository_name,
-            "imageDigest": str(self.digest),
-            "imageSizeInBytes": self.size_in_bytes,
-            "imagePushedAt": self.pushed_at,
-            "imageManifestMediaType": self.media_type,
-        }
-        if self.tags:
-            out["imageTags"] = list(self.tags)
-        if self.artifact_media_type is not None:
-            out["artifactMediaType"] = self.artifact_media_type
-        return out
 
 
 @attrs.frozen(kw_only=True)
@@ -305,7 +278,10 @@ class ImageApi:
                 raise self._tag_taken(tag)
             if not exists:
                 self._repo._store("manifest", manifest, actual)
-            size = sum(n for _, n in parsed.blobs) + sum(self._child_size(record, d) for d in parsed.children)
+            # ECR's imageSizeInBytes: an image's config and layers; an index, its largest manifest.
+            size = sum(n for _, n in parsed.blobs) + max(
+                (self._child_size(record, d) for d in parsed.children), default=0
+            )
             records.put_manifest(
                 meta,
                 record,
@@ -473,6 +449,9 @@ class ImageApi:
         max_results: int | None = None,
         next_token: str | None = None,
     ) -> tuple[list[ImageDetail], str | None]:
+        """DescribeImages: one :class:`ImageDetail` per image (not per tag), from the metadata alone
+        (nothing is decrypted); ``image_ids`` that do not resolve raise ``ImageNotFoundException``
+        as ECR does; paged like ListImages."""
         record = self._record()
         self._repo._allow(("ecr:DescribeImages",))
         meta = self._core.metadata
@@ -494,17 +473,19 @@ class ImageApi:
             obj = meta.get_object(record.name, "manifest", key)
             if obj is None:
                 continue
-            row = self._media_type(record, key)
+            row = records.get_manifest(meta, record, key)
             details.append(
                 ImageDetail(
                     registry_id=str(self._core.account),
                     repository_name=record.name,
                     digest=Digest.parse(key),
                     tags=tuple(meta.tags_of(record.name, key)),
-                    size_in_bytes=row.size_in_bytes,
+                    size_in_bytes=None if row is None else row.size_in_bytes,
                     pushed_at=obj.pushed_at,
-                    media_type=row.media_type,
-                    artifact_media_type=row.artifact_media_type,
+                    # Pushed before media types were recorded: an OCI manifest, as build_manifest makes.
+                    media_type=OCI_MANIFEST if row is None else row.media_type,
+                    artifact_media_type=None if row is None else row.artifact_media_type,
+                    subject_digest=None if row is None or row.subject is None else Digest.parse(row.subject),
                 )
             )
         return _paged(details, max_results, next_token)

@@ -23,6 +23,8 @@ grants cannot be retired (KMS refuses) is kept, marked abandoned, for the next r
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 
 from ecrcrypt.ecr.core import RegistryCore
@@ -40,6 +42,8 @@ from ecrcrypt.ecr.lifecycle import (
 from ecrcrypt.ecr.liveness import ABANDONED, current_owner, owner_alive
 from ecrcrypt.ecr.metadata import RepositoryIntent, now
 from ecrcrypt.errors import KmsError
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["RecoveryReport", "recover", "undo_creation"]
 
@@ -93,7 +97,7 @@ def recover(core: RegistryCore, caller: str, *, grace: float = DEFAULT_GRACE) ->
         _settle_or_abandon(core, caller, intent, me, progress)
     _sweep_orphans(core, caller, progress)
     garbage = collect_garbage(core, grace=grace, sweep=False)
-    return RecoveryReport(
+    report = RecoveryReport(
         creations_undone=tuple(progress.undone),
         deletions_finished=tuple(progress.finished),
         grants_retired=tuple(progress.retired),
@@ -102,6 +106,25 @@ def recover(core: RegistryCore, caller: str, *, grace: float = DEFAULT_GRACE) ->
         errors=tuple(progress.errors),
         garbage=garbage,
     )
+    _log_report(report)
+    return report
+
+
+def _log_report(report: RecoveryReport) -> None:
+    """What a crash left and recovery did is worth an operator's attention; names and grant ids only."""
+    if report.creations_undone or report.deletions_finished or report.grants_retired:
+        _log.warning(
+            "recovery: creations undone %s, deletions finished %s, grants retired %s",
+            list(report.creations_undone),
+            list(report.deletions_finished),
+            list(report.grants_retired),
+        )
+    if report.grants_left or report.errors:
+        _log.error(
+            "recovery: grants left for the next recovery %s; KMS errors: %s", list(report.grants_left), report.errors
+        )
+    if report.in_progress:
+        _log.info("recovery: left alone, still running in a live process: %s", list(report.in_progress))
 
 
 def undo_creation(core: RegistryCore, caller: str, intent: RepositoryIntent) -> bool:

@@ -21,6 +21,7 @@ from ecrcrypt.arns import RepositoryArn
 from ecrcrypt.config import EncryptionType
 from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
+from ecrcrypt.ecr import records
 from ecrcrypt.ecr.codec import (
     COPY_CHUNK,
     REPOSITORY_UID_KEY,
@@ -38,6 +39,7 @@ from ecrcrypt.ecr.crashpoints import crashpoint
 from ecrcrypt.ecr.liveness import current_owner
 from ecrcrypt.ecr.metadata import BlobIntent, ObjectRecord, RepositoryRecord, now
 from ecrcrypt.ecr.types import (
+    MANIFEST_MEDIA_TYPE,
     Image,
     ImageId,
     LayerPush,
@@ -454,10 +456,26 @@ class Repository:
         with self._audited("PutImage", imageDigest=str(digest), imageTag=tag):
             if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
                 self._store("manifest", manifest, digest)
+                records.put_manifest(self._core.metadata, self._record, self._manifest_row(manifest, digest))
             if tag is not None and not self._core.metadata.put_tag(self._record, tag, str(digest)):
                 self._require_live()  # deleted meanwhile: RepositoryNotFoundError
                 raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
         return ImageId(digest=digest, tag=tag)
+
+    def _manifest_row(self, manifest: bytes, digest: Digest) -> records.ManifestRow:
+        """What DescribeImages reports without decrypting: the media type, and the size as ECR
+        counts it (config and layers), from the stored layers rather than the sizes the manifest claims."""
+        doc = json.loads(manifest)  # layer_digests has parsed it already
+        sizes = [self._core.metadata.get_object(self._record.name, "layer", str(d)) for d in layer_digests(manifest)]
+        config = doc.get("config")
+        declared = doc.get("mediaType")
+        return records.ManifestRow(
+            digest=str(digest),
+            media_type=declared if isinstance(declared, str) and declared else MANIFEST_MEDIA_TYPE,
+            artifact_media_type=config.get("mediaType") if isinstance(config, dict) else None,
+            subject=None,
+            size_in_bytes=sum(obj.size for obj in sizes if obj is not None),
+        )
 
     def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:
         """The digest an image id names: what DescribeImages answers for it (``ecr:DescribeImages``)."""

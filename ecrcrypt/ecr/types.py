@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ecrcrypt.arns import AccountId, RepositoryName
 from ecrcrypt.config import EncryptionConfiguration
 from ecrcrypt.digest import Digest
 from ecrcrypt.errors import InvalidParameterError, ValidationError
@@ -21,6 +22,7 @@ __all__ = [
     "LAYER_MEDIA_TYPE",
     "MANIFEST_MEDIA_TYPE",
     "Image",
+    "ImageDetail",
     "ImageId",
     "LayerPush",
     "LayerSink",
@@ -111,6 +113,74 @@ class ImageId:
         out = {"imageDigest": str(self.digest)}
         if self.tag is not None:
             out["imageTag"] = self.tag
+        return out
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(t, str) for t in value):
+        raise InvalidParameterError("imageTags must be a sequence of tags")
+    return tuple(check_tag(t) for t in value)
+
+
+def _account(value: Any) -> str:
+    return str(AccountId(value))
+
+
+def _repository_name(value: Any) -> str:
+    return str(RepositoryName(value))
+
+
+def _media_type(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 255):
+        raise InvalidParameterError(f"{attribute.name} must be a media type (1-255 characters), not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ImageDetail:
+    """DescribeImages' ``ImageDetail``: what the registry knows of an image without decrypting it.
+
+    The members are botocore's ECR shape, restricted to what ecrcrypt records: no scan results
+    (ecrcrypt does not scan), no pull times and no archival (every image is ``ACTIVE``). The size is
+    what ECR reports, the sum of the manifest's config and layers (for an index, its largest
+    manifest); ``None`` for an image whose size was never recorded, which ``to_api()`` omits rather
+    than inventing a zero.
+    """
+
+    registry_id: str = attrs.field(converter=_account)
+    repository_name: str = attrs.field(converter=_repository_name)
+    digest: Digest = attrs.field(validator=attrs.validators.instance_of(Digest))
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
+    size_in_bytes: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([attrs.validators.instance_of(int), attrs.validators.ge(0)]),
+    )
+    pushed_at: float = attrs.field(
+        converter=float, validator=attrs.validators.ge(0.0)
+    )  # epoch seconds, ECR's wire form of a timestamp
+    media_type: str = attrs.field(default=MANIFEST_MEDIA_TYPE, validator=_media_type)
+    artifact_media_type: str | None = attrs.field(default=None, validator=_media_type)
+    subject_digest: Digest | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Digest))
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The ``ImageDetail`` structure as ECR returns it (``imagePushedAt`` in epoch seconds)."""
+        out: dict[str, Any] = {
+            "registryId": self.registry_id,
+            "repositoryName": self.repository_name,
+            "imageDigest": str(self.digest),
+        }
+        if self.tags:
+            out["imageTags"] = list(self.tags)
+        if self.size_in_bytes is not None:
+            out["imageSizeInBytes"] = self.size_in_bytes
+        out["imagePushedAt"] = self.pushed_at
+        out["imageManifestMediaType"] = self.media_type
+        if self.artifact_media_type is not None:
+            out["artifactMediaType"] = self.artifact_media_type
+        if self.subject_digest is not None:
+            out["subjectManifestDigest"] = str(self.subject_digest)
+        out["imageStatus"] = "ACTIVE"
         return out
 
 

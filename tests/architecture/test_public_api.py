@@ -43,6 +43,7 @@ EXPECTED_ALL = [
     "GrantOperation",
     "Image",
     "ImageApi",
+    "ImageDetail",
     "ImageId",
     "ImageIdentifier",
     "KeyArn",

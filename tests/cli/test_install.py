@@ -17,6 +17,7 @@ def _pip(python: Path, *args: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.index  # needs PyPI (or pip's configured mirror) for hatchling and the dependencies
 def test_the_console_script_with_and_without_the_cli_extra(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

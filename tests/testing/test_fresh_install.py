@@ -17,6 +17,7 @@ from tests.docs.markdown_blocks import ROOT, blocks
 
 
 @pytest.mark.slow
+@pytest.mark.index  # needs PyPI (or pip's configured mirror) for hatchling and the dependencies
 def test_the_hypothesis_extra_alone_runs_the_worked_example(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

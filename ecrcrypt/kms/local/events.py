@@ -7,6 +7,7 @@ append one each time, so the event JSON is assembled from cached, pre-encoded pi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ecrcrypt.context import EncryptionContext
@@ -16,6 +17,10 @@ from ecrcrypt.kms.local.audit import KMS_EVENT_SOURCE
 from ecrcrypt.kms.local.params import dumps
 from ecrcrypt.kms.local.state import KmsCore
 from ecrcrypt.kms.local.store import Tx, resources_column
+
+# One line per call, from what the audit record holds: operation, caller, keys, error code (never
+# parameters, which may hold plaintext or ciphertext blobs). Changes at INFO, reads at DEBUG.
+_log = logging.getLogger("ecrcrypt.kms")
 
 
 class Call:
@@ -41,6 +46,10 @@ class KmsEvents(KmsCore):
         head, column = self._event_head(caller, call, error)
         self._append_event(head, column, call.name, caller.principal, self._now(), tx)
         call.recorded = True
+        level = logging.DEBUG if call.read_only and error is None else logging.INFO
+        if _log.isEnabledFor(level):
+            outcome = "ok" if error is None else error.code
+            _log.log(level, "%s by %s on %s: %s", call.name, caller.principal, list(call.arns), outcome)
 
     def _event_head(self, caller: Caller, call: Call, error: EcrCryptError | None = None) -> tuple[str, str]:
         """The event's JSON up to its two per-event fields (``eventTime``, ``eventID``,
@@ -103,6 +112,8 @@ class KmsEvents(KmsCore):
 
     def _hot_event(self, head: str, column: str, name: str, principal: str, t: float) -> None:
         """Append a hot-path call's event: ``head`` is its JSON up to the eventTime value."""
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s by %s on %s: ok", name, principal, column)
         trail = self.audit
         self._store.append_audit(
             t,
