@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ecrcrypt import ImageDetail
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.images import OCI_INDEX, OCI_MANIFEST, ImageApi
+from ecrcrypt.ecr.metadata import MetadataOperations
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.errors import InvalidParameterError, ValidationError
 from ecrcrypt.strategies import account_ids, digests, repository_names
@@ -160,8 +161,8 @@ def test_an_image_without_a_recorded_size_omits_it_rather_than_saying_zero(regis
     manifest = _push(registry, b"o" * 40)
     repo.put_image(manifest, tag="old")
     meta = registry._core.metadata
-    with meta._tx() as db:
-        db.execute("DELETE FROM image_manifests")
+    assert isinstance(meta, MetadataOperations)
+    meta._write(lambda db: db.execute("DELETE FROM image_manifests"))
     (detail,), _ = ImageApi(repo).describe_images([{"imageTag": "old"}])
     assert detail.size_in_bytes is None and "imageSizeInBytes" not in detail.to_api()
     assert detail.media_type == OCI_MANIFEST and detail.tags == ("old",)
