@@ -42,7 +42,7 @@ def _local_iam(ctx: click.Context) -> Iterator[LocalIam]:
     settings = settings_of(ctx)
     require_registry(settings.directory)
     try:
-        opened = open_directory(settings.directory)
+        opened = open_directory(settings.directory, metadata=settings.metadata_url)
     except RegistryStateError as exc:
         raise ConfigurationError(f"{settings.directory}: {exc}") from exc
     try:
