@@ -14,7 +14,7 @@ from collections.abc import Callable
 from benchmarks import memory, peers, report, small, streaming
 from benchmarks._harness import Config, MiB, Report, Skip, random_bytes
 
-SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr", "server")
+SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr", "server", "fleet")
 
 
 def _default_frame() -> tuple[int, str]:
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
 
         server.run(c, r)
 
+    def fleet_section(c: Config, r: Report) -> None:
+        from benchmarks import fleet
+
+        fleet.run(c, r)
+
     plan: list[tuple[str, Callable[[], None]]] = [
         ("streams", lambda: streaming.run(cfg, rep, data)),
         ("sweep", lambda: streaming.run_sweep(cfg, rep, data)),
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         ("policy", lambda: policy_section(cfg, rep)),
         ("ecr", lambda: ecr_section(cfg, rep)),
         ("server", lambda: server_section(cfg, rep)),
+        ("fleet", lambda: fleet_section(cfg, rep)),
     ]
     for name, fn in plan:
         if name not in wanted:
