@@ -227,10 +227,26 @@ def run(cfg: Config, report: Report) -> None:
                     for op, count in counts.items():
                         seconds = pools[backend, n].run(op, count)
                         rates[op, backend, n].append(n * count / seconds)
+            transactions = _transactions(pg_url)
         finally:
             for pool in pools.values():
                 pool.close()
     _report(report, rates, counts, trials)
+    report.extra["fleet"]["postgresql_transactions"] = transactions
+
+
+def _transactions(url: str) -> dict[str, int]:
+    """The database's commits and rollbacks so far: a rollback is a transaction that failed, most
+    of them serialization failures re-run by ``PostgresMetadata`` (the benchmark's own statements
+    never fail)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return {"commits": int(row[0]), "rollbacks": int(row[1])}
 
 
 def _report(
