@@ -84,7 +84,7 @@ def worker(world: dict[str, str], repository: str) -> None:
     tags: list[str] = []
     print("ready", flush=True)
     for line in sys.stdin:
-        command, _, count = line.partition(" ")
+        command, _, count = line.strip().partition(" ")
         if command == "quit":
             break
         start = time.perf_counter()
