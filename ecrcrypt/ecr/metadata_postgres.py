@@ -11,6 +11,8 @@ serialization failure or a deadlock, so each one behaves as if it ran alone -- t
 guarantee, with hosts writing in parallel where they do not touch the same rows. An
 operation therefore re-reads everything it decides on (liveness, first-writer-wins,
 intents' compare-and-set) inside its transaction; nothing it computed before is trusted.
+``BEGIN`` goes to the server in one pipeline with the operation's first statement (one round
+trip fewer per transaction; the server runs them in order, so nothing else changes).
 A transaction ``durable=False`` (blob intents) commits with ``synchronous_commit = off``:
 atomic and visible at once, only a server crash may lose its last moments, as SQLite's
 ``synchronous=NORMAL``.
