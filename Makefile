@@ -65,9 +65,12 @@ claims: $(BIN)/python
 	$(BIN)/python -m benchmarks.claims
 
 # The crash suite with many more SIGKILLs (tests/ecr/test_crash_lifecycle.py); ITERATIONS per test.
+# Then the fleet test (tests/fleet) with FLEET_ROUNDS rounds of its race in every host.
 ITERATIONS ?= 1000
+FLEET_ROUNDS ?= 10
 soak: $(VENV)/.installed-test
 	ECRCRYPT_CRASH_ITERATIONS=$(ITERATIONS) $(BIN)/python -m pytest -n 2 tests/ecr/test_crash_lifecycle.py tests/ecr/test_crash_lifecycle_postgres.py tests/ecr/test_race_write_once.py $(ARGS)
+	ECRCRYPT_FLEET_ROUNDS=$(FLEET_ROUNDS) $(BIN)/python -m pytest tests/fleet $(ARGS)
 
 # The long fuzzing run: FUZZ_SECONDS per target (docs/fuzzing.md); new inputs and crashes go to
 # fuzz/out/<target>/. FUZZ_TARGETS narrows it, e.g. make fuzz FUZZ_TARGETS="message header".

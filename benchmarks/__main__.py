@@ -14,7 +14,7 @@ from collections.abc import Callable
 from benchmarks import memory, peers, report, small, streaming
 from benchmarks._harness import Config, MiB, Report, Skip, random_bytes
 
-SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr", "server")
+SECTIONS = ("streams", "sweep", "peers", "small", "memory", "kms", "policy", "ecr", "server", "fleet")
 
 
 def _default_frame() -> tuple[int, str]:
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only or SECTIONS)
     if cfg.quick:
         wanted.discard("sweep")
+        if not args.only:  # the fleet's worker processes alone take half a minute: asked for by name only
+            wanted.discard("fleet")
     started = time.perf_counter()
     data = random_bytes(cfg.layer_size)
 
@@ -106,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
         server.run(c, r)
 
+    def fleet_section(c: Config, r: Report) -> None:
+        from benchmarks import fleet
+
+        fleet.run(c, r)
+
     plan: list[tuple[str, Callable[[], None]]] = [
         ("streams", lambda: streaming.run(cfg, rep, data)),
         ("sweep", lambda: streaming.run_sweep(cfg, rep, data)),
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         ("policy", lambda: policy_section(cfg, rep)),
         ("ecr", lambda: ecr_section(cfg, rep)),
         ("server", lambda: server_section(cfg, rep)),
+        ("fleet", lambda: fleet_section(cfg, rep)),
     ]
     for name, fn in plan:
         if name not in wanted:

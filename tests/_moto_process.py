@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 REGION = "us-east-1"
@@ -37,8 +37,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _start(log: Any) -> tuple[subprocess.Popen[bytes], str]:
+def _start(log: Any, module: str, extra_env: Mapping[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     env = dict(os.environ)
+    env.update(extra_env)
     # Keep the child off any real endpoint or credential file.
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION})
     env.pop("AWS_PROFILE", None)
@@ -46,7 +47,7 @@ def _start(log: Any) -> tuple[subprocess.Popen[bytes], str]:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -72,10 +73,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_moto_server() -> Iterator[str]:
-    """A moto server for the duration of the ``with`` block; yields its ``http://127.0.0.1:<port>`` URL."""
+def running_moto_server(module: str = "moto.server", env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A moto server for the duration of the ``with`` block; yields its ``http://127.0.0.1:<port>`` URL.
+
+    ``module`` is run with ``python -m`` and moto.server's arguments (another module may patch moto
+    first, e.g. ``tests.fleet.kms_quota_server``); ``env`` is added to the child's environment.
+    """
     with tempfile.TemporaryFile() as log:
-        proc, url = _start(log)
+        proc, url = _start(log, module, env or {})
         try:
             yield url
         finally:
