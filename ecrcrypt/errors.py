@@ -52,6 +52,7 @@ __all__ = [
     "MessageLimitError",
     "NoSuchEntityError",
     "NotFoundError",
+    "IamAccessDeniedError",
     "PolicyAccessDeniedError",
     "PolicySizeLimitExceededError",
     "RegistryStateError",
@@ -256,6 +257,14 @@ class PolicyAccessDeniedError(AccessDeniedError):
     def __init__(self, message: str, *, decision: object = None) -> None:
         super().__init__(message)
         self.decision = decision
+
+
+class IamAccessDeniedError(PolicyAccessDeniedError):
+    """A refused IAM or STS call: those services answer with ``AccessDenied`` (their query
+    protocol's code), not KMS's ``AccessDeniedException``, and a client that matches on the code
+    must see the one the real service sends."""
+
+    code = "AccessDenied"
 
 
 class PolicySizeLimitExceededError(LimitExceededError, ValueError):

@@ -135,8 +135,9 @@ def test_roles_are_assumed_by_their_trust_policy_and_sessions_have_the_role_poli
     # Cross-account: the trust policy names the deployer, and the deployer's own policies must allow it.
     other = kms.iam.for_account(OTHER)
     other.create_user(user_name="deployer")
-    with pytest.raises(errors.AccessDeniedError, match="sts:AssumeRole"):
+    with pytest.raises(errors.AccessDeniedError, match="sts:AssumeRole") as refused:
         kms.iam.assume_role(caller=deployer, role_arn=role.arn, role_session_name="ci")
+    assert refused.value.code == "AccessDenied"
     other.put_user_policy(
         user_name="deployer", policy_name="a", policy_document=policy(allow("sts:AssumeRole", role.arn))
     )
@@ -175,8 +176,12 @@ def test_as_caller_checks_each_iam_action_against_the_callers_identity_policies(
     iam_b = kms.iam.as_caller(other)
     assert iam_b.account == other and iam_b.create_user(user_name="ops").arn == f"arn:aws:iam::{other}:user/ops"
     ops = kms.iam.as_caller(f"arn:aws:iam::{other}:user/ops")
-    with pytest.raises(errors.AccessDeniedError, match=r"iam:ListUsers on resource: arn:aws:iam::444455556666:user/\*"):
+    with pytest.raises(
+        errors.AccessDeniedError, match=r"iam:ListUsers on resource: arn:aws:iam::444455556666:user/\*"
+    ) as refused:
         ops.list_users()
+    # IAM's own code, not KMS's: a client matching on it sees what the real service sends.
+    assert refused.value.code == "AccessDenied" and isinstance(refused.value, errors.IamAccessDeniedError)
     iam_b.put_user_policy(user_name="ops", policy_name="read", policy_document=policy(allow(["iam:List*", "iam:Get*"])))
     assert [u.user_name for u in ops.list_users()] == ["ops"]
     assert ops.get_user(user_name="ops").to_api()["UserId"].startswith("AIDA")

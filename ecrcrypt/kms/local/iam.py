@@ -36,9 +36,9 @@ import attrs
 from ecrcrypt.arns import AccountId
 from ecrcrypt.authz import Policy, PolicyKind, PolicyLimit, Principal, PrincipalKind, Request, evaluate
 from ecrcrypt.errors import (
-    AccessDeniedError,
     DeleteConflictError,
     EntityAlreadyExistsError,
+    IamAccessDeniedError,
     NoSuchEntityError,
     ValidationError,
 )
@@ -259,7 +259,7 @@ class LocalIam:
             Request(principal=who, action=f"iam:{operation}", resource=resource), identity_policies=identity
         )
         if not decision.allowed:
-            raise AccessDeniedError(decision.message)
+            raise IamAccessDeniedError(decision.message, decision=decision)
 
     # -- users and roles -------------------------------------------------------------------
     def _arn(self, kind: str, name: str, path: str = "/") -> str:
@@ -610,5 +610,5 @@ class LocalIam:
         request = Request(principal=who, action="sts:AssumeRole", resource=row[0])
         decision = evaluate(request, resource_policy=trust, identity_policies=identity)
         if not decision.allowed:
-            raise AccessDeniedError(decision.message)
+            raise IamAccessDeniedError(decision.message, decision=decision)
         return f"arn:aws:sts::{role.account}:assumed-role/{name}/{role_session_name}"
