@@ -58,6 +58,12 @@ _LIST_OPTIONS = frozenset(
     }
 )
 
+# botocore's errors for a missing or broken configuration (credentials, Region, profile), by class name:
+# botocore is optional and not imported here.
+_AWS_CONFIGURATION_ERRORS = frozenset(
+    {"NoCredentialsError", "PartialCredentialsError", "NoRegionError", "ProfileNotFound"}
+)
+
 _USAGE = """usage: ecrcrypt [options] <command> <subcommand> [parameters]
 To see help text, you can run:
 
@@ -262,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except Exception as exc:
+        if type(exc).__module__.startswith("botocore") and type(exc).__name__ in _AWS_CONFIGURATION_ERRORS:
+            # --kms aws found no credentials, Region or profile: the environment, as the aws CLI says (253).
+            _fail(f"ecrcrypt: error: {exc} (boto3's configuration, used by --kms aws)", EXIT_CONFIG)
         # Not a service error nor a usage error (a file that cannot be written, a broken
         # registry): the aws CLI's 255, one line unless --debug asks for the traceback.
         if "--debug" in args:

@@ -8,6 +8,8 @@ import os
 
 import attrs
 
+from ecrcrypt.server.registry_kms import KMS_CHOICES, LOCAL
+
 __all__ = ["ENVIRONMENT_VARIABLE", "ServerOptions"]
 
 ENVIRONMENT_VARIABLE = "ECRCRYPT_SERVER_OPTIONS"
@@ -31,8 +33,8 @@ class ServerOptions:
     s3_endpoint_url: str | None = None
     #: The registry's metadata database (``postgresql://…``), when not ``directory``'s own.
     metadata_url: str | None = attrs.field(default=None, repr=False)
-    #: ``local`` or ``aws`` (``server.registry_kms.KMS_CHOICES``).
-    kms: str = attrs.field(default="local", validator=attrs.validators.in_(("local", "aws")))
+    #: ``local`` or ``aws`` (``server.registry_kms``).
+    kms: str = attrs.field(default=LOCAL, validator=attrs.validators.in_(KMS_CHOICES))
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self))
@@ -46,7 +48,7 @@ class ServerOptions:
             s3_bucket=doc.get("s3_bucket"),
             s3_endpoint_url=doc.get("s3_endpoint_url"),
             metadata_url=doc.get("metadata_url"),
-            kms=str(doc.get("kms", "local")),
+            kms=str(doc.get("kms", LOCAL)),  # options of an ecrcrypt before --kms: the local KMS
         )
 
     @classmethod

@@ -172,3 +172,11 @@ def test_the_manifest_records_the_outside_kms_and_refuses_a_contradiction(tmp_pa
     local["checksum"] = directory_module._checksum(local)  # it matches: only the contradiction is left to find
     with pytest.raises(RegistryStateError, match="kms field contradicts"):
         Manifest.parse(json.dumps(local).encode(), path)
+
+
+def test_no_aws_credentials_is_the_environment_s_error(tmp_path: Path) -> None:
+    nowhere = str(tmp_path / "none")  # no credentials file, no config file, no instance metadata to ask
+    env = {"AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_CONFIG_FILE": nowhere, "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    refused = run("--kms", "aws", "kms", "list-keys", registry=tmp_path / "registry", env=env)
+    assert refused.status == 253 and "Unable to locate credentials" in refused.stderr
