@@ -94,7 +94,7 @@ def test_the_wrong_kms_is_refused_with_what_to_pass(aws: dict[str, str], tmp_pat
     assert _on(aws, local, "init").status == 0
     attempts = {
         (on_aws, "local"): (("ecr", "describe-repositories"), ("init", "--region", "us-east-1")),
-        (local, "aws"): (("kms", "list-keys"), ("init",)),
+        (local, "aws"): (("kms", "list-keys"), ("init",), ("serve", "--port", "1")),  # serve: before any worker
     }
     for (directory, wrong), commands in attempts.items():
         before = (directory / MANIFEST).read_bytes()
