@@ -18,6 +18,7 @@ from ecrcrypt.cli.params import structure_list
 from ecrcrypt.cli.session import emit, open_registry, settings_of
 from ecrcrypt.errors import InvalidParameterError
 from ecrcrypt.kms.local.audit import AuditEvent
+from ecrcrypt.server.registry_kms import AWS
 
 __all__ = ["audit"]
 
@@ -122,6 +123,11 @@ def lookup_events(
     with open_registry(settings_of(ctx)) as registry:
         trail = registry.audit
         if trail is None:
+            if settings_of(ctx).kms == AWS:
+                raise InvalidParameterError(
+                    "a registry on AWS KMS keeps no audit trail of its own: its KMS events are in AWS CloudTrail "
+                    "(aws cloudtrail lookup-events)"
+                )
             raise InvalidParameterError("this registry keeps no audit trail")
         events = trail.query(since=since, until=until)
     found = [e for e in reversed(events) if all(_matches(e, k, v) for k, v in wanted)]

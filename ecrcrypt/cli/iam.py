@@ -27,6 +27,7 @@ from ecrcrypt.cli.session import check_region, emit, require_registry, settings_
 from ecrcrypt.ecr.directory import open_directory
 from ecrcrypt.errors import RegistryStateError
 from ecrcrypt.kms.local.iam import AttachedPolicy, InlinePolicy, LocalIam
+from ecrcrypt.server.registry_kms import AWS
 
 __all__ = ["iam"]
 
@@ -40,6 +41,11 @@ def iam() -> None:
 def _local_iam(ctx: click.Context) -> Iterator[LocalIam]:
     """The IAM of the ``--caller``'s account, acting as the caller, in the registry of ``--dir``."""
     settings = settings_of(ctx)
+    if settings.kms == AWS:
+        raise ConfigurationError(
+            "ecrcrypt iam manages the local KMS's IAM model; with --kms aws the principals and policies are AWS "
+            "IAM's (aws iam ...)"
+        )
     require_registry(settings.directory)
     try:
         opened = open_directory(settings.directory, metadata=settings.metadata_url)

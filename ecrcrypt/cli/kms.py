@@ -3,6 +3,10 @@
 Flag names and value forms are the aws CLI's (``--key-id``, ``--grant-id``,
 ``--encryption-context k=v,...``, blobs as base64 or ``fileb://``), and each command
 prints its operation's response shape, built by the response type's ``to_api()``.
+
+With ``--kms aws`` the same commands go to AWS KMS (``Boto3Kms`` over boto3's default session) and
+need no registry: in the Region of the registry at ``--dir`` when there is one (which must have been
+made for AWS KMS), else ``--region`` or boto3's. They never fall back on a local KMS.
 """
 
 from __future__ import annotations
@@ -12,23 +16,45 @@ from typing import Any
 
 import click
 
-from ecrcrypt.cli.errors import command
+from ecrcrypt.cli.errors import ConfigurationError, command
 from ecrcrypt.cli.pagination import page_options, paginate
 from ecrcrypt.cli.params import blob, load_text, structure
-from ecrcrypt.cli.session import emit, open_registry, settings_of
+from ecrcrypt.cli.session import Settings, aws_region, check_kms, check_region, emit, open_registry, settings_of
+from ecrcrypt.ecr.directory import MANIFEST, read_manifest
+from ecrcrypt.errors import RegistryStateError, ValidationError
 from ecrcrypt.kms import GrantConstraints, Kms
+from ecrcrypt.server.registry_kms import AWS, aws_kms, check_kms_choice
 
 __all__ = ["kms"]
 
 
 @click.group()
 def kms() -> None:
-    """AWS Key Management Service, on the registry's local KMS."""
+    """AWS Key Management Service: the registry's local KMS, or AWS KMS with --kms aws."""
+
+
+def _aws_kms(settings: Settings) -> Kms:
+    """AWS KMS in the Region of the registry at ``--dir`` (made for AWS KMS), or of ``--region``/boto3."""
+    check_kms(settings)
+    directory = settings.directory
+    if not (directory / MANIFEST).exists():
+        return aws_kms(aws_region(settings))
+    try:
+        manifest = read_manifest(directory)
+        check_kms_choice(directory, manifest, settings.kms)
+    except (RegistryStateError, ValidationError) as exc:
+        raise ConfigurationError(f"{directory}: {exc}") from exc
+    check_region(settings, manifest.region)
+    return aws_kms(manifest.region)
 
 
 def _with_kms(ctx: click.Context, call: Callable[[Kms], dict[str, Any] | None]) -> None:
-    with open_registry(settings_of(ctx)) as registry:
-        response = call(registry.kms())
+    settings = settings_of(ctx)
+    if settings.kms == AWS:
+        response = call(_aws_kms(settings))
+    else:
+        with open_registry(settings) as registry:
+            response = call(registry.kms())
     emit(ctx, response)
 
 

@@ -40,10 +40,11 @@ from ecrcrypt.cli.output import OUTPUT_FORMATS, QueryError
 from ecrcrypt.cli.serve import get_login_password, serve
 from ecrcrypt.cli.session import Settings, emit, open_registry, settings_of
 from ecrcrypt.demo import demo_command
+from ecrcrypt.server.registry_kms import KMS_CHOICES, LOCAL
 
 __all__ = ["cli", "hoist_global_options", "main"]
 
-_GLOBAL_WITH_VALUE = ("--dir", "--metadata-url", "--region", "--caller", "--output", "--query")
+_GLOBAL_WITH_VALUE = ("--dir", "--metadata-url", "--kms", "--region", "--caller", "--output", "--query")
 _GLOBAL_FLAGS = ("--no-progress", "--version", "--debug")
 # Parameters whose aws CLI type is a list: every value up to the next option belongs to them.
 _LIST_OPTIONS = frozenset(
@@ -55,6 +56,12 @@ _LIST_OPTIONS = frozenset(
         "--lookup-attributes",
         "--accepted-media-types",
     }
+)
+
+# botocore's errors for a missing or broken configuration (credentials, Region, profile), by class name:
+# botocore is optional and not imported here.
+_AWS_CONFIGURATION_ERRORS = frozenset(
+    {"NoCredentialsError", "PartialCredentialsError", "NoRegionError", "ProfileNotFound"}
 )
 
 _USAGE = """usage: ecrcrypt [options] <command> <subcommand> [parameters]
@@ -130,6 +137,17 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
     "env ECRCRYPT_METADATA_URL",
 )
 @click.option(
+    "--kms",
+    "kms_choice",
+    type=click.Choice(KMS_CHOICES),
+    envvar="ECRCRYPT_KMS",
+    default=LOCAL,
+    show_default=True,
+    help="the registry's KMS: local (the --dir's own) or aws (AWS KMS with boto3's credentials, Region and "
+    "endpoint configuration, e.g. AWS_ENDPOINT_URL_KMS); init records it, other commands must name it; "
+    "env ECRCRYPT_KMS",
+)
+@click.option(
     "--region", envvar="ECRCRYPT_REGION", default=None, help="AWS Region (default: the registry's, set by init)"
 )
 @click.option("--caller", default=None, help="IAM principal ARN to act as (default: the account root)")
@@ -143,6 +161,7 @@ def cli(
     ctx: click.Context,
     directory: Path,
     metadata_url: str | None,
+    kms_choice: str,
     region: str | None,
     caller: str | None,
     output: str,
@@ -164,6 +183,7 @@ def cli(
         query=query,
         progress=not no_progress,
         metadata_url=metadata_url,
+        kms=kms_choice,
     )
 
 
@@ -191,17 +211,24 @@ cli.add_command(
 
 
 @command(cli, "init", "Init")
-def init(ctx: click.Context) -> None:
+@click.option(
+    "--service-key-wrapping-key",
+    default=None,
+    help="with --kms aws and --metadata-url: the AWS KMS key (id, ARN or alias) the registry's AES256 service "
+    "key is made and kept wrapped under, in the metadata",
+)
+def init(ctx: click.Context, service_key_wrapping_key: str | None) -> None:
     """Create the registry directory in --region (idempotent: an existing registry is left as it is)."""
     settings = settings_of(ctx)
     existed = settings.directory.is_dir() and any(settings.directory.iterdir())
-    with open_registry(settings, create=True) as registry:
+    with open_registry(settings, create=True, wrapping_key=service_key_wrapping_key) as registry:
         response = {
             "registry": {
                 "directory": str(settings.directory),
                 "metadata": registry.metadata_location,  # never the URL's password
                 "registryId": registry.registry_id,
                 "region": registry.region,
+                "kms": settings.kms,
                 "created": not existed,
             }
         }
@@ -241,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except Exception as exc:
+        if type(exc).__module__.startswith("botocore") and type(exc).__name__ in _AWS_CONFIGURATION_ERRORS:
+            # --kms aws found no credentials, Region or profile: the environment, as the aws CLI says (253).
+            _fail(f"ecrcrypt: error: {exc} (boto3's configuration, used by --kms aws)", EXIT_CONFIG)
         # Not a service error nor a usage error (a file that cannot be written, a broken
         # registry): the aws CLI's 255, one line unless --debug asks for the traceback.
         if "--debug" in args:

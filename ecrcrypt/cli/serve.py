@@ -2,7 +2,7 @@
 
 The server itself is :mod:`ecrcrypt.server.app`; uvicorn imports it by name in each worker process
 (so this module, and the rest of the command line, load neither Starlette nor uvicorn until
-``serve`` runs). Its options travel in the environment (:class:`ServerOptions`).
+``serve`` runs). Its options travel in the environment (:class:`ServerOptions`), ``--kms`` among them.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def serve(
         s3_bucket=s3_bucket,
         s3_endpoint_url=s3_endpoint_url,
         metadata_url=settings.metadata_url,
+        kms=settings.kms,  # each worker reaches AWS KMS with boto3's own chain: no credential in the options
     ).to_json()
     uvicorn.run(
         "ecrcrypt.server.app:app_from_environment",

@@ -13,6 +13,12 @@ database (``postgresql://…`` for a fleet, or ``sqlite:///…``); unset, it is 
 ``registry.sqlite3``. ``init`` makes it, every other command opens it and never makes one.
 The URL may hold a password: it is never printed (``Settings``' repr leaves it out, and every
 message names the database without it).
+
+``--kms`` (env ``ECRCRYPT_KMS``) is the registry's KMS: ``local`` (the directory's own, the default)
+or ``aws`` (AWS KMS through boto3's default session: ``server.registry_kms``). ``init`` records it in
+the manifest, and every other command must name the same one (exit 253 otherwise, saying which).
+With ``aws`` the calls to KMS are made as boto3's credentials, so ``--caller`` (a principal of the
+local IAM model) is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -28,11 +34,19 @@ import click
 
 from ecrcrypt.cli.errors import OPERATION, ConfigurationError
 from ecrcrypt.cli.output import render
-from ecrcrypt.ecr.directory import MANIFEST
+from ecrcrypt.ecr.directory import MANIFEST, read_manifest
 from ecrcrypt.ecr.registry import DEFAULT_REGION, Registry
 from ecrcrypt.errors import RegistryStateError, ValidationError
+from ecrcrypt.server.registry_kms import (
+    AWS,
+    LOCAL,
+    aws_session,
+    check_kms_choice,
+    create_aws_registry,
+    open_registry_with,
+)
 
-__all__ = ["Settings", "check_region", "emit", "open_registry", "require_registry"]
+__all__ = ["Settings", "aws_region", "check_kms", "check_region", "emit", "open_registry", "require_registry"]
 
 
 @attrs.frozen(kw_only=True)
@@ -46,6 +60,7 @@ class Settings:
     query: str | None
     progress: bool
     metadata_url: str | None = attrs.field(default=None, repr=False)
+    kms: str = LOCAL
 
 
 def require_registry(directory: Path) -> None:
@@ -62,13 +77,40 @@ def require_registry(directory: Path) -> None:
         )
 
 
-def _open(settings: Settings, *, create: bool) -> Registry:
+def check_kms(settings: Settings) -> None:
+    """What ``--kms aws`` cannot be combined with: ``--caller`` names a principal of the local IAM model."""
+    if settings.kms == AWS and settings.caller is not None:
+        raise click.UsageError(
+            "--caller acts as a principal of the local KMS's IAM model; with --kms aws every call is made as "
+            "boto3's credentials: choose them with AWS_PROFILE or a role instead"
+        )
+
+
+def aws_region(settings: Settings) -> str:
+    """The Region of AWS KMS calls that no registry decides yet: --region, else boto3's, else the default."""
+    return settings.region or aws_session().region_name or DEFAULT_REGION
+
+
+def _open(settings: Settings, *, create: bool, wrapping_key: str | None = None) -> Registry:
     directory = settings.directory
+    metadata = settings.metadata_url
+    check_kms(settings)
+    if wrapping_key is not None and settings.kms != AWS:
+        raise click.UsageError(
+            "--service-key-wrapping-key is for --kms aws: the local KMS makes the key that wraps the service key"
+        )
     try:
-        if create and not (settings.region is None and (directory / MANIFEST).exists()):
-            return Registry.create(directory, region=settings.region or DEFAULT_REGION, metadata=settings.metadata_url)
+        exists = (directory / MANIFEST).exists()
+        if exists:
+            check_kms_choice(directory, read_manifest(directory), settings.kms)
+        if create and not exists and settings.kms == AWS:
+            return create_aws_registry(
+                directory, region=aws_region(settings), metadata=metadata, wrapping_key=wrapping_key
+            )
+        if create and not (settings.region is None and exists) and settings.kms == LOCAL:
+            return Registry.create(directory, region=settings.region or DEFAULT_REGION, metadata=metadata)
         require_registry(directory)
-        return Registry.open(directory, metadata=settings.metadata_url)
+        return open_registry_with(directory, kms=settings.kms, metadata=metadata)
     except (RegistryStateError, ValidationError) as exc:
         # A damaged registry, or init naming another Region than the registry's: the environment.
         raise ConfigurationError(f"{directory}: {exc}") from exc
@@ -85,9 +127,10 @@ def check_region(settings: Settings, region: str) -> None:
 
 
 @contextmanager
-def open_registry(settings: Settings, *, create: bool = False) -> Iterator[Registry]:
-    """The registry of ``--dir`` (created by ``init`` only), acting as ``--caller``; closed afterwards."""
-    registry = _open(settings, create=create)
+def open_registry(settings: Settings, *, create: bool = False, wrapping_key: str | None = None) -> Iterator[Registry]:
+    """The registry of ``--dir`` (created by ``init`` only, on ``--kms``), acting as ``--caller``; closed
+    afterwards. ``wrapping_key``: ``init --service-key-wrapping-key``."""
+    registry = _open(settings, create=create, wrapping_key=wrapping_key)
     try:
         check_region(settings, registry.region)
         yield registry.as_caller(settings.caller) if settings.caller else registry

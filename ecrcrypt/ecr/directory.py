@@ -70,6 +70,7 @@ __all__ = [
     "OpenedDirectory",
     "create_directory",
     "open_directory",
+    "read_manifest",
 ]
 
 MANIFEST = "manifest.json"
@@ -98,6 +99,13 @@ class Manifest:
     root_key_fingerprint: str | None
     #: the metadata (and the wrapped service key in it) is an outside database named by URL at each open
     external_metadata: bool = False
+    #: the outside KMS the registry was created for (``"aws"``), when its creator named one: manifests of
+    #: registries made with a KMS factory and no name (and every manifest before this field) hold none
+    outside_kms: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.outside_kms is not None and self.kms_store_id is not None:
+            raise ValidationError("a registry with its own local KMS names no outside KMS")
 
     def body(self) -> dict[str, Any]:
         files: dict[str, Any] = {BLOBS: {"folder": True}}
@@ -117,6 +125,8 @@ class Manifest:
         }
         if self.external_metadata:  # (absent from the manifests of registries that keep it in the directory)
             body["metadata"] = {**ids, "service_key_fingerprint": self.service_key_fingerprint}
+        if self.outside_kms is not None:  # (absent likewise: older readers ignore it, the checksum covers it)
+            body["kms"] = self.outside_kms
         return body
 
     def to_bytes(self) -> bytes:
@@ -152,6 +162,9 @@ class Manifest:
             files = body["files"]
             kms = files.get(KMS_DB)
             outside = body.get("metadata")
+            outside_kms = body.get("kms")
+            if outside_kms is not None and (kms is not None or not isinstance(outside_kms, str)):
+                raise bad("is damaged (its kms field contradicts its files)")
             return cls(
                 account=str(body["account"]),
                 region=str(body["region"]),
@@ -162,6 +175,7 @@ class Manifest:
                 kms_store_id=None if kms is None else str(kms["store_id"]),
                 root_key_fingerprint=None if kms is None else str(files[ROOT_KEY]["fingerprint"]),
                 external_metadata=outside is not None,
+                outside_kms=outside_kms,
             )
         except (KeyError, TypeError):
             raise bad("is damaged (a field is missing)") from None
@@ -195,6 +209,7 @@ def create_directory(
     region: Region | str,
     local_kms: bool,
     metadata: str | MetadataStore | None = None,
+    outside_kms: str | None = None,
 ) -> bool:
     """Make a registry directory at ``root`` unless one is there; whether this call made it.
 
@@ -202,7 +217,11 @@ def create_directory(
     refused (a lost manifest, or a folder that is not a registry). The registry is built
     in a private sibling folder and renamed onto ``root`` in one step. ``metadata`` (a URL or
     a store) keeps the registry's metadata outside the directory (made there if missing).
+    ``outside_kms`` names the outside KMS of a registry made without a local one (``"aws"``): the
+    manifest records it, so that whoever opens the registry can refuse the wrong KMS.
     """
+    if outside_kms is not None and local_kms:
+        raise ValidationError("outside_kms names the KMS of a registry made without a local KMS (local_kms=False)")
     outside = outside_metadata(root, metadata)
     acct = str(account if isinstance(account, AccountId) else AccountId(account))
     reg = str(region if isinstance(region, Region) else Region(region))
@@ -220,7 +239,10 @@ def create_directory(
     staging = root.parent / f".{root.name}.create-{secrets.token_hex(6)}"
     private_dir(staging)
     try:
-        manifest = _populate(staging, account=acct, region=reg, local_kms=local_kms, metadata=outside)
+        manifest = attrs.evolve(
+            _populate(staging, account=acct, region=reg, local_kms=local_kms, metadata=outside),
+            outside_kms=outside_kms,
+        )
         write_new_private_file(staging / MANIFEST, manifest.to_bytes())
         fsync_dir(staging)
         try:
@@ -427,6 +449,11 @@ def _facts(manifest: Manifest) -> dict[str, str | None]:
         KMS_STORE_ID: manifest.kms_store_id,
         ROOT_KEY_FINGERPRINT: manifest.root_key_fingerprint,
     }
+
+
+def read_manifest(root: Path) -> Manifest:
+    """The manifest of the registry directory ``root``, parsed; nothing else is checked or opened."""
+    return _read_manifest(root)
 
 
 def _read_manifest(root: Path) -> Manifest:

@@ -21,6 +21,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -51,6 +52,7 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.server.errors import DistributionError, from_library
 from ecrcrypt.server.options import ServerOptions
+from ecrcrypt.server.registry_kms import open_registry_with
 from ecrcrypt.store.s3 import S3BlobStore
 
 __all__ = ["app_from_environment", "create_app", "open_registry"]
@@ -497,10 +499,12 @@ def app_from_environment() -> Starlette:
 
 
 def open_registry(options: ServerOptions) -> Registry:
-    """The registry the options describe (S3 blobs need boto3: the ``aws`` extra)."""
+    """The registry the options describe, on its KMS (S3 blobs and AWS KMS need boto3: the ``aws`` extra)."""
+    directory = Path(options.directory)
     if options.s3_bucket is None:
-        return Registry.open(options.directory, metadata=options.metadata_url)
+        return open_registry_with(directory, kms=options.kms, metadata=options.metadata_url)
     import boto3
 
     client = boto3.client("s3", endpoint_url=options.s3_endpoint_url)
-    return Registry.open(options.directory, store=S3BlobStore(client, options.s3_bucket), metadata=options.metadata_url)
+    store = S3BlobStore(client, options.s3_bucket)
+    return open_registry_with(directory, kms=options.kms, metadata=options.metadata_url, store=store)

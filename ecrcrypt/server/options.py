@@ -8,6 +8,8 @@ import os
 
 import attrs
 
+from ecrcrypt.server.registry_kms import KMS_CHOICES, LOCAL
+
 __all__ = ["ENVIRONMENT_VARIABLE", "ServerOptions"]
 
 ENVIRONMENT_VARIABLE = "ECRCRYPT_SERVER_OPTIONS"
@@ -20,7 +22,9 @@ class ServerOptions:
     configuration (otherwise repositories are created explicitly, as on ECR); ``s3_bucket``: the
     blobs go to S3 (``s3_endpoint_url`` for an S3-compatible endpoint) while the metadata, the
     service key and the local KMS stay in ``directory``; ``metadata_url``: the registry's outside
-    metadata (``ecrcrypt --metadata-url``: PostgreSQL for a fleet of servers), never in a repr."""
+    metadata (``ecrcrypt --metadata-url``: PostgreSQL for a fleet of servers), never in a repr; ``kms``:
+    the registry's KMS (``ecrcrypt --kms``): ``local`` (the directory's own) or ``aws`` (AWS KMS, which each
+    worker reaches with boto3's default session and credential chain: no credential travels here)."""
 
     directory: str
     create_on_push: bool = False
@@ -29,6 +33,8 @@ class ServerOptions:
     s3_endpoint_url: str | None = None
     #: The registry's metadata database (``postgresql://…``), when not ``directory``'s own.
     metadata_url: str | None = attrs.field(default=None, repr=False)
+    #: ``local`` or ``aws`` (``server.registry_kms``).
+    kms: str = attrs.field(default=LOCAL, validator=attrs.validators.in_(KMS_CHOICES))
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self))
@@ -42,6 +48,7 @@ class ServerOptions:
             s3_bucket=doc.get("s3_bucket"),
             s3_endpoint_url=doc.get("s3_endpoint_url"),
             metadata_url=doc.get("metadata_url"),
+            kms=str(doc.get("kms", LOCAL)),  # options of an ecrcrypt before --kms: the local KMS
         )
 
     @classmethod

@@ -63,9 +63,18 @@ def metadata_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return server.create_database
 
 
+def _on_aws_kms(script: str) -> bool:
+    """Whether a command-line example puts its registry on AWS KMS: it then runs against the moto server."""
+    return "--kms aws" in script or "ECRCRYPT_KMS=aws" in script
+
+
 @pytest.mark.parametrize(("metadata_urls", "chain"), CASES, indirect=["metadata_urls"])
 def test_example_runs(
-    chain: list[Block], metadata_urls: Callable[[], str] | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chain: list[Block],
+    metadata_urls: Callable[[], str] | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     if chain[0].language == "python":
@@ -79,6 +88,11 @@ def test_example_runs(
     if metadata_urls is not None:
         env["ECRCRYPT_METADATA_URL"] = metadata_urls()
     script = "\n".join(block.commands() for block in chain)
+    if _on_aws_kms(script):  # boto3's own endpoint setting, as the example's page says; dummy credentials
+        endpoint = request.getfixturevalue("moto_endpoint")
+        env.pop("AWS_PROFILE", None)
+        env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

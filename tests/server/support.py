@@ -45,10 +45,11 @@ def ecrcrypt_command() -> list[str]:
     return [sys.executable, "-c", "from ecrcrypt.cli import main; main()"]
 
 
-def cli(directory: Path, *args: str) -> str:
+def cli(directory: Path, *args: str, env: dict[str, str] | None = None) -> str:
     out = subprocess.run(
-        [*ecrcrypt_command(), "--dir", str(directory), *args], capture_output=True, check=True, timeout=60
+        [*ecrcrypt_command(), "--dir", str(directory), *args], capture_output=True, timeout=60, env=env, check=False
     )
+    assert out.returncode == 0, out.stderr.decode()
     return out.stdout.decode()
 
 
