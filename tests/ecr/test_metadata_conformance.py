@@ -39,7 +39,14 @@ from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.service_key import FINGERPRINT, WRAPPED, ServiceKey
 from ecrcrypt.ecr.types import build_manifest
 from ecrcrypt.ecr.uploads import LayerUploads
-from ecrcrypt.errors import LayersNotFoundError, RegistryStateError, RepositoryNotFoundError, ValidationError
+from ecrcrypt.errors import (
+    ImageNotFoundError,
+    InvalidParameterError,
+    LayersNotFoundError,
+    RegistryStateError,
+    RepositoryNotFoundError,
+    ValidationError,
+)
 from ecrcrypt.kms.local.service import LocalKms
 from ecrcrypt.store.filesystem import FilesystemBlobStore
 from tests.ecr.test_recovery import _half_created
@@ -738,6 +745,47 @@ def test_a_repository_deleted_on_one_host_while_another_pulls_refuses_the_pulls(
 
         _race([pull, delete])
     assert outcomes.get("gone", 0) >= 4, outcomes
+
+
+def test_pull_errors_keep_their_kind_message_and_order(hosts: tuple[Registry, Registry]) -> None:
+    """The one-read pull path raises what the separate reads raised: an ill-formed argument after the
+    repository's liveness, a missing tag / manifest / layer by its own error and message."""
+    one, two = hosts
+    one.create_repository("team/errors")
+    repo = one.repository("team/errors")
+    data = b"a layer " * 100
+    image = repo.put_image(build_manifest([repo.push_layer(data, digest=Digest.of(data))]), tag="v1")
+    absent = Digest.of(b"absent")
+    with pytest.raises(ImageNotFoundError, match=r"^The image with tag 'nope' does not exist in 'team/errors'$"):
+        repo.get_image(tag="nope")
+    with pytest.raises(ImageNotFoundError, match=rf"^The image with digest {absent} does not exist in 'team/errors'$"):
+        repo.get_image(digest=absent)
+    message = rf"^The layer {absent} does not exist in the repository 'team/errors'$"
+    for read in (repo.read_layer, repo.open_layer, repo.layer_size, lambda d: repo.read_layer_range(d, 0, 1)):
+        with pytest.raises(LayersNotFoundError, match=message):
+            read(absent)
+        with pytest.raises(ValidationError):
+            read("sha256:not-a-digest")
+    with pytest.raises(InvalidParameterError):
+        repo.get_image(tag="v1", digest=image.digest)
+    with pytest.raises(InvalidParameterError):
+        repo.get_image(tag="-bad")
+    assert repo.get_image(digest=image.digest).tags == ("v1",)
+
+    two.delete_repository("team/errors", force=True)  # on the other host: this handle is stale
+    gone = r"^The repository with name 'team/errors' does not exist in the registry with id '111122223333'$"
+    for call in (
+        lambda: repo.get_image(tag="v1"),
+        lambda: repo.get_image(digest=image.digest),
+        lambda: repo.get_image(tag="-bad"),
+        lambda: repo.get_image(),
+        lambda: repo.read_layer(Digest.of(data)),
+        lambda: repo.read_layer("sha256:not-a-digest"),
+        lambda: repo.layer_size(Digest.of(data)),
+        lambda: repo.read_layer_range(Digest.of(data), 0, 1),
+    ):
+        with pytest.raises(RepositoryNotFoundError, match=gone):
+            call()
 
 
 def test_postgres_schema_3_is_migrated_forward_at_open_with_its_rows(postgres_url: str) -> None:
