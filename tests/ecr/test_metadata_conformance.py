@@ -788,6 +788,34 @@ def test_pull_errors_keep_their_kind_message_and_order(hosts: tuple[Registry, Re
             call()
 
 
+def test_a_pull_reads_the_metadata_once_for_the_image_and_once_per_blob(
+    hosts: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read is a round trip on PostgreSQL: a pull of a config and three layers makes five, and no write."""
+    one, _ = hosts
+    one.create_repository("team/trips")
+    repo = one.repository("team/trips")
+    blobs = [bytes([n]) * 1000 * (n + 1) for n in range(4)]
+    pushed = [repo.push_layer(b, digest=Digest.of(b)) for b in blobs]
+    repo.put_image(build_manifest(pushed[1:], config=pushed[0]), tag="latest")
+    metadata = one._core.metadata
+    calls = {"read": 0, "write": 0}
+    read, write = metadata._read, metadata._write  # type: ignore[attr-defined]
+
+    def counted(kind: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[kind] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(metadata, "_read", counted("read", read))
+    monkeypatch.setattr(metadata, "_write", counted("write", write))
+    image = repo.get_image(tag="latest")
+    assert [repo.read_layer(d) for d in image.layer_digests] == blobs
+    assert calls == {"read": 1 + len(blobs), "write": 0}
+
+
 def test_postgres_schema_3_is_migrated_forward_at_open_with_its_rows(postgres_url: str) -> None:
     """A database at step 3 (before the image API's tables) gains step 4 at open, keeping every row."""
     import psycopg
