@@ -46,13 +46,15 @@ import attrs
 from ecrcrypt._statefile import create_private_file, database_problem, private_dir, structure_problem
 from ecrcrypt.arns import AccountId, Region
 from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION, steps
-from ecrcrypt.errors import RegistryStateError
+from ecrcrypt.errors import RegistryStateError, ValidationError
 
 __all__ = [
     "SCHEMA_VERSION",
     "BlobIntent",
+    "ImageLookup",
     "MetadataConnection",
     "MetadataOperations",
+    "ObjectLookup",
     "ObjectRecord",
     "RegistryMetadata",
     "RepositoryGrant",
@@ -150,6 +152,30 @@ class ObjectRecord:
     inner_size: int | None  # KMS_DSSE: bytes of the inner message (the outer message's plaintext)
     pushed_at: float
     blob_key: str  # where the ciphertext lives in the blob store
+
+
+@attrs.frozen(kw_only=True)
+class ObjectLookup:
+    """What one read found of an object of a repository (``MetadataOperations.find_object``)."""
+
+    #: the repository (that very one: its uid) exists; when ``False`` nothing else was read
+    live: bool
+    #: the object's record, ``None`` when the repository holds no such object
+    record: ObjectRecord | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ImageLookup:
+    """What one read found of an image of a repository (``MetadataOperations.find_image``)."""
+
+    #: the repository (that very one: its uid) exists; when ``False`` nothing else was read
+    live: bool
+    #: the digest the image id names: the one asked for, or the one its tag points at (``None``: no such tag)
+    digest: str | None = None
+    #: the manifest's record, ``None`` when the repository holds no manifest of ``digest``
+    record: ObjectRecord | None = None
+    #: every tag of the manifest, sorted (empty when there is no manifest)
+    tags: tuple[str, ...] = ()
 
 
 class MetadataConnection(Protocol):
@@ -358,6 +384,54 @@ class MetadataOperations:
                 _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?", (repository, kind, digest)
             ).fetchone()
         return None if row is None else ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
+
+    def find_object(self, repository: RepositoryRecord, kind: str, digest: str) -> ObjectLookup:
+        """Whether ``repository`` (that very one: its uid) is live and its object's record, in one statement.
+
+        A pull used to read them in two statements: the repository's row (liveness), then the
+        object's. One statement is as safe, and never less: it reads one snapshot (PostgreSQL
+        takes one per statement, even in autocommit; SQLite runs one statement in one read
+        transaction), and a deletion removes the repository row and its object rows in one
+        transaction (:meth:`begin_delete`), so the statement sees both or neither -- exactly what
+        the two reads saw when no commit fell between them, the only case where they agreed. What
+        the two reads could do and this cannot: see the repository live, then miss its object
+        because a deletion committed in between (a "layer not found" for a repository that is
+        gone), or see the object of a repository re-created under the same name since the
+        liveness check (objects are keyed by name; here the object row is joined to the row whose
+        uid was checked). A deletion committed *after* the read is what it always was: the
+        reader already holds the record, and its blob is either still there or reported missing.
+        """
+        with self._read() as db:
+            row = db.execute(_FIND_OBJECT, (kind, digest, repository.name)).fetchone()
+        if row is None or row[0] != repository.uid:
+            return ObjectLookup(live=False)
+        return ObjectLookup(live=True, record=_object_or_none(row[1:]))
+
+    def find_image(
+        self, repository: RepositoryRecord, *, tag: str | None = None, digest: str | None = None
+    ) -> ImageLookup:
+        """Liveness, the digest a tag points at (or ``digest``), the manifest's record and its tags, in one statement.
+
+        Give exactly one of ``tag`` and ``digest``. The same argument as :meth:`find_object`
+        (one snapshot; a deletion removes the repository's row, objects and tags together) makes
+        this as safe as the four reads it replaces (liveness, tag, manifest, tags), and more
+        consistent: the tag, the manifest it points at and the manifest's tags are of one moment,
+        where a tag moved between the reads could return a manifest with another image's tags.
+        """
+        if (tag is None) == (digest is None):
+            raise ValidationError("find_image takes exactly one of tag and digest")
+        with self._read() as db:
+            if tag is not None:
+                rows = db.execute(_FIND_IMAGE_BY_TAG, (tag, repository.name)).fetchall()
+            else:
+                rows = db.execute(_FIND_IMAGE_BY_DIGEST, (digest, repository.name)).fetchall()
+        if not rows or rows[0][0] != repository.uid:
+            return ImageLookup(live=False)
+        first = rows[0]
+        found = digest if tag is None else (None if first[1] is None else str(first[1]))
+        record = _object_or_none(first[2:9])
+        tags = tuple(str(r[9]) for r in rows if r[9] is not None)
+        return ImageLookup(live=True, digest=found, record=record, tags=tags if record is not None else ())
 
     def list_objects(self, repository: str, kind: str) -> list[ObjectRecord]:
         with self._read() as db:
@@ -745,6 +819,25 @@ _SELECT_INTENTS = (
 )
 _OBJECT_FIELDS = ("kind", "digest", "size", "stored_size", "inner_size", "pushed_at", "blob_key")
 _SELECT_OBJECTS = "SELECT kind, digest, size, stored_size, inner_size, pushed_at, blob_key FROM objects"
+_OBJECT_COLUMNS = "o.kind, o.digest, o.size, o.stored_size, o.inner_size, o.pushed_at, o.blob_key"
+# One statement each (see find_object): the repository's row, left-joined to what is asked of it.
+_FIND_OBJECT = (
+    f"SELECT r.uid, {_OBJECT_COLUMNS} FROM repositories r "  # noqa: S608 -- constant text
+    "LEFT JOIN objects o ON o.repository = r.name AND o.kind = ? AND o.digest = ? WHERE r.name = ?"
+)
+_FIND_IMAGE_BY_TAG = (
+    f"SELECT r.uid, t.digest, {_OBJECT_COLUMNS}, a.tag FROM repositories r "  # noqa: S608 -- constant text
+    "LEFT JOIN tags t ON t.repository = r.name AND t.tag = ? "
+    "LEFT JOIN objects o ON o.repository = r.name AND o.kind = 'manifest' AND o.digest = t.digest "
+    "LEFT JOIN tags a ON a.repository = r.name AND a.digest = o.digest "
+    "WHERE r.name = ? ORDER BY a.tag"
+)
+_FIND_IMAGE_BY_DIGEST = (
+    f"SELECT r.uid, o.digest, {_OBJECT_COLUMNS}, a.tag FROM repositories r "  # noqa: S608 -- constant text
+    "LEFT JOIN objects o ON o.repository = r.name AND o.kind = 'manifest' AND o.digest = ? "
+    "LEFT JOIN tags a ON a.repository = r.name AND a.digest = o.digest "
+    "WHERE r.name = ? ORDER BY a.tag"
+)
 _SELECT_REPOSITORIES = (
     "SELECT r.name, r.uid, r.created_at, r.encryption_type, r.kms_key, r.grants, b.uid IS NOT NULL "
     "FROM repositories r LEFT JOIN uid_bound_repositories b ON b.uid = r.uid"
@@ -763,6 +856,13 @@ def _dump_grants(grants: tuple[RepositoryGrant, ...]) -> str:
 
 def _load_grants(text: object) -> tuple[RepositoryGrant, ...]:
     return tuple(RepositoryGrant(**g) for g in json.loads(str(text)))
+
+
+def _object_or_none(row: Sequence[Any]) -> ObjectRecord | None:
+    """The object of a LEFT JOIN's columns (``_OBJECT_COLUMNS``); ``None`` when nothing was joined."""
+    if row[0] is None:
+        return None
+    return ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
 
 
 def _repo(row: tuple[object, ...]) -> RepositoryRecord:

@@ -16,6 +16,8 @@ from typing import Protocol, Self, runtime_checkable
 
 from ecrcrypt.ecr.metadata import (
     BlobIntent,
+    ImageLookup,
+    ObjectLookup,
     ObjectRecord,
     RepositoryIntent,
     RepositoryRecord,
@@ -79,6 +81,12 @@ class MetadataStore(Protocol):
     ) -> ObjectRecord | None: ...
 
     def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None: ...
+
+    def find_object(self, repository: RepositoryRecord, kind: str, digest: str) -> ObjectLookup: ...
+
+    def find_image(
+        self, repository: RepositoryRecord, *, tag: str | None = None, digest: str | None = None
+    ) -> ImageLookup: ...
 
     def list_objects(self, repository: str, kind: str) -> list[ObjectRecord]: ...
 

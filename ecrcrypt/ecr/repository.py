@@ -59,6 +59,7 @@ from ecrcrypt.errors import (
     LayersNotFoundError,
     RepositoryNotFoundError,
     StreamClosedError,
+    ValidationError,
 )
 from ecrcrypt.keyprovider import KeyProvider
 from ecrcrypt.store.protocol import BlobRangeReader
@@ -284,17 +285,38 @@ class Repository:
         crashpoint("push:recorded")
         return current, True
 
+    def _live_object(self, kind: str, digest: Digest | str) -> tuple[Digest | None, ObjectRecord | None]:
+        """The parsed digest and the object's record (``None``: not held), read with the repository's
+        liveness in one round trip (``MetadataStore.find_object``, whose docstring says why that is as
+        safe as the two reads); ``RepositoryNotFoundError`` when gone, where ``_require_live`` raised it.
+
+        An ill-formed digest is not looked up: liveness alone is checked and ``(None, None)`` comes
+        back, so the caller's own parse raises after its permission check, as it always did.
+        """
+        try:
+            d = _as_digest(digest)
+        except ValidationError:
+            self._require_live()
+            return None, None
+        found = self._core.metadata.find_object(self._record, kind, str(d))
+        if not found.live:
+            raise self._gone()
+        return d, found.record
+
     def _object(self, kind: str, digest: Digest) -> ObjectRecord:
-        rec = self._core.metadata.get_object(self._record.name, kind, str(digest))
+        return self._held(kind, digest, self._core.metadata.get_object(self._record.name, kind, str(digest)))
+
+    def _held(self, kind: str, digest: Digest, rec: ObjectRecord | None) -> ObjectRecord:
+        """``rec``, or the error of an object the repository does not hold."""
         if rec is None:
             if kind == "manifest":
                 raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
             raise LayersNotFoundError(f"The layer {digest} does not exist in the repository '{self.name}'")
         return rec
 
-    def _open(self, kind: str, digest: Digest, provider: KeyProvider) -> VerifyingReader:
-        """Open a verifying reader; the caller wraps this in ``self._guard(provider)``."""
-        rec = self._object(kind, digest)
+    def _open(self, kind: str, digest: Digest, rec: ObjectRecord | None, provider: KeyProvider) -> VerifyingReader:
+        """Open a verifying reader of the object ``rec`` records; the caller wraps this in ``self._guard(provider)``."""
+        rec = self._held(kind, digest, rec)
         try:
             source = self._core.store.open_read(rec.blob_key)
         except BlobNotFoundError:
@@ -345,26 +367,26 @@ class Repository:
 
     def open_layer(self, digest: Digest | str) -> VerifyingReader:
         """A readable of the layer's plaintext; the digest is verified when EOF is reached."""
-        self._require_live()
+        parsed, rec = self._live_object("layer", digest)
         self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
-        d = _as_digest(digest)
+        d = _as_digest(digest) if parsed is None else parsed
         provider = self._provider()
         with self._audited("GetDownloadUrlForLayer", layerDigest=str(d)), self._guard(provider):
-            return self._open("layer", d, provider)
+            return self._open("layer", d, rec, provider)
 
     def pull_layer(self, digest: Digest | str, destination: LayerSink) -> int:
         """Stream the layer's plaintext into ``destination``; returns the byte count."""
         if not callable(getattr(destination, "write", None)):
             raise InvalidParameterError(f"destination needs a write() method; {type(destination).__name__} has none")
-        self._require_live()
+        parsed, rec = self._live_object("layer", digest)
         self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
-        d = _as_digest(digest)
+        d = _as_digest(digest) if parsed is None else parsed
         total = 0
         provider = self._provider()
         with (
             self._audited("GetDownloadUrlForLayer", layerDigest=str(d)),
             self._guard(provider),
-            self._open("layer", d, provider) as reader,
+            self._open("layer", d, rec, provider) as reader,
         ):
             if isinstance(destination, io.IOBase):
                 # io's write contract: the object uses the buffer only during the call. So it is
@@ -394,10 +416,10 @@ class Repository:
     def read_layer_range(self, digest: Digest | str, offset: int, length: int) -> bytes:
         """Plaintext bytes ``[offset, offset+length)`` of a layer, decrypting only the frames they span."""
 
-        self._require_live()
+        parsed, found = self._live_object("layer", digest)
         self._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
-        d = _as_digest(digest)
-        rec = self._object("layer", d)
+        d = _as_digest(digest) if parsed is None else parsed
+        rec = self._held("layer", d, found)
         provider = self._provider()
         context = self._context("layer", d)
         with (
@@ -428,9 +450,10 @@ class Repository:
 
         BatchCheckLayerAvailability answers a layer's size, so it is that call's action.
         """
-        self._require_live()
+        parsed, rec = self._live_object("layer", digest)
         self._allow((_CHECK_LAYERS,))
-        return self._object("layer", _as_digest(digest)).size
+        d = _as_digest(digest) if parsed is None else parsed
+        return self._held("layer", d, rec).size
 
     def list_layers(self) -> list[Digest]:
         """Every layer the repository holds. ECR has no ListLayers: what it tells is which layers are
@@ -494,19 +517,35 @@ class Repository:
         return _as_digest(digest)  # type: ignore[arg-type]
 
     def get_image(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Image:
-        """Decrypt and return an image's manifest (BatchGetImage)."""
-        self._require_live()
+        """Decrypt and return an image's manifest (BatchGetImage).
+
+        The repository's liveness, the tag, the manifest's record and its tags are one read
+        (``MetadataStore.find_image``); the errors, and the order they are checked in, are those
+        of the separate reads it replaced. Ill-formed arguments take the separate reads, which
+        raise their own errors.
+        """
+        reference = _image_reference(tag, digest)
+        if reference is None:
+            self._require_live()
+            self._allow(("ecr:BatchGetImage",), "kms:Decrypt")
+            self._resolve(tag=tag, digest=digest)  # raises the argument's error
+            raise AssertionError("an image reference _image_reference refused was accepted")  # pragma: no cover
+        found = self._core.metadata.find_image(self._record, tag=reference[0], digest=reference[1])
+        if not found.live:
+            raise self._gone()
         self._allow(("ecr:BatchGetImage",), "kms:Decrypt")
-        d = self._resolve(tag=tag, digest=digest)
+        if found.digest is None:
+            raise ImageNotFoundError(f"The image with tag '{tag}' does not exist in '{self.name}'")
+        d = Digest.parse(found.digest)
         provider = self._provider()
         with (
             self._audited("BatchGetImage", imageDigest=str(d), imageTag=tag),
             self._guard(provider),
-            self._open("manifest", d, provider) as reader,
+            self._open("manifest", d, found.record, provider) as reader,
         ):
             manifest = reader.read()
             reader.read()  # EOF: verifies the digest
-        return Image(digest=d, manifest=manifest, tags=tuple(self._core.metadata.tags_of(self._record.name, str(d))))
+        return Image(digest=d, manifest=manifest, tags=found.tags)
 
     def list_images(self) -> list[ImageId]:
         """ListImages (``ecr:ListImages``): one id per tag, and one per untagged manifest."""
@@ -521,6 +560,19 @@ class Repository:
             d = Digest.parse(rec.digest)
             out.extend([ImageId(digest=d, tag=t) for t in tags] or [ImageId(digest=d)])
         return out
+
+
+def _image_reference(tag: str | None, digest: Digest | str | None) -> tuple[str | None, str | None] | None:
+    """``(tag, digest)`` to look up, or ``None`` when the arguments are not a well-formed image id:
+    exactly one of a valid tag and a valid digest."""
+    if (tag is None) == (digest is None):
+        return None
+    try:
+        if tag is not None:
+            return check_tag(tag), None
+        return None, str(_as_digest(digest))  # type: ignore[arg-type]
+    except (InvalidParameterError, ValidationError):
+        return None
 
 
 # HEAD of a blob, "does the repository hold these layers": docker's first call of a push and of a pull.

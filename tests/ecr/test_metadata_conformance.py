@@ -24,6 +24,8 @@ from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
 from ecrcrypt.ecr.metadata import (
     BlobIntent,
+    ImageLookup,
+    ObjectLookup,
     ObjectRecord,
     RepositoryGrant,
     RepositoryIntent,
@@ -37,7 +39,14 @@ from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.service_key import FINGERPRINT, WRAPPED, ServiceKey
 from ecrcrypt.ecr.types import build_manifest
 from ecrcrypt.ecr.uploads import LayerUploads
-from ecrcrypt.errors import RegistryStateError, ValidationError
+from ecrcrypt.errors import (
+    ImageNotFoundError,
+    InvalidParameterError,
+    LayersNotFoundError,
+    RegistryStateError,
+    RepositoryNotFoundError,
+    ValidationError,
+)
 from ecrcrypt.kms.local.service import LocalKms
 from ecrcrypt.store.filesystem import FilesystemBlobStore
 from tests.ecr.test_recovery import _half_created
@@ -196,6 +205,49 @@ def test_tags_point_at_manifests_only(store: MetadataStore) -> None:
     assert store.tags_of(record.name, manifest.digest) == ["latest", "v1"]
 
 
+def test_find_object_and_find_image_read_liveness_with_what_was_asked(store: MetadataStore) -> None:
+    """The pull path's one-statement reads: liveness of that very repository (its uid) and the record."""
+    record = _created(store, _record())
+    layer, manifest = _object(), _object("sha256:" + "2" * 64, kind="manifest", blob_key="blob-m")
+    other_manifest = _object("sha256:" + "3" * 64, kind="manifest", blob_key="blob-n")
+    for obj in (layer, manifest, other_manifest):
+        store.put_object(record, obj)
+    for tag, digest in (("v1", manifest.digest), ("latest", manifest.digest), ("old", other_manifest.digest)):
+        assert store.put_tag(record, tag, digest)
+
+    assert store.find_object(record, "layer", layer.digest) == ObjectLookup(live=True, record=layer)
+    assert store.find_object(record, "manifest", layer.digest) == ObjectLookup(live=True, record=None)
+    assert store.find_object(record, "layer", "sha256:" + "9" * 64) == ObjectLookup(live=True, record=None)
+    by_tag = store.find_image(record, tag="v1")
+    assert by_tag == ImageLookup(live=True, digest=manifest.digest, record=manifest, tags=("latest", "v1"))
+    assert store.find_image(record, digest=manifest.digest) == by_tag
+    assert store.find_image(record, tag="old") == ImageLookup(
+        live=True, digest=other_manifest.digest, record=other_manifest, tags=("old",)
+    )
+    assert store.find_image(record, tag="nope") == ImageLookup(live=True)
+    assert store.find_image(record, digest=layer.digest) == ImageLookup(live=True, digest=layer.digest)
+    with pytest.raises(ValidationError):
+        store.find_image(record, tag="v1", digest=manifest.digest)
+    with pytest.raises(ValidationError):
+        store.find_image(record)
+
+    # Another repository of the same name (deleted and re-created): the old handle's reads find it gone,
+    # even where the new one holds an object of the same digest (rows are keyed by name, not uid).
+    assert store.begin_delete(record, RepositoryIntent.deleting(record, owner="me", started_at=1.0))
+    assert store.find_object(record, "layer", layer.digest) == ObjectLookup(live=False)
+    reborn = _created(store, _record(uid="e" * 32))
+    store.put_object(reborn, layer)
+    store.put_object(reborn, manifest)
+    assert store.put_tag(reborn, "v1", manifest.digest)
+    assert store.find_object(record, "layer", layer.digest) == ObjectLookup(live=False)
+    assert store.find_image(record, tag="v1") == ImageLookup(live=False)
+    assert store.find_image(record, digest=manifest.digest) == ImageLookup(live=False)
+    assert store.find_object(reborn, "layer", layer.digest) == ObjectLookup(live=True, record=layer)
+    never = _record("team/never", "f" * 32)
+    assert store.find_object(never, "layer", layer.digest) == ObjectLookup(live=False)
+    assert store.find_image(never, tag="v1") == ImageLookup(live=False)
+
+
 def test_delete_removes_everything_of_that_repository_with_its_intent(store: MetadataStore) -> None:
     record = _created(store, _record())
     manifest = _object("sha256:" + "2" * 64, kind="manifest", blob_key="blob-m")
@@ -294,13 +346,18 @@ def _race_round(store: MetadataStore, other: MetadataStore, round_: int) -> None
     assert store.list_objects(name, "layer") == [got[0]]
 
 
-def test_two_connections_race_and_exactly_one_wins(store: MetadataStore, url: str) -> None:
+def _rounds(store: MetadataStore, url: str, race: Callable[[MetadataStore, MetadataStore, int], None], n: int) -> None:
+    """``n`` rounds of ``race`` between ``store`` and a second connection to the same database."""
     other = open_metadata(url)
     try:
-        for round_ in range(15):
-            _race_round(store, other, round_)
+        for round_ in range(n):
+            race(store, other, round_)
     finally:
         other.close()
+
+
+def test_two_connections_race_and_exactly_one_wins(store: MetadataStore, url: str) -> None:
+    _rounds(store, url, _race_round, 15)
 
 
 # -- a registry end to end on each backend ----------------------------------------------------
@@ -606,6 +663,157 @@ def test_gc_never_deletes_a_blob_a_push_on_another_host_is_about_to_reference(ho
     assert "late" not in snap.blob_keys
     store.put_object(record, _object("sha256:" + "6" * 64, blob_key="late"))  # recorded since the snapshot
     assert not other.claim_dead_blob("late", DEAD)
+
+
+def _delete_racing_lookups(store: MetadataStore, other: MetadataStore, round_: int) -> None:
+    record = _created(store, _record(f"race/pull{round_}", f"{round_ + 1:032x}"))
+    layer, manifest = _object(), _object("sha256:" + "2" * 64, kind="manifest", blob_key="blob-m")
+    store.put_object(record, layer)
+    store.put_object(record, manifest)
+    assert store.put_tag(record, "latest", manifest.digest)
+    deleted = threading.Event()
+    whole_image = ImageLookup(live=True, digest=manifest.digest, record=manifest, tags=("latest",))
+
+    def pull() -> tuple[int, int]:
+        seen = [0, 0]  # lookups that found the repository live, gone
+        while True:
+            done = deleted.is_set()  # read before the lookups: once set, they must find it gone
+            found = (store.find_image(record, tag="latest"), store.find_object(record, "layer", layer.digest))
+            # Each lookup finds the repository whole or gone, never live without what it holds.
+            assert found[0] in (whole_image, ImageLookup(live=False)), found[0]
+            assert found[1] in (ObjectLookup(live=True, record=layer), ObjectLookup(live=False)), found[1]
+            for lookup in found:
+                seen[0 if lookup.live else 1] += 1
+                assert not (done and lookup.live)
+            if done:
+                return seen[0], seen[1]
+
+    def delete() -> bool:
+        try:
+            return other.begin_delete(record, RepositoryIntent.deleting(record, owner="me", started_at=1.0))
+        finally:
+            deleted.set()
+
+    seen, removed = _race([pull, delete])
+    assert removed and seen[1] >= 2  # the lookups after the deletion found it gone
+
+
+def test_a_delete_racing_lookups_is_seen_whole_or_not_at_all(store: MetadataStore, url: str) -> None:
+    """The pull path's one-statement reads under a concurrent deletion on another connection."""
+    _rounds(store, url, _delete_racing_lookups, 10)
+
+
+def test_a_repository_deleted_on_one_host_while_another_pulls_refuses_the_pulls(
+    hosts: tuple[Registry, Registry],
+) -> None:
+    """Pulls racing a deletion: the image whole, or the repository gone (RepositoryNotFoundError); never
+    a "does not exist in the repository" for a repository that was live. A pull whose record was read
+    just before the deletion committed may find its blob deleted since: the blob store's error."""
+    one, two = hosts
+    outcomes: dict[str, int] = {}
+    for round_ in range(4):
+        name = f"team/race{round_}"
+        one.create_repository(name)
+        repo = one.repository(name)
+        blobs = [f"{name} blob {n} ".encode() * (200 * (n + 1)) for n in range(3)]
+        pushed = [repo.push_layer(b, digest=Digest.of(b)) for b in blobs]
+        repo.put_image(build_manifest(pushed[1:], config=pushed[0]), tag="latest")
+        deleted = threading.Event()
+
+        def pull(repo: Any = repo, blobs: list[bytes] = blobs, deleted: threading.Event = deleted) -> None:
+            while True:
+                done = deleted.is_set()
+                try:
+                    image = repo.get_image(tag="latest")
+                    assert [repo.read_layer(d) for d in image.layer_digests] == blobs
+                    outcome = "whole"
+                except RepositoryNotFoundError:
+                    outcome = "gone"
+                except LayersNotFoundError as exc:
+                    assert "missing from the blob store" in str(exc), exc
+                    outcome = "blob deleted"
+                assert not done or outcome == "gone", outcome
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if done:
+                    return
+
+        def delete(name: str = name, deleted: threading.Event = deleted) -> None:
+            try:
+                two.delete_repository(name, force=True)
+            finally:
+                deleted.set()
+
+        _race([pull, delete])
+    assert outcomes.get("gone", 0) >= 4, outcomes
+
+
+def test_pull_errors_keep_their_kind_message_and_order(hosts: tuple[Registry, Registry]) -> None:
+    """The one-read pull path raises what the separate reads raised: an ill-formed argument after the
+    repository's liveness, a missing tag / manifest / layer by its own error and message."""
+    one, two = hosts
+    one.create_repository("team/errors")
+    repo = one.repository("team/errors")
+    data = b"a layer " * 100
+    image = repo.put_image(build_manifest([repo.push_layer(data, digest=Digest.of(data))]), tag="v1")
+    absent = Digest.of(b"absent")
+    with pytest.raises(ImageNotFoundError, match=r"^The image with tag 'nope' does not exist in 'team/errors'$"):
+        repo.get_image(tag="nope")
+    with pytest.raises(ImageNotFoundError, match=rf"^The image with digest {absent} does not exist in 'team/errors'$"):
+        repo.get_image(digest=absent)
+    message = rf"^The layer {absent} does not exist in the repository 'team/errors'$"
+    for read in (repo.read_layer, repo.open_layer, repo.layer_size, lambda d: repo.read_layer_range(d, 0, 1)):
+        with pytest.raises(LayersNotFoundError, match=message):
+            read(absent)
+        with pytest.raises(ValidationError):
+            read("sha256:not-a-digest")
+    with pytest.raises(InvalidParameterError):
+        repo.get_image(tag="v1", digest=image.digest)
+    with pytest.raises(InvalidParameterError):
+        repo.get_image(tag="-bad")
+    assert repo.get_image(digest=image.digest).tags == ("v1",)
+
+    two.delete_repository("team/errors", force=True)  # on the other host: this handle is stale
+    gone = r"^The repository with name 'team/errors' does not exist in the registry with id '111122223333'$"
+    for call in (
+        lambda: repo.get_image(tag="v1"),
+        lambda: repo.get_image(digest=image.digest),
+        lambda: repo.get_image(tag="-bad"),
+        lambda: repo.get_image(),
+        lambda: repo.read_layer(Digest.of(data)),
+        lambda: repo.read_layer("sha256:not-a-digest"),
+        lambda: repo.layer_size(Digest.of(data)),
+        lambda: repo.read_layer_range(Digest.of(data), 0, 1),
+    ):
+        with pytest.raises(RepositoryNotFoundError, match=gone):
+            call()
+
+
+def test_a_pull_reads_the_metadata_once_for_the_image_and_once_per_blob(
+    hosts: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read is a round trip on PostgreSQL: a pull of a config and three layers makes five, and no write."""
+    one, _ = hosts
+    one.create_repository("team/trips")
+    repo = one.repository("team/trips")
+    blobs = [bytes([n]) * 1000 * (n + 1) for n in range(4)]
+    pushed = [repo.push_layer(b, digest=Digest.of(b)) for b in blobs]
+    repo.put_image(build_manifest(pushed[1:], config=pushed[0]), tag="latest")
+    metadata = one._core.metadata
+    calls = {"read": 0, "write": 0}
+    read, write = metadata._read, metadata._write  # type: ignore[attr-defined]
+
+    def counted(kind: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[kind] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(metadata, "_read", counted("read", read))
+    monkeypatch.setattr(metadata, "_write", counted("write", write))
+    image = repo.get_image(tag="latest")
+    assert [repo.read_layer(d) for d in image.layer_digests] == blobs
+    assert calls == {"read": 1 + len(blobs), "write": 0}
 
 
 def test_postgres_schema_3_is_migrated_forward_at_open_with_its_rows(postgres_url: str) -> None:
