@@ -116,6 +116,15 @@ class ServiceKey:
         if not isinstance(key_id, str) or not key_id:
             raise ValidationError("key_id must be a KMS key id, key ARN, alias name or alias ARN (a str)")
         if metadata.recorded(WRAPPED) is None:
+            if metadata.list_repositories() or metadata.list_intents():
+                # Repositories without a key means the key's rows went missing (a restore, a hand
+                # edit): a new key would silently stand in for the one their images need.
+                raise RegistryStateError(
+                    f"the registry database {metadata.location} holds repositories but no KMS-wrapped service "
+                    "key: its service key records were lost; restore the database from a backup that has them "
+                    "(a new key would not decrypt the AES256 images already stored)",
+                    path=None if metadata.path is None else str(metadata.path),
+                )
             context = service_key_context(metadata)
             try:
                 made = kms.generate_data_key(key_id=key_id, encryption_context=context, number_of_bytes=_KEY_BYTES)

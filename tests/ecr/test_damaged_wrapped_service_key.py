@@ -102,3 +102,22 @@ def test_a_damaged_wrapped_key_is_refused(kms: LocalKms, tmp_path: Path) -> None
     conn.close()
     with RegistryMetadata.open(path) as metadata, pytest.raises(RegistryStateError, match="is damaged"):
         ServiceKey.load_wrapped(metadata, admin)
+
+
+def test_a_database_that_lost_its_key_rows_is_refused_not_given_a_new_key(kms: LocalKms, tmp_path: Path) -> None:
+    admin = kms.client(ROOT)
+    key = admin.create_key().arn
+    path, store = tmp_path / "registry.sqlite3", MemoryBlobStore()
+    with RegistryMetadata.create(path, account=ACCOUNT, region=REGION) as metadata:
+        ServiceKey.create_wrapped(metadata, admin, key_id=key)
+        _registry(kms, metadata, store).create_repository("kept/app")
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM registry WHERE k LIKE 'service_key.%'")
+    conn.commit()
+    conn.close()
+    with RegistryMetadata.open(path) as metadata:
+        with pytest.raises(RegistryStateError, match="holds repositories but no KMS-wrapped service key"):
+            ServiceKey.create_wrapped(metadata, admin, key_id=key)  # e.g. a fleet host's idempotent init
+        assert metadata.recorded("service_key.wrapped") is None  # nothing recorded in its place
+    made = kms.audit.query(event_name="GenerateDataKey", context={"ecrcrypt:purpose": "aes256-service-key"})
+    assert len(made) == 1  # the original key only: the refusal asked KMS for no new one
