@@ -16,9 +16,9 @@ import click
 from ecrcrypt.cli.errors import command
 from ecrcrypt.cli.params import structure_list
 from ecrcrypt.cli.session import emit, open_registry, settings_of
+from ecrcrypt.ecr.registry_kms import AWS
 from ecrcrypt.errors import InvalidParameterError
 from ecrcrypt.kms.local.audit import AuditEvent
-from ecrcrypt.server.registry_kms import AWS
 
 __all__ = ["audit"]
 

@@ -25,9 +25,9 @@ from ecrcrypt.cli.errors import ConfigurationError, command
 from ecrcrypt.cli.params import load_text
 from ecrcrypt.cli.session import check_region, emit, require_registry, settings_of
 from ecrcrypt.ecr.directory import open_directory
+from ecrcrypt.ecr.registry_kms import AWS
 from ecrcrypt.errors import RegistryStateError
 from ecrcrypt.kms.local.iam import AttachedPolicy, InlinePolicy, LocalIam
-from ecrcrypt.server.registry_kms import AWS
 
 __all__ = ["iam"]
 

@@ -21,9 +21,9 @@ from ecrcrypt.cli.pagination import page_options, paginate
 from ecrcrypt.cli.params import blob, load_text, structure
 from ecrcrypt.cli.session import Settings, aws_region, check_kms, check_region, emit, open_registry, settings_of
 from ecrcrypt.ecr.directory import MANIFEST, read_manifest
+from ecrcrypt.ecr.registry_kms import AWS, aws_kms, check_kms_choice
 from ecrcrypt.errors import RegistryStateError, ValidationError
 from ecrcrypt.kms import GrantConstraints, Kms
-from ecrcrypt.server.registry_kms import AWS, aws_kms, check_kms_choice
 
 __all__ = ["kms"]
 

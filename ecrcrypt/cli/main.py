@@ -40,7 +40,7 @@ from ecrcrypt.cli.output import OUTPUT_FORMATS, QueryError
 from ecrcrypt.cli.serve import get_login_password, serve
 from ecrcrypt.cli.session import Settings, emit, open_registry, settings_of
 from ecrcrypt.demo import demo_command
-from ecrcrypt.server.registry_kms import KMS_CHOICES, LOCAL
+from ecrcrypt.ecr.registry_kms import KMS_CHOICES, LOCAL
 
 __all__ = ["cli", "hoist_global_options", "main"]
 

@@ -15,7 +15,7 @@ The URL may hold a password: it is never printed (``Settings``' repr leaves it o
 message names the database without it).
 
 ``--kms`` (env ``ECRCRYPT_KMS``) is the registry's KMS: ``local`` (the directory's own, the default)
-or ``aws`` (AWS KMS through boto3's default session: ``server.registry_kms``). ``init`` records it in
+or ``aws`` (AWS KMS through boto3's default session: ``ecr.registry_kms``). ``init`` records it in
 the manifest, and every other command must name the same one (exit 253 otherwise, saying which).
 With ``aws`` the calls to KMS are made as boto3's credentials, so ``--caller`` (a principal of the
 local IAM model) is refused rather than ignored.
@@ -36,8 +36,7 @@ from ecrcrypt.cli.errors import OPERATION, ConfigurationError
 from ecrcrypt.cli.output import render
 from ecrcrypt.ecr.directory import MANIFEST, read_manifest
 from ecrcrypt.ecr.registry import DEFAULT_REGION, Registry
-from ecrcrypt.errors import RegistryStateError, ValidationError
-from ecrcrypt.server.registry_kms import (
+from ecrcrypt.ecr.registry_kms import (
     AWS,
     LOCAL,
     aws_session,
@@ -45,6 +44,7 @@ from ecrcrypt.server.registry_kms import (
     create_aws_registry,
     open_registry_with,
 )
+from ecrcrypt.errors import RegistryStateError, ValidationError
 
 __all__ = ["Settings", "aws_region", "check_kms", "check_region", "emit", "open_registry", "require_registry"]
 

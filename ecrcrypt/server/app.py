@@ -38,6 +38,7 @@ from ecrcrypt.ecr.authorization import USERNAME, authenticate
 from ecrcrypt.ecr.codec import COPY_CHUNK
 from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, OCI_INDEX, ImageApi, ImageIdentifier
 from ecrcrypt.ecr.registry import Registry
+from ecrcrypt.ecr.registry_kms import open_registry_with
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.types import OCI_MAX_TAG_LENGTH
 from ecrcrypt.ecr.uploads import LayerUploads, collect_abandoned_uploads
@@ -52,7 +53,6 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.server.errors import DistributionError, from_library
 from ecrcrypt.server.options import ServerOptions
-from ecrcrypt.server.registry_kms import open_registry_with
 from ecrcrypt.store.s3 import S3BlobStore
 
 __all__ = ["app_from_environment", "create_app", "open_registry"]

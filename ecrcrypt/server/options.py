@@ -8,7 +8,7 @@ import os
 
 import attrs
 
-from ecrcrypt.server.registry_kms import KMS_CHOICES, LOCAL
+from ecrcrypt.ecr.registry_kms import KMS_CHOICES, LOCAL
 
 __all__ = ["ENVIRONMENT_VARIABLE", "ServerOptions"]
 
@@ -33,7 +33,7 @@ class ServerOptions:
     s3_endpoint_url: str | None = None
     #: The registry's metadata database (``postgresql://…``), when not ``directory``'s own.
     metadata_url: str | None = attrs.field(default=None, repr=False)
-    #: ``local`` or ``aws`` (``server.registry_kms``).
+    #: ``local`` or ``aws`` (``ecr.registry_kms``).
     kms: str = attrs.field(default=LOCAL, validator=attrs.validators.in_(KMS_CHOICES))
 
     def to_json(self) -> str:
