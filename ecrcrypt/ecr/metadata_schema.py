@@ -129,8 +129,20 @@ _V4 = (
 )""",
 )
 
+# Version 5: indexes for the lookups that scanned a table. Without them a read's cost grew with
+# the table (a repository's every tag scanned to find an image's tags, every object to find who
+# holds a blob), and on PostgreSQL a scan under SERIALIZABLE takes a predicate lock on the whole
+# relation, so each such transaction conflicted with every concurrent write to that table (a
+# serialization failure and a re-run) where an index read locks only the range it read.
+_V5 = (
+    "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository, digest)",
+    "CREATE INDEX IF NOT EXISTS objects_by_blob_key ON objects (blob_key)",
+    "CREATE INDEX IF NOT EXISTS upload_blobs_by_upload ON upload_blobs (upload_id)",
+    "CREATE INDEX IF NOT EXISTS authorization_tokens_by_expiry ON authorization_tokens (expires_at)",
+)
+
 # Forward-only: never edit a step once released; append one. Each step is a tuple of statements.
-_STEPS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+_STEPS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(_STEPS)
 
 
