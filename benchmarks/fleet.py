@@ -18,6 +18,13 @@ of every configuration (backend x number of processes) are started and warmed on
 runs every configuration, in an order reversed every other trial, and times from the
 command to the last process's answer (start-up is never timed). Ratios between
 configurations are medians of per-trial quotients with [min..max] (``_harness.Spread``).
+
+Where a PostgreSQL pull's time goes: the worker counts the statements one pull sends (once,
+untimed) and, after each trial's pulls, times ``SELECT 1`` round trips through the same pool;
+``fleet_pull_pg_extra_per_round_trip`` is the pull's extra time over SQLite's divided by
+(statements x round trip). Near 1, the backend costs its round trips and nothing more, and the
+PostgreSQL / SQLite ratio is set by how many statements a pull needs and how long the rest of a
+pull takes (a round trip also leaves the process's caches cold, so somewhat above 1 is expected).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ BACKENDS = ("sqlite", "postgresql")
 ACCOUNT, REGION = "111122223333", "us-east-1"
 ROOT_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:root"
 SIZES = (512, 1024, 4096, 16384)  # the config blob, then the layers
+PINGS = 200  # round trips timed per trial for the floor of one statement
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -77,23 +85,55 @@ def _pull(repo: Any, tag: str) -> None:
         repo.read_layer(digest)
 
 
+def _ping(metadata: Any) -> None:
+    with metadata._read() as db:  # the path every one-statement read takes: pool, psycopg, round trip
+        db.execute("SELECT 1").fetchone()
+
+
+def _count_statements(metadata: Any, action: Any) -> int:
+    """The statements ``action`` sends to the metadata (counted once, outside any timed run)."""
+    from ecrcrypt.ecr import metadata_postgres
+
+    sent = 0
+    original = metadata_postgres._PgConnection.execute
+
+    def counting(self: Any, sql: str, parameters: Any = (), /) -> Any:
+        nonlocal sent
+        sent += 1
+        return original(self, sql, parameters)
+
+    metadata_postgres._PgConnection.execute = counting  # type: ignore[method-assign]
+    try:
+        action()
+    finally:
+        metadata_postgres._PgConnection.execute = original  # type: ignore[method-assign]
+    return sent
+
+
 def worker(world: dict[str, str], repository: str) -> None:
-    """Answer ``push N`` / ``pull N`` on stdin with the seconds they took; ``quit`` ends."""
+    """Answer ``push N`` / ``pull N`` / ``ping N`` on stdin with the seconds they took,
+    ``statements`` with the statements one pull sends; ``quit`` ends."""
     registry = _open_world(world)
     repo = registry.repository(repository)
+    metadata = registry._core.metadata
     tags: list[str] = []
     print("ready", flush=True)
     for line in sys.stdin:
         command, _, count = line.strip().partition(" ")
         if command == "quit":
             break
+        if command == "statements":
+            print(f"done {_count_statements(metadata, lambda: _pull(repo, tags[-1]))}", flush=True)
+            continue
         start = time.perf_counter()
         for i in range(int(count)):
             if command == "push":
                 tags.append(f"t{len(tags)}")
                 _push(repo, tags[-1])
-            else:
+            elif command == "pull":
                 _pull(repo, tags[len(tags) - 1 - (i % len(tags))])
+            else:
+                _ping(metadata)
         print(f"done {time.perf_counter() - start:.6f}", flush=True)
     registry.close()
 
@@ -131,13 +171,21 @@ class _Pool:
     def run(self, command: str, count: int) -> float:
         """Wall seconds from sending ``command count`` to every worker until the last one answered."""
         start = time.perf_counter()
-        for proc in self.procs:
-            assert proc.stdin is not None
-            proc.stdin.write(f"{command} {count}\n")
-            proc.stdin.flush()
+        self._send(command, count)
         for proc in self.procs:
             self._answer(proc, "done")
         return time.perf_counter() - start
+
+    def ask(self, command: str, count: int = 0) -> float:
+        """The first worker's own answer to ``command count`` (a figure it measured itself)."""
+        self._send(command, count, only_first=True)
+        return float(self._answer(self.procs[0], "done").split()[1])
+
+    def _send(self, command: str, count: int, *, only_first: bool = False) -> None:
+        for proc in self.procs[:1] if only_first else self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"{command} {count}\n")
+            proc.stdin.flush()
 
     def close(self) -> None:
         for proc in self.procs:
@@ -221,18 +269,56 @@ def run(cfg: Config, report: Report) -> None:
             rates: dict[tuple[str, str, int], list[float]] = {
                 (op, b, n): [] for op in counts for b in BACKENDS for n in PROCESSES
             }
+            pings: list[float] = []
+            statements = int(pools["postgresql", 1].ask("statements"))
             order = list(pools)
             for t in range(trials):
                 for backend, n in order if t % 2 == 0 else reversed(order):
                     for op, count in counts.items():
                         seconds = pools[backend, n].run(op, count)
                         rates[op, backend, n].append(n * count / seconds)
+                    if (backend, n) == ("postgresql", 1):  # a round trip's floor, beside that trial's pulls
+                        pings.append(pools[backend, n].ask("ping", PINGS) / PINGS)
             transactions = _transactions(pg_url)
         finally:
             for pool in pools.values():
                 pool.close()
     _report(report, rates, counts, trials)
+    _report_round_trips(report, rates, pings, statements)
     report.extra["fleet"]["postgresql_transactions"] = transactions
+
+
+def _report_round_trips(
+    report: Report, rates: dict[tuple[str, str, int], list[float]], pings: list[float], statements: int
+) -> None:
+    """What a PostgreSQL pull costs beyond SQLite's, in round trips: the pull's extra seconds over
+    (statements per pull x one ``SELECT 1`` round trip timed in the same process and trial).
+    About 1 means the backend adds its round trips and nothing else; the PostgreSQL / SQLite
+    ratio then follows from how long the rest of a pull takes, not from the backend's code."""
+    extra = [
+        (1 / pg - 1 / lite) / (statements * ping)
+        for pg, lite, ping in zip(rates["pull", "postgresql", 1], rates["pull", "sqlite", 1], pings, strict=True)
+    ]
+    report.add(
+        "fleet_pull_statements",
+        "fleet: metadata statements per pull",
+        statements,
+        "",
+        "PostgreSQL, counted once (get_image by tag, then one per blob)",
+    )
+    report.add(
+        "fleet_pg_round_trip_us",
+        "fleet: PostgreSQL round trip (SELECT 1)",
+        statistics.median(pings) * 1e6,
+        "us",
+        f"1 process, {PINGS} per trial, through the metadata's pool (median of trials)",
+    )
+    report.spread(
+        "fleet_pull_pg_extra_per_round_trip",
+        "fleet: PostgreSQL pull's extra time / its round trips",
+        Spread.of(extra),
+        "(pull_pg - pull_sqlite) / (statements x round trip), 1 process, per trial",
+    )
 
 
 def _transactions(url: str) -> dict[str, int]:
