@@ -82,8 +82,14 @@ def _take_spare(size: int) -> bytearray:
     return bytearray(size)
 
 
-def _give_back(buf: bytearray) -> None:
-    """Keep ``buf``, which nothing else refers to any more, for a later :func:`_take_spare`."""
+def _give_back(buf: bytearray, dirty: int | None = None) -> None:
+    """Keep ``buf``, which nothing else refers to any more, for a later :func:`_take_spare`.
+
+    ``dirty``: how many bytes from its start its owner may have written (``None``: all of it).
+    Only those are wiped, the rest still being the zeros it was taken with. A frame buffer of a
+    small object is mostly untouched: wiping all of a 1 MiB buffer for the few KiB a manifest
+    or config blob used cost more than decrypting it.
+    """
     global _zeros
     size = len(buf)
     if size > _SPARE_MAX_SIZE or size == 0:
@@ -91,7 +97,8 @@ def _give_back(buf: bytearray) -> None:
     if len(_zeros) < size:
         # Never written: its pages stay the kernel's shared zero page (no memory of its own).
         _zeros = memoryview(bytes(_SPARE_MAX_SIZE))
-    buf[:] = _zeros[:size]
+    wipe = size if dirty is None else max(0, min(dirty, size))
+    buf[:wipe] = _zeros[:wipe]
     with _spare_lock:
         held = sum(len(b) for b in _spare)
         while _spare and held + size > _SPARE_BYTES:

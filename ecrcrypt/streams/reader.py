@@ -54,6 +54,10 @@ class DecryptingReader(io.RawIOBase):
         self._fill = _reader_of(source)
         self._policy = policy
         self._failed: BaseException | None = None
+        # How far from their start the frame buffers were written (ciphertext into ``_in``,
+        # plaintext into ``_plain``): only that much is wiped when they go back to the pool.
+        self._in_dirty = 0
+        self._plain_dirty = 0
         self._opened: Opened = self._open_header(provider, context)
         header = self._opened.header
         self.context: EncryptionContext = self._opened.context
@@ -108,7 +112,10 @@ class DecryptingReader(io.RawIOBase):
     def _open_frame(self, target: memoryview) -> memoryview:
         """Read, check and open the next frame into ``target``; returns the plaintext view."""
         if not self._in_memory:
-            return self._open_from(self._in, self._fill(self._in[: self._f + REGULAR_FRAME_OVERHEAD]), None, target)
+            got = self._fill(self._in[: self._f + REGULAR_FRAME_OVERHEAD])
+            if got > self._in_dirty:
+                self._in_dirty = got
+            return self._open_from(self._in, got, None, target)
         # An io.BytesIO source is read in place: getvalue() hands out its internal bytes
         # object without copying (CPython bytesio.c), so frames are opened where they lie.
         source: io.BytesIO = self._source  # type: ignore[assignment]
@@ -145,6 +152,8 @@ class DecryptingReader(io.RawIOBase):
         if avail is None:
             if got < end:
                 got += self._fill(inv[got:end])
+                if got > self._in_dirty:
+                    self._in_dirty = got
             trailing = got > end or (got == end and self._fill(memoryview(bytearray(1))) > 0)
         else:
             got = min(avail, end)
@@ -169,6 +178,8 @@ class DecryptingReader(io.RawIOBase):
     def _decrypt(self, iv: memoryview, ct: memoryview, aad: bytearray, target: memoryview) -> memoryview:
         """Open one frame into the first ``len(ct) - 16`` bytes of ``target``, which are returned."""
         out = target[: len(ct) - TAG_LENGTH]
+        if len(out) > self._plain_dirty:
+            self._plain_dirty = len(out)
         try:
             self._decrypt_into(iv, ct, aad, out)
         except InvalidTag:
@@ -307,17 +318,24 @@ class DecryptingReader(io.RawIOBase):
     def _recycle(self) -> None:
         """Leave this reader's frame buffers to the next stream (``streams.owned``): those no view
         handed out (``read_view``) still refers to, wiped there."""
-        views: list[memoryview] = [getattr(self, "_in", memoryview(b"")), *getattr(self, "_plain", ())]
+        failed = getattr(self, "_failed", None) is not None  # a source that raised mid-read: wipe all
+        views: list[tuple[memoryview, int | None]] = [
+            (getattr(self, "_in", memoryview(b"")), None if failed else getattr(self, "_in_dirty", None)),
+            *(
+                (plain, None if failed else getattr(self, "_plain_dirty", None))
+                for plain in getattr(self, "_plain", ())
+            ),
+        ]
         self._in = self._avail = memoryview(b"")
         self._plain = []
-        for view in views:
+        for view, dirty in views:
             buf = view.obj
             try:
                 view.release()
             except BufferError:  # exported by someone still holding it: not ours to reuse
                 continue
             if type(buf) is bytearray and buf and _unshared(buf):
-                _give_back(buf)
+                _give_back(buf, dirty)
 
     def __enter__(self) -> DecryptingReader:
         return self
