@@ -45,6 +45,9 @@ class _FrameSealer:
         self._outv = out
         self._pend = memoryview(_take_spare(f))
         self._pend_len = 0
+        # How far from their start the two buffers were written: only that is wiped on recycle.
+        self._out_dirty = 0
+        self._pend_dirty = 0
         self._held = False
         self._seq = sealed_frames
         self._hasher = _Hasher() if compute_sha256 else None
@@ -52,6 +55,7 @@ class _FrameSealer:
         self.body_length = 0
 
     def _seal_regular(self, plaintext: memoryview) -> None:
+        self._out_dirty = len(self._regular_frame)
         self._seq += 1
         seq = self._seq
         REGULAR_PREFIX.pack_into(self._out, 0, seq, 0, seq)
@@ -79,6 +83,7 @@ class _FrameSealer:
             pos = 0
             if self._pend_len:
                 take = min(f - self._pend_len, n)
+                self._pend_dirty = max(self._pend_dirty, self._pend_len + take)
                 self._pend[self._pend_len : self._pend_len + take] = view[:take]
                 self._pend_len += take
                 if take == n:
@@ -96,6 +101,7 @@ class _FrameSealer:
                 self._seal_regular(view[pos:])
                 self._held = True
             elif rest:
+                self._pend_dirty = max(self._pend_dirty, rest)
                 self._pend[:rest] = view[pos:]
                 self._pend_len = rest
         finally:
@@ -107,6 +113,7 @@ class _FrameSealer:
         if self._held:
             self._held = False
             aad = self._aad.regular(self._seq, self._f)
+            self._pend_dirty = self._f
             # The held frame never left this object, so its nonce is used for one emitted ciphertext only.
             self._decrypt_into(self._regular_iv, self._regular_body, aad, self._pend)
             self._pend_len = self._f
@@ -129,6 +136,7 @@ class _FrameSealer:
         n = self._pend_len
         self._seq += 1
         seq = self._seq
+        self._out_dirty = max(self._out_dirty, n + FINAL_FRAME_OVERHEAD)
         FINAL_PREFIX.pack_into(self._out, 0, FINAL_MARKER, seq, 0, seq, n)
         self._encrypt_into(self._outv[8:20], self._pend[:n], self._aad.final(seq, n), self._outv[24 : 40 + n])
         self._dest.write(self._outv[: n + FINAL_FRAME_OVERHEAD])
@@ -147,6 +155,6 @@ class _FrameSealer:
         for view in (self._regular_iv, self._regular_body, self._regular_frame, self._outv, self._pend):
             view.release()
         self._out = bytearray(0)
-        for buf in (out, pend):
+        for buf, dirty in ((out, self._out_dirty), (pend, self._pend_dirty)):
             if type(buf) is bytearray and buf and _unshared(buf):
-                _give_back(buf)
+                _give_back(buf, dirty)

@@ -1,6 +1,6 @@
-"""A reader's frame buffers go back to the pool wiped, however little or much of them it wrote.
+"""Frame buffers go back to the pool wiped, however little or much of them a stream wrote.
 
-``DecryptingReader`` wipes only the bytes of its buffers it may have written (the rest are still
+``DecryptingReader`` and the writers wipe only the bytes of their buffers they may have written (the rest are still
 the zeros they were taken with), so a small object does not pay for wiping a whole 1 MiB frame
 buffer. These properties check the pool holds nothing but zeros after every kind of read, a
 partial read, a tampered message and a source that fails mid-frame -- and that the reader did
@@ -13,13 +13,13 @@ import io
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ecrcrypt import encrypt
 from ecrcrypt.errors import AuthenticationError
 from ecrcrypt.providers.raw_aes import RawAesKeyProvider
-from ecrcrypt.streams import DecryptingReader, owned
+from ecrcrypt.streams import DecryptingReader, EncryptingWriter, owned
 
 PROVIDER = RawAesKeyProvider(key_namespace="ecrcrypt-test", key_name="k", wrapping_key=bytes(range(32)))
 CTX = {"aws:ecr:arn": "arn:aws:ecr:us-east-1:123456789012:repository/app", "aws:s3:arn": "arn:aws:s3:::b/k"}
@@ -121,4 +121,31 @@ def test_tampered_or_failing_sources_leave_the_pool_clean(size: int, frame: int,
         while reader.read(100):
             pass
     reader.close()
+    assert _pool_is_clean()
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    pieces=st.lists(st.integers(0, 3000), max_size=8),
+    frame=st.sampled_from([64, 1008, 4096, 1 << 20]),
+    finish=st.sampled_from(["close", "abandon"]),
+)
+@example(pieces=[64], frame=64, finish="close")  # a full last frame: held, then reopened into the pending buffer
+@example(pieces=[2000, 16], frame=1008, finish="close")
+def test_the_pool_holds_only_zeros_after_any_write(pieces: list[int], frame: int, finish: str) -> None:
+    with owned._spare_lock:
+        owned._spare.clear()
+    out = io.BytesIO()
+    writer = EncryptingWriter(out, provider=PROVIDER, context=CTX, frame_length=frame)
+    for n in pieces:
+        writer.write(b"\xc3" * n)  # no zero byte: any leftover shows
+    if finish == "close":
+        writer.close()
+        assert DecryptingReader(io.BytesIO(out.getvalue()), provider=PROVIDER, context=CTX).read() == b"\xc3" * sum(
+            pieces
+        )
+    else:
+        writer.abandon()
+    if owned._REUSE_OWNED and frame <= owned._SPARE_MAX_SIZE:
+        assert owned._spare
     assert _pool_is_clean()
