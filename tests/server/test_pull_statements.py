@@ -101,7 +101,9 @@ def _manifest(config: Digest, layer: Digest, size: int) -> bytes:
     ) % (OCI_MANIFEST.encode(), str(config).encode(), len(CONFIG), str(layer).encode(), size)
 
 
-def serve(registry: Registry, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def serve(
+    registry: Registry, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
     """One request through the server's ASGI application, in this process."""
     app = create_app(registry)
     sent: list[MutableMapping[str, Any]] = []
@@ -111,7 +113,7 @@ def serve(registry: Registry, method: str, path: str, headers: dict[str, str]) -
         nonlocal asked
         if not asked:
             asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await anyio.sleep_forever()  # no disconnect while the response streams
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -134,8 +136,8 @@ def serve(registry: Registry, method: str, path: str, headers: dict[str, str]) -
     }
     anyio.run(app, scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, answer
 
 
 def _auth(registry: Registry) -> dict[str, str]:
@@ -247,3 +249,35 @@ def test_a_caller_without_permission_is_denied_before_learning_whether_an_image_
         api.get_manifest(ImageIdentifier(tag="v1"))
     with pytest.raises(RepositoryNotFoundError):
         api.open_layer(Digest.of(LAYER))
+
+
+@pytest.mark.parametrize("mode", ["authorized"], indirect=True)
+def test_a_push_only_caller_is_told_the_subject_it_pushed_without_a_read_permission(
+    registry: Registry, kms: LocalKms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PUT route's ``OCI-Subject`` comes from the pushed bytes: a caller with ``ecr:PutImage`` alone
+    (no BatchGetImage, no DescribeImages) gets it, on the first push and on an idempotent second one,
+    and the route reads no manifest row for it."""
+    push = {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "ecr:PutImage"], "Resource": "*"}
+    kms.iam.create_user(user_name="pusher")
+    kms.iam.put_user_policy(
+        user_name="pusher",
+        policy_name="push",
+        policy_document=json.dumps({"Version": "2012-10-17", "Statement": [push]}),
+    )
+    pusher = registry.as_caller(f"arn:aws:iam::{ACCOUNT}:user/pusher")
+    subject = registry.repository("team/app").resolve(tag="v1")
+    doc = json.loads(registry.repository("team/app").get_image(tag="v1").manifest)
+    doc["subject"] = {"mediaType": OCI_MANIFEST, "digest": str(subject), "size": 1}
+    referrer = json.dumps(doc).encode()
+    headers = {**_auth(pusher), "Content-Type": OCI_MANIFEST}
+    for _ in range(2):
+        with counting(registry._core.metadata, monkeypatch) as log:
+            status, answer, body = serve(
+                registry, "PUT", f"/v2/team/app/manifests/{Digest.of(referrer)}", headers, referrer
+            )
+        assert status == 201, body
+        assert answer["oci-subject"] == str(subject)
+        assert not [sql for _, sql in log.sent if "image_manifests" in sql and sql.lstrip().startswith("SELECT")]
+    with pytest.raises(AccessDeniedError, match="ecr:BatchGetImage"):
+        ImageApi(pusher.repository("team/app")).manifest_info(ImageIdentifier(digest=str(Digest.of(referrer))))
