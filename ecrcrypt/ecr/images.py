@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
-from ecrcrypt.ecr.metadata import RepositoryRecord
+from ecrcrypt.ecr.codec import VerifyingReader
+from ecrcrypt.ecr.metadata import ImageLookup, ObjectRecord, RepositoryRecord
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.types import ImageDetail, ImageId, check_tag
 from ecrcrypt.errors import (
@@ -46,6 +47,8 @@ __all__ = [
     "ImageIdentifier",
     "LayerInfo",
     "ManifestImage",
+    "StoredManifest",
+    "manifest_subject",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -115,6 +118,17 @@ class ManifestImage:
 
 
 @attrs.frozen(kw_only=True)
+class StoredManifest:
+    """A manifest as a registry's GET and HEAD answer it: digest, media type, size and (GET) its bytes."""
+
+    digest: Digest
+    media_type: str
+    size: int
+    #: the manifest exactly as pushed; ``None`` when not asked for, or its media type was not accepted
+    manifest: bytes | None = attrs.field(repr=lambda b: "None" if b is None else f"<{len(b)} bytes>", default=None)
+
+
+@attrs.frozen(kw_only=True)
 class LayerInfo:
     """BatchCheckLayerAvailability's ``Layer``."""
 
@@ -174,6 +188,30 @@ def _parse(manifest: bytes, media_type: str | None) -> _Parsed:
     config = doc.get("config")
     artifact = doc.get("artifactType") or (config.get("mediaType") if isinstance(config, dict) else None)
     return _Parsed(kind, tuple(blobs), (), artifact, subject_digest)
+
+
+def manifest_subject(manifest: bytes, media_type: str | None = None) -> str | None:
+    """The digest ``manifest`` names as its ``subject``, from its bytes (nothing is read).
+
+    What a push answers in ``OCI-Subject``: the subject is part of the manifest, so the pusher,
+    who sent the bytes, learns nothing from it that needs a read permission."""
+    return _parse(manifest, media_type).subject
+
+
+@attrs.frozen
+class _Found:
+    """An image identifier resolved by one lookup: the digest, or the failure ECR reports for it."""
+
+    digest: Digest | None
+    failure: ImageFailure | None
+    #: what the lookup read (``None``: the identifier was ill-formed and nothing was read)
+    lookup: ImageLookup | None = None
+
+    @property
+    def media_type(self) -> str:
+        # Pushed with Repository.put_image (before the image API): an OCI manifest, as build_manifest makes.
+        assert self.lookup is not None
+        return self.lookup.media_type or OCI_MANIFEST
 
 
 def _page_token(index: int) -> str:
@@ -317,48 +355,64 @@ class ImageApi:
         row = records.get_manifest(self._core.metadata, record, str(digest))
         return 0 if row is None else row.size_in_bytes
 
-    def _media_type(self, record: RepositoryRecord, digest: str) -> records.ManifestRow:
-        row = records.get_manifest(self._core.metadata, record, digest)
-        if row is not None:
-            return row
-        # Pushed with Repository.put_image (before the image API): an OCI manifest, as build_manifest makes.
-        return records.ManifestRow(
-            digest=digest, media_type=OCI_MANIFEST, artifact_media_type=None, subject=None, size_in_bytes=0
-        )
+    def _lookup(self, ident: ImageIdentifier) -> _Found:
+        """Resolve ``ident`` with the repository's liveness in one statement (``MetadataStore.find_image``,
+        whose docstring says why that is as safe as the separate reads); ``RepositoryNotFoundError``
+        when this repository is gone. The failures, and the order they are decided in, are ECR's."""
 
-    def _resolve(self, ident: ImageIdentifier) -> tuple[Digest | None, ImageFailure | None]:
-        meta, name = self._core.metadata, self._repo.name
+        def failed(code: str, reason: str, lookup: ImageLookup | None = None) -> _Found:
+            return _Found(None, ImageFailure(image_id=ident, failure_code=code, failure_reason=reason), lookup)
+
         if ident.digest is None and ident.tag is None:
-            return None, ImageFailure(
-                image_id=ident, failure_code="MissingDigestAndTag", failure_reason="Missing digest and tag"
-            )
+            return failed("MissingDigestAndTag", "Missing digest and tag")
         digest: Digest | None = None
         if ident.digest is not None:
             try:
                 digest = Digest.parse(ident.digest)
             except ValidationError:
-                return None, ImageFailure(
-                    image_id=ident, failure_code="InvalidImageDigest", failure_reason="Invalid image digest"
-                )
+                return failed("InvalidImageDigest", "Invalid image digest")
+        meta, record = self._core.metadata, self._repo._record
         if ident.tag is not None:
-            found = meta.get_tag(name, ident.tag)
-            if found is None:
-                return None, ImageFailure(
-                    image_id=ident, failure_code="ImageNotFound", failure_reason="Requested image not found"
-                )
-            if digest is not None and str(digest) != found:
-                return None, ImageFailure(
-                    image_id=ident,
-                    failure_code="ImageTagDoesNotMatchDigest",
-                    failure_reason="Image tag does not match digest",
-                )
-            digest = Digest.parse(found)
-        assert digest is not None
-        if meta.get_object(name, "manifest", str(digest)) is None:
-            return None, ImageFailure(
-                image_id=ident, failure_code="ImageNotFound", failure_reason="Requested image not found"
-            )
-        return digest, None
+            found = meta.find_image(record, tag=ident.tag)
+        else:
+            found = meta.find_image(record, digest=str(digest))
+        if not found.live:
+            raise self._repo._gone()
+        if found.digest is None:
+            return failed("ImageNotFound", "Requested image not found", found)
+        if digest is not None and str(digest) != found.digest:
+            return failed("ImageTagDoesNotMatchDigest", "Image tag does not match digest", found)
+        if found.record is None:
+            return failed("ImageNotFound", "Requested image not found", found)
+        return _Found(Digest.parse(found.digest), None, found)
+
+    def _lookups(self, idents: Sequence[ImageIdentifier]) -> list[_Found]:
+        """Every identifier looked up; the repository's liveness is checked once whatever they are
+        (by the lookups themselves, or alone when none could be looked up): callers check their
+        permission after this, so a gone repository is reported before a denial, as it always was."""
+        found = [self._lookup(ident) for ident in idents]
+        if not any(f.lookup is not None for f in found):
+            self._record()
+        return found
+
+    def _resolve(self, ident: ImageIdentifier) -> tuple[Digest | None, ImageFailure | None]:
+        found = self._lookup(ident)
+        return found.digest, found.failure
+
+    def _read_manifest(self, digest: Digest, found: ImageLookup) -> bytes:
+        """The manifest ``found`` records, decrypted and verified against ``digest`` (audited as BatchGetImage).
+
+        Opened from the record the lookup read, not looked up again: a deletion since then is what it
+        always was for a reader holding the record (its blob is there, or reported missing)."""
+        provider = self._repo._provider()
+        with (
+            self._repo._audited("BatchGetImage", imageDigest=str(digest), imageTag=None),
+            self._repo._guard(provider),
+            self._repo._open("manifest", digest, found.record, provider) as reader,
+        ):
+            manifest = reader.read()
+            reader.read()  # EOF: verifies the digest
+        return manifest
 
     # -- BatchGetImage ----------------------------------------------------------------------------
     def batch_get_image(
@@ -369,58 +423,65 @@ class ImageApi:
     ) -> tuple[list[ManifestImage], list[ImageFailure]]:
         """The manifests, decrypted and verified against their digests, with their media types; an
         image whose type is not among ``accepted_media_types`` is a failure (no conversion is made)."""
-        record = self._record()
+        idents = [ImageIdentifier.of(raw) for raw in image_ids]
+        found = self._lookups(idents)
         self._repo._allow(("ecr:BatchGetImage",), "kms:Decrypt")
         images: list[ManifestImage] = []
         failures: list[ImageFailure] = []
-        for raw in image_ids:
-            ident = ImageIdentifier.of(raw)
-            digest, failure = self._resolve(ident)
-            if failure is not None:
-                failures.append(failure)
+        for ident, f in zip(idents, found, strict=True):
+            if f.failure is not None:
+                failures.append(f.failure)
                 continue
-            assert digest is not None
-            row = self._media_type(record, str(digest))
-            if accepted_media_types is not None and row.media_type not in accepted_media_types:
+            assert f.digest is not None and f.lookup is not None
+            if accepted_media_types is not None and f.media_type not in accepted_media_types:
                 failures.append(
                     ImageFailure(
                         image_id=ident,
                         failure_code="ImageNotFound",
-                        failure_reason=f"the image's manifest media type {row.media_type} is not accepted",
-                    )
-                )
-                continue
-            try:
-                image = self._repo.get_image(digest=digest)
-            except ImageNotFoundError:  # deleted meanwhile
-                failures.append(
-                    ImageFailure(
-                        image_id=ident, failure_code="ImageNotFound", failure_reason="Requested image not found"
+                        failure_reason=f"the image's manifest media type {f.media_type} is not accepted",
                     )
                 )
                 continue
             images.append(
                 ManifestImage(
                     registry_id=str(self._core.account),
-                    repository_name=record.name,
-                    image_id=ImageId(digest=digest, tag=ident.tag),
-                    manifest=image.manifest,
-                    media_type=row.media_type,
+                    repository_name=self._repo.name,
+                    image_id=ImageId(digest=f.digest, tag=ident.tag),
+                    manifest=self._read_manifest(f.digest, f.lookup),
+                    media_type=f.media_type,
                 )
             )
         return images, failures
 
     def manifest_info(self, reference: ImageIdentifier) -> tuple[Digest, str, int] | None:
         """``(digest, media type, manifest bytes)`` without decrypting it (a HEAD request), or ``None``."""
-        record = self._record()
+        found = self.get_manifest(reference, body=False)
+        return None if found is None else (found.digest, found.media_type, found.size)
+
+    def get_manifest(
+        self,
+        reference: ImageIdentifier,
+        *,
+        body: bool = True,
+        accepts: Callable[[str], bool] | None = None,
+    ) -> StoredManifest | None:
+        """A registry's GET (``body``) or HEAD of a manifest, from one read of the metadata; ``None``
+        when there is no such image. ``accepts`` says whether the client takes a media type: a
+        manifest it does not take comes back without its bytes, and nothing is decrypted.
+
+        The permissions are BatchGetImage's, checked where the two calls a GET used to make checked
+        them: ``ecr:BatchGetImage`` before anything is told of the image, the caller's
+        ``kms:Decrypt`` (the stricter model) only before a manifest is decrypted."""
+        found = self._lookup(reference)
         self._repo._allow(("ecr:BatchGetImage",))
-        digest, failure = self._resolve(reference)
-        if failure is not None or digest is None:
+        if found.failure is not None:
             return None
-        obj = self._core.metadata.get_object(record.name, "manifest", str(digest))
-        if obj is None:
-            return None
-        return digest, self._media_type(record, str(digest)).media_type, obj.size
+        assert found.digest is not None and found.lookup is not None and found.lookup.record is not None
+        head = StoredManifest(digest=found.digest, media_type=found.media_type, size=found.lookup.record.size)
+        if not body or (accepts is not None and not accepts(head.media_type)):
+            return head
+        self._repo._allow(("ecr:BatchGetImage",), "kms:Decrypt")
+        return attrs.evolve(head, manifest=self._read_manifest(found.digest, found.lookup))
 
     # -- ListImages / DescribeImages --------------------------------------------------------------
     def _image_ids(self, tag_status: str | None) -> list[ImageId]:
@@ -452,54 +513,45 @@ class ImageApi:
         """DescribeImages: one :class:`ImageDetail` per image (not per tag), from the metadata alone
         (nothing is decrypted); ``image_ids`` that do not resolve raise ``ImageNotFoundException``
         as ECR does; paged like ListImages."""
-        record = self._record()
-        self._repo._allow(("ecr:DescribeImages",))
-        meta = self._core.metadata
-        digests: list[str] = []
+        found: list[_Found]
         if image_ids is not None:
-            for raw in image_ids:
-                d, failure = self._resolve(ImageIdentifier.of(raw))
-                if failure is not None:
-                    raise ImageNotFoundError(f"{failure.failure_reason}: {failure.image_id.to_api()}")
-                assert d is not None
-                if str(d) not in digests:
-                    digests.append(str(d))
+            found = self._lookups([ImageIdentifier.of(raw) for raw in image_ids])
+            self._repo._allow(("ecr:DescribeImages",))
+            for f in found:
+                if f.failure is not None:
+                    raise ImageNotFoundError(f"{f.failure.failure_reason}: {f.failure.image_id.to_api()}")
         else:
-            for image in self._image_ids(tag_status):
-                if str(image.digest) not in digests:
-                    digests.append(str(image.digest))
-        details = []
-        for key in digests:
-            obj = meta.get_object(record.name, "manifest", key)
-            if obj is None:
-                continue
-            row = records.get_manifest(meta, record, key)
-            details.append(
-                ImageDetail(
-                    registry_id=str(self._core.account),
-                    repository_name=record.name,
-                    digest=Digest.parse(key),
-                    tags=tuple(meta.tags_of(record.name, key)),
-                    size_in_bytes=None if row is None else row.size_in_bytes,
-                    pushed_at=obj.pushed_at,
-                    # Pushed before media types were recorded: an OCI manifest, as build_manifest makes.
-                    media_type=OCI_MANIFEST if row is None else row.media_type,
-                    artifact_media_type=None if row is None else row.artifact_media_type,
-                    subject_digest=None if row is None or row.subject is None else Digest.parse(row.subject),
-                )
-            )
-        return _paged(details, max_results, next_token)
+            self._record()
+            self._repo._allow(("ecr:DescribeImages",))
+            digests = list(dict.fromkeys(str(image.digest) for image in self._image_ids(tag_status)))
+            found = [self._lookup(ImageIdentifier(digest=d)) for d in digests]
+        details: dict[Digest, ImageDetail] = {}
+        for f in found:
+            if f.digest is None or f.lookup is None or f.digest in details:
+                continue  # deleted since it was listed; or named twice
+            details[f.digest] = self._detail(f.digest, f.lookup)
+        return _paged(list(details.values()), max_results, next_token)
+
+    def _detail(self, digest: Digest, found: ImageLookup) -> ImageDetail:
+        assert found.record is not None
+        return ImageDetail(
+            registry_id=str(self._core.account),
+            repository_name=self._repo.name,
+            digest=digest,
+            tags=found.tags,
+            size_in_bytes=found.size_in_bytes,
+            pushed_at=found.record.pushed_at,
+            # Pushed before media types were recorded: an OCI manifest, as build_manifest makes.
+            media_type=found.media_type or OCI_MANIFEST,
+            artifact_media_type=found.artifact_media_type,
+            subject_digest=None if found.subject is None else Digest.parse(found.subject),
+        )
 
     def tags(self) -> list[str]:
         """Every tag, in lexical order (the OCI tags list)."""
         record = self._record()
         self._repo._allow(("ecr:ListImages",))
         return [t for t, _ in records.list_tags(self._core.metadata, record)]
-
-    def subject_of(self, digest: Digest) -> str | None:
-        """The digest a stored manifest names as its ``subject``, if any."""
-        row = records.get_manifest(self._core.metadata, self._record(), str(digest))
-        return None if row is None else row.subject
 
     def referrers(self, subject: Digest, *, artifact_type: str | None = None) -> dict[str, Any]:
         """The OCI referrers list of ``subject``: an image index of the manifests that name it as
@@ -553,23 +605,54 @@ class ImageApi:
     def batch_check_layer_availability(
         self, layer_digests: Iterable[Digest | str]
     ) -> tuple[list[LayerInfo], list[dict[str, str]]]:
-        record = self._record()
-        self._repo._allow(("ecr:BatchCheckLayerAvailability",))
-        layers: list[LayerInfo] = []
-        failures: list[dict[str, str]] = []
+        """Which layers the repository holds, and their sizes: one statement per layer, each read with
+        the repository's liveness (``MetadataStore.find_object``)."""
+        found: list[tuple[Digest | str, ObjectRecord | None]] = []  # an ill-formed digest stays a str
         for raw in layer_digests:
             try:
                 d = raw if isinstance(raw, Digest) else Digest.parse(raw)
             except (ValidationError, EcrCryptError):
-                failures.append(
-                    {"layerDigest": str(raw), "failureCode": "InvalidLayerDigest", "failureReason": "Invalid digest"}
-                )
+                found.append((raw, None))
                 continue
-            obj = self._core.metadata.get_object(record.name, "layer", str(d))
-            if obj is None:
+            found.append((d, self._find_layer(d)))
+        if not any(isinstance(d, Digest) for d, _ in found):
+            self._record()
+        self._repo._allow(("ecr:BatchCheckLayerAvailability",))
+        layers: list[LayerInfo] = []
+        failures: list[dict[str, str]] = []
+        for key, rec in found:
+            if not isinstance(key, Digest):
                 failures.append(
-                    {"layerDigest": str(d), "failureCode": "MissingLayerDigest", "failureReason": "Missing layer"}
+                    {"layerDigest": str(key), "failureCode": "InvalidLayerDigest", "failureReason": "Invalid digest"}
+                )
+            elif rec is None:
+                failures.append(
+                    {"layerDigest": str(key), "failureCode": "MissingLayerDigest", "failureReason": "Missing layer"}
                 )
             else:
-                layers.append(LayerInfo(digest=d, size=obj.size))
+                layers.append(LayerInfo(digest=key, size=rec.size))
         return layers, failures
+
+    def _find_layer(self, digest: Digest) -> ObjectRecord | None:
+        found = self._core.metadata.find_object(self._repo._record, "layer", str(digest))
+        if not found.live:
+            raise self._repo._gone()
+        return found.record
+
+    # -- a registry's GET and HEAD of a blob ------------------------------------------------------
+    def open_layer(self, digest: Digest) -> tuple[int, VerifyingReader] | None:
+        """A registry's GET of a blob from one read of the metadata: its size and a verifying reader of
+        its plaintext, or ``None`` when the repository holds no such layer.
+
+        A GET asks what a HEAD asks (``ecr:BatchCheckLayerAvailability``: whether the layer is there,
+        its size) and then downloads it (``ecr:GetDownloadUrlForLayer`` and, in the stricter model,
+        the caller's ``kms:Decrypt``), in that order, as the two calls it replaces did; the reader is
+        opened on the record the one lookup read (``Repository.open_layer`` does the same)."""
+        rec = self._find_layer(digest)
+        self._repo._allow(("ecr:BatchCheckLayerAvailability",))
+        if rec is None:
+            return None
+        self._repo._allow(("ecr:GetDownloadUrlForLayer",), "kms:Decrypt")
+        provider = self._repo._provider()
+        with self._repo._audited("GetDownloadUrlForLayer", layerDigest=str(digest)), self._repo._guard(provider):
+            return rec.size, self._repo._open("layer", digest, rec, provider)

@@ -176,6 +176,13 @@ class ImageLookup:
     record: ObjectRecord | None = None
     #: every tag of the manifest, sorted (empty when there is no manifest)
     tags: tuple[str, ...] = ()
+    #: the manifest's ``image_manifests`` row (the image API's: media type as pushed, artifact type,
+    #: subject, ECR's image size), of that very repository (its uid); all ``None`` when there is no
+    #: manifest, or it was stored without one (``Repository.put_image`` before the image API)
+    media_type: str | None = None
+    artifact_media_type: str | None = None
+    subject: str | None = None
+    size_in_bytes: int | None = None
 
 
 class MetadataConnection(Protocol):
@@ -410,13 +417,22 @@ class MetadataOperations:
     def find_image(
         self, repository: RepositoryRecord, *, tag: str | None = None, digest: str | None = None
     ) -> ImageLookup:
-        """Liveness, the digest a tag points at (or ``digest``), the manifest's record and its tags, in one statement.
+        """Liveness, the digest a tag points at (or ``digest``), the manifest's record, its tags and its
+        ``image_manifests`` row (media type, artifact type, subject, size), in one statement.
 
         Give exactly one of ``tag`` and ``digest``. The same argument as :meth:`find_object`
         (one snapshot; a deletion removes the repository's row, objects and tags together) makes
-        this as safe as the four reads it replaces (liveness, tag, manifest, tags), and more
-        consistent: the tag, the manifest it points at and the manifest's tags are of one moment,
-        where a tag moved between the reads could return a manifest with another image's tags.
+        this as safe as the five reads it replaces (liveness, tag, manifest, tags, manifest row),
+        and more consistent: the tag, the manifest it points at, its tags and its media type are of
+        one moment, where a tag moved between the reads could return a manifest with another
+        image's tags or media type. The manifest row is keyed by the repository's uid, not its
+        name, and joined on the uid of the very repository row whose liveness is checked, so it
+        belongs to the repository the rest of the answer belongs to. The separate reads could mix
+        two: a repository deleted and re-created under the name between the liveness check and
+        the object's read gave the new repository's object (objects are keyed by name) with the
+        caller's uid's row (a deletion leaves the old uid's rows behind, unreachable). An image
+        deletion removes the object and its row in one transaction (``records.delete_image``),
+        and the row is joined to the object: it is seen with its manifest or not at all.
         """
         if (tag is None) == (digest is None):
             raise ValidationError("find_image takes exactly one of tag and digest")
@@ -431,7 +447,19 @@ class MetadataOperations:
         found = digest if tag is None else (None if first[1] is None else str(first[1]))
         record = _object_or_none(first[2:9])
         tags = tuple(str(r[9]) for r in rows if r[9] is not None)
-        return ImageLookup(live=True, digest=found, record=record, tags=tags if record is not None else ())
+        if record is None:
+            return ImageLookup(live=True, digest=found)
+        media_type, artifact_media_type, subject, size = first[10:14]
+        return ImageLookup(
+            live=True,
+            digest=found,
+            record=record,
+            tags=tags,
+            media_type=None if media_type is None else str(media_type),
+            artifact_media_type=None if artifact_media_type is None else str(artifact_media_type),
+            subject=None if subject is None else str(subject),
+            size_in_bytes=None if size is None else int(size),
+        )
 
     def list_objects(self, repository: str, kind: str) -> list[ObjectRecord]:
         with self._read() as db:
@@ -825,17 +853,25 @@ _FIND_OBJECT = (
     f"SELECT r.uid, {_OBJECT_COLUMNS} FROM repositories r "  # noqa: S608 -- constant text
     "LEFT JOIN objects o ON o.repository = r.name AND o.kind = ? AND o.digest = ? WHERE r.name = ?"
 )
+# The image_manifests row is keyed by the repository's uid: joined on the uid of the very row whose
+# liveness the caller checks, so a repository re-created under the name never shows an old row.
+_MANIFEST_COLUMNS = "m.media_type, m.artifact_media_type, m.subject, m.size_in_bytes"
+_JOIN_MANIFEST_ROW = "LEFT JOIN image_manifests m ON m.repository_uid = r.uid AND m.digest = o.digest "
 _FIND_IMAGE_BY_TAG = (
-    f"SELECT r.uid, t.digest, {_OBJECT_COLUMNS}, a.tag FROM repositories r "  # noqa: S608 -- constant text
+    f"SELECT r.uid, t.digest, {_OBJECT_COLUMNS}, a.tag, {_MANIFEST_COLUMNS} "  # noqa: S608 -- constant text
+    "FROM repositories r "
     "LEFT JOIN tags t ON t.repository = r.name AND t.tag = ? "
     "LEFT JOIN objects o ON o.repository = r.name AND o.kind = 'manifest' AND o.digest = t.digest "
     "LEFT JOIN tags a ON a.repository = r.name AND a.digest = o.digest "
+    f"{_JOIN_MANIFEST_ROW}"
     "WHERE r.name = ? ORDER BY a.tag"
 )
 _FIND_IMAGE_BY_DIGEST = (
-    f"SELECT r.uid, o.digest, {_OBJECT_COLUMNS}, a.tag FROM repositories r "  # noqa: S608 -- constant text
+    f"SELECT r.uid, o.digest, {_OBJECT_COLUMNS}, a.tag, {_MANIFEST_COLUMNS} "  # noqa: S608 -- constant text
+    "FROM repositories r "
     "LEFT JOIN objects o ON o.repository = r.name AND o.kind = 'manifest' AND o.digest = ? "
     "LEFT JOIN tags a ON a.repository = r.name AND a.digest = o.digest "
+    f"{_JOIN_MANIFEST_ROW}"
     "WHERE r.name = ? ORDER BY a.tag"
 )
 _SELECT_REPOSITORIES = (

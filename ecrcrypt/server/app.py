@@ -35,8 +35,8 @@ from starlette.routing import Route
 
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.authorization import USERNAME, authenticate
-from ecrcrypt.ecr.codec import COPY_CHUNK
-from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, OCI_INDEX, ImageApi, ImageIdentifier
+from ecrcrypt.ecr.codec import COPY_CHUNK, VerifyingReader
+from ecrcrypt.ecr.images import MANIFEST_MEDIA_TYPES, OCI_INDEX, ImageApi, ImageIdentifier, manifest_subject
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.registry_kms import open_registry_with
 from ecrcrypt.ecr.repository import Repository
@@ -266,13 +266,22 @@ class DistributionApp:
     # -- blobs ------------------------------------------------------------------------------------
     async def _blob_get(self, request: Request, principal: str, name: str, digest: str) -> Response:
         d = _digest(digest)
+        wanted = request.headers.get("range")
+        whole = request.method == "GET" and not wanted
 
-        def look() -> tuple[Repository, int | None]:
+        def look() -> tuple[Repository, int | None, VerifyingReader | None]:
+            # One read of the metadata past the repository's: the layer's record with its liveness.
             repo = self._repository(principal, name)
+            if whole:
+                opened = ImageApi(repo).open_layer(d)
+                return (repo, None, None) if opened is None else (repo, *opened)
             layers, _ = ImageApi(repo).batch_check_layer_availability([d])
-            return repo, (layers[0].size if layers else None)
+            return repo, (layers[0].size if layers else None), None
 
-        repo, size = await _run(look)
+        try:
+            repo, size, reader = await _run(look)
+        except LayersNotFoundError:  # deleted meanwhile
+            raise DistributionError(404, "BLOB_UNKNOWN", f"blob {d} is not in repository {name}") from None
         if size is None:
             raise DistributionError(404, "BLOB_UNKNOWN", f"blob {d} is not in repository {name}")
         headers = {
@@ -282,17 +291,12 @@ class DistributionApp:
         }
         if request.method == "HEAD":
             return Response(status_code=200, headers={**headers, "Content-Length": str(size)})
-        wanted = request.headers.get("range")
-        if wanted:
-            m = _RANGE.fullmatch(wanted.strip())
+        if reader is None:
+            m = _RANGE.fullmatch((wanted or "").strip())
             first, last = self._range(m, size)
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
             headers["Content-Length"] = str(last - first + 1)
             return StreamingResponse(_range_stream(repo, d, first, last), status_code=206, headers=headers)
-        try:
-            reader = await _run(lambda: repo.open_layer(d))
-        except LayersNotFoundError:  # deleted meanwhile
-            raise DistributionError(404, "BLOB_UNKNOWN", f"blob {d} is not in repository {name}") from None
         return StreamingResponse(_stream(reader), headers={**headers, "Content-Length": str(size)})
 
     @staticmethod
@@ -401,23 +405,28 @@ class DistributionApp:
     # -- manifests --------------------------------------------------------------------------------
     async def _manifest_get(self, request: Request, principal: str, name: str, reference: str) -> Response:
         ident = _reference(reference)
-        api = await _run(lambda: ImageApi(self._repository(principal, name)))
-        info = await _run(lambda: api.manifest_info(ident))
-        if info is None:
-            raise DistributionError(404, "MANIFEST_UNKNOWN", f"manifest {reference} is not in repository {name}")
-        digest, media_type, size = info
         accepted = _accepted(request)
-        if accepted and media_type not in accepted and "*/*" not in accepted:
-            raise DistributionError(
-                404, "MANIFEST_UNKNOWN", f"manifest {reference} is a {media_type}, which the request does not accept"
+
+        def accepts(media_type: str) -> bool:
+            return not accepted or media_type in accepted or "*/*" in accepted
+
+        found = await _run(
+            lambda: ImageApi(self._repository(principal, name)).get_manifest(
+                ident, body=request.method == "GET", accepts=accepts
             )
-        headers = {"Docker-Content-Digest": str(digest), "Content-Type": media_type}
-        if request.method == "HEAD":
-            return Response(status_code=200, headers={**headers, "Content-Length": str(size)})
-        images, _ = await _run(lambda: api.batch_get_image([ImageIdentifier(digest=str(digest))]))
-        if not images:
+        )
+        if found is None:
             raise DistributionError(404, "MANIFEST_UNKNOWN", f"manifest {reference} is not in repository {name}")
-        return Response(images[0].manifest, headers=headers, media_type=media_type)
+        if not accepts(found.media_type):
+            raise DistributionError(
+                404,
+                "MANIFEST_UNKNOWN",
+                f"manifest {reference} is a {found.media_type}, which the request does not accept",
+            )
+        headers = {"Docker-Content-Digest": str(found.digest), "Content-Type": found.media_type}
+        if found.manifest is None:  # HEAD
+            return Response(status_code=200, headers={**headers, "Content-Length": str(found.size)})
+        return Response(found.manifest, headers=headers, media_type=found.media_type)
 
     async def _manifest_put(self, request: Request, principal: str, name: str, reference: str) -> Response:
         declared = request.headers.get("content-length")
@@ -445,7 +454,8 @@ class DistributionApp:
             api = ImageApi(self._repository(principal, name, create=True))
             with contextlib.suppress(ImageAlreadyExistsError):  # pushed again: the spec's PUT is idempotent
                 api.put_image(bytes(manifest), media_type=media_type, tag=ident.tag, digest=ident.digest)
-            return api.subject_of(digest)
+            # From the bytes the client sent (stored under their digest): no read, so no read permission.
+            return manifest_subject(bytes(manifest), media_type)
 
         subject = await _run(put)
         headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}

@@ -11,6 +11,7 @@ end (create, push, pull, delete, recover) with the local KMS and the filesystem 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
@@ -838,3 +841,160 @@ def test_postgres_schema_3_is_migrated_forward_at_open_with_its_rows(postgres_ur
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         versions = [r[0] for r in conn.execute(f"SELECT version FROM {MIGRATIONS_TABLE} ORDER BY version")]
     assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+# -- find_image with the image API's manifest row (one statement per OCI pull request) ---------------
+_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def _row(digest: str, media_type: str = _INDEX, *, size: int = 7, subject: str | None = None) -> records.ManifestRow:
+    return records.ManifestRow(
+        digest=digest,
+        media_type=media_type,
+        artifact_media_type="application/x.art",
+        subject=subject,
+        size_in_bytes=size,
+    )
+
+
+def _manifest_fields(row: records.ManifestRow | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {
+        "media_type": row.media_type,
+        "artifact_media_type": row.artifact_media_type,
+        "subject": row.subject,
+        "size_in_bytes": row.size_in_bytes,
+    }
+
+
+def _separate_reads(store: MetadataStore, record: RepositoryRecord, *, tag: str | None, digest: str | None) -> Any:
+    """What find_image answers, read the way the image API read it before: one statement per fact."""
+    current = store.get_repository(record.name)
+    if current is None or current.uid != record.uid:
+        return ImageLookup(live=False)
+    found = store.get_tag(record.name, tag) if tag is not None else digest
+    if found is None:
+        return ImageLookup(live=True)
+    obj = store.get_object(record.name, "manifest", found)
+    if obj is None:
+        return ImageLookup(live=True, digest=found)
+    return ImageLookup(
+        live=True,
+        digest=found,
+        record=obj,
+        tags=tuple(store.tags_of(record.name, found)),
+        **_manifest_fields(records.get_manifest(store, record, found)),
+    )
+
+
+def test_find_image_reads_the_manifest_row_of_that_very_repository(store: MetadataStore) -> None:
+    record = _created(store, _record())
+    with_row, without_row = _object(_M1, kind="manifest", blob_key="m1"), _object(_M2, kind="manifest", blob_key="m2")
+    store.put_object(record, with_row)
+    store.put_object(record, without_row)  # stored before the image API recorded media types
+    records.put_manifest(store, record, _row(_M1, size=5_000_000_000, subject=_M2))
+    assert store.put_tag(record, "v1", _M1) and store.put_tag(record, "old", _M2)
+    expected = ImageLookup(
+        live=True,
+        digest=_M1,
+        record=with_row,
+        tags=("v1",),
+        media_type=_INDEX,
+        artifact_media_type="application/x.art",
+        subject=_M2,
+        size_in_bytes=5_000_000_000,  # past 32 bits on both backends
+    )
+    assert store.find_image(record, tag="v1") == expected == store.find_image(record, digest=_M1)
+    assert store.find_image(record, tag="old") == ImageLookup(live=True, digest=_M2, record=without_row, tags=("old",))
+    # A row without its manifest object (the object's row is what a deletion removes) does not show.
+    records.put_manifest(store, record, _row("sha256:" + "9" * 64))
+    assert store.find_image(record, digest="sha256:" + "9" * 64) == ImageLookup(live=True, digest="sha256:" + "9" * 64)
+    for tag, digest in (("v1", None), (None, _M1), ("old", None)):
+        assert store.find_image(record, tag=tag, digest=digest) == _separate_reads(
+            store, record, tag=tag, digest=digest
+        )
+
+    # Deleted and re-created under the same name, holding the same manifest: the new repository has no
+    # row of its own yet, and the old repository's row (keyed by the old uid, still in the table) must
+    # not show through; the old handle finds its repository gone.
+    assert store.begin_delete(record, RepositoryIntent.deleting(record, owner="me", started_at=1.0))
+    assert store.list_intents()[0].uid == record.uid and store.end_intent(record.uid, "me")
+    reborn = _created(store, _record(uid="e" * 32))
+    store.put_object(reborn, with_row)
+    assert store.put_tag(reborn, "v1", _M1)
+    assert records.get_manifest(store, record, _M1) is not None  # the old row is there, unreachable
+    assert store.find_image(reborn, tag="v1") == ImageLookup(live=True, digest=_M1, record=with_row, tags=("v1",))
+    assert store.find_image(record, tag="v1") == ImageLookup(live=False)
+    records.put_manifest(store, reborn, _row(_M1, media_type="application/vnd.oci.image.manifest.v1+json", size=3))
+    got = store.find_image(reborn, digest=_M1)
+    assert (got.media_type, got.size_in_bytes, got.subject) == ("application/vnd.oci.image.manifest.v1+json", 3, None)
+
+
+def test_a_tag_moved_between_two_lookups_gives_each_image_whole(store: MetadataStore) -> None:
+    record = _created(store, _record())
+    one, two = _object(_M1, kind="manifest", blob_key="m1"), _object(_M2, kind="manifest", blob_key="m2")
+    for obj, media_type in ((one, _INDEX), (two, "application/vnd.docker.distribution.manifest.v2+json")):
+        store.put_object(record, obj)
+        records.put_manifest(store, record, _row(obj.digest, media_type, size=len(media_type)))
+    assert store.put_tag(record, "latest", _M1) and store.put_tag(record, "stable", _M2)
+    before = store.find_image(record, tag="latest")
+    assert store.put_tag(record, "latest", _M2)  # moved between the two reads
+    after = store.find_image(record, tag="latest")
+    assert (before.digest, before.record, before.tags, before.media_type) == (_M1, one, ("latest",), _INDEX)
+    docker = "application/vnd.docker.distribution.manifest.v2+json"
+    assert (after.digest, after.record, after.tags, after.media_type) == (_M2, two, ("latest", "stable"), docker)
+    assert before.size_in_bytes == len(_INDEX) and after.size_in_bytes == len(docker)
+    # The manifest the tag left keeps its own row and no tags.
+    assert store.find_image(record, digest=_M1) == attrs.evolve(before, tags=())
+
+
+_DIGESTS = (_M1, _M2, "sha256:" + "5" * 64)
+_EXAMPLES = itertools.count()
+_TAGS = ("a", "b")
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.sampled_from(_DIGESTS), st.booleans()),  # with its manifest row or not
+        st.tuples(st.just("tag"), st.sampled_from(_TAGS), st.sampled_from(_DIGESTS)),
+        st.tuples(st.just("untag"), st.sampled_from(_TAGS)),
+        st.tuples(st.just("delete"), st.sampled_from(_DIGESTS)),
+        st.tuples(st.just("recreate")),  # the repository deleted and re-created under its name
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+def test_find_image_answers_what_the_separate_reads_answer_when_nothing_interleaves(
+    store: MetadataStore, ops: list[tuple[Any, ...]]
+) -> None:
+    """For any history of pushes, tags, untags, image deletions and re-creations, the one-statement
+    lookup of every handle (old ones included), tag and digest equals the separate reads' answer."""
+    number = next(_EXAMPLES)  # every example its own repository (name and uids)
+    name = f"prop/{number}"
+    handles = [_created(store, _record(name, f"{number:016x}{0:016x}"))]
+    for op in ops:
+        current = handles[-1]
+        if op[0] == "push":
+            store.put_object(current, _object(op[1], kind="manifest", blob_key=f"{current.uid}/{op[1]}"))
+            if op[2]:
+                records.put_manifest(store, current, _row(op[1], size=len(handles)))
+        elif op[0] == "tag":
+            store.put_tag(current, op[1], op[2])
+        elif op[0] == "untag":
+            records.untag(store, current, op[1])
+        elif op[0] == "delete":
+            records.delete_image(store, current, op[1])
+        else:
+            assert store.begin_delete(current, RepositoryIntent.deleting(current, owner="me", started_at=1.0))
+            assert store.end_intent(current.uid, "me")
+            handles.append(_created(store, _record(name, f"{number:016x}{len(handles):016x}")))
+    for handle in handles:
+        for tag in _TAGS:
+            assert store.find_image(handle, tag=tag) == _separate_reads(store, handle, tag=tag, digest=None)
+        for digest in _DIGESTS:
+            assert store.find_image(handle, digest=digest) == _separate_reads(store, handle, tag=None, digest=digest)
+    current = handles[-1]
+    assert store.begin_delete(current, RepositoryIntent.deleting(current, owner="me", started_at=1.0))
+    assert store.end_intent(current.uid, "me")
