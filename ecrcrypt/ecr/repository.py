@@ -112,6 +112,13 @@ class Repository:
     def __repr__(self) -> str:
         return f"Repository({str(self._arn)!r}, {self._type.value}, caller={self._caller!r})"
 
+    def as_caller(self, principal: str) -> Repository:
+        """This very repository (the one whose record this handle holds), acting as ``principal``,
+        without reading the metadata. As safe as holding a handle: every operation checks, in the
+        statement that reads what it needs, that this repository (its uid) is still live, and a
+        record never changes while its uid lives (the encryption configuration is fixed at creation)."""
+        return Repository(self._core, self._record, principal)
+
     # -- identity ------------------------------------------------------------------------
     @property
     def name(self) -> str:

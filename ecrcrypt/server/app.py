@@ -60,6 +60,8 @@ __all__ = ["app_from_environment", "create_app", "open_registry"]
 T = TypeVar("T")
 
 _API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+# Repository handles a server process keeps for its pull routes, at most (past it, all go).
+_KNOWN_REPOSITORIES = 1024
 #: How often a server process removes abandoned uploads (seconds).
 COLLECT_EVERY = 3600.0
 #: The distribution spec: registries SHOULD accept manifests of at least 4 MiB.
@@ -179,6 +181,8 @@ class DistributionApp:
     def __init__(self, registry: Registry, *, create_on_push: bool = False) -> None:
         self.registry = registry
         self.create_on_push = create_on_push
+        # Repositories this process has found, by name, for the pull routes (see _pulling).
+        self._known: dict[str, Repository] = {}
         realm = f"https://{registry.account}.dkr.ecr.{registry.region}.amazonaws.com/"
         self._challenge = f'Basic realm="{realm}",service="ecr.amazonaws.com"'
 
@@ -243,6 +247,28 @@ class DistributionApp:
             registry.create_repository(name)
         return registry.repository(name)
 
+    def _pulling(self, principal: str, name: str, action: Callable[[Repository], T]) -> T:
+        """``action`` on the repository ``name``, found from this process's memory when it can be.
+
+        A pull request's one lookup (``find_image``/``find_object``) checks, in its own statement,
+        that the repository whose record the handle holds (its uid) is still live: the memory
+        saves the request its read of the repository, a round trip on a shared database. When the
+        lookup finds that repository gone, the memory is dropped and the request runs once more on
+        a fresh read, so a repository deleted meanwhile is answered as gone and one re-created
+        under the same name is served as the new one.
+        """
+        known = self._known.get(name)
+        if known is not None:
+            try:
+                return action(known.as_caller(principal))
+            except RepositoryNotFoundError:
+                self._known.pop(name, None)
+        repo = self._repository(principal, name)
+        if len(self._known) >= _KNOWN_REPOSITORIES:
+            self._known.clear()
+        self._known[name] = repo
+        return action(repo)
+
     # -- catalog and tags -------------------------------------------------------------------------
     async def _catalog_get(self, request: Request, principal: str) -> Response:
         found = await _run(lambda: self.registry.as_caller(principal).describe_repositories())
@@ -269,9 +295,8 @@ class DistributionApp:
         wanted = request.headers.get("range")
         whole = request.method == "GET" and not wanted
 
-        def look() -> tuple[Repository, int | None, VerifyingReader | None]:
-            # One read of the metadata past the repository's: the layer's record with its liveness.
-            repo = self._repository(principal, name)
+        def look(repo: Repository) -> tuple[Repository, int | None, VerifyingReader | None]:
+            # One read of the metadata: the layer's record with the repository's liveness.
             if whole:
                 opened = ImageApi(repo).open_layer(d)
                 return (repo, None, None) if opened is None else (repo, *opened)
@@ -279,7 +304,7 @@ class DistributionApp:
             return repo, (layers[0].size if layers else None), None
 
         try:
-            repo, size, reader = await _run(look)
+            repo, size, reader = await _run(lambda: self._pulling(principal, name, look))
         except LayersNotFoundError:  # deleted meanwhile
             raise DistributionError(404, "BLOB_UNKNOWN", f"blob {d} is not in repository {name}") from None
         if size is None:
@@ -411,8 +436,10 @@ class DistributionApp:
             return not accepted or media_type in accepted or "*/*" in accepted
 
         found = await _run(
-            lambda: ImageApi(self._repository(principal, name)).get_manifest(
-                ident, body=request.method == "GET", accepts=accepts
+            lambda: self._pulling(
+                principal,
+                name,
+                lambda repo: ImageApi(repo).get_manifest(ident, body=request.method == "GET", accepts=accepts),
             )
         )
         if found is None:

@@ -7,7 +7,8 @@ application (the same handlers ``ecrcrypt serve`` runs), over a registry on the 
 filesystem store, authenticated with a GetAuthorizationToken password like any client.
 
 Every request sends one statement to authenticate (the token; none once this process has verified
-that token: it remembers it until it expires), one to find the repository
+that token: it remembers it until it expires), one to find the repository (none once this process
+has found it: the lookup checks the repository's liveness by uid itself)
 (``Registry.repository``) and, for what it asks of the repository, one lookup: liveness, tag,
 manifest record, its tags and its ``image_manifests`` row (media type, size) in one statement
 (``MetadataStore.find_image``), or liveness and the layer's record (``find_object``).
@@ -27,7 +28,7 @@ import pytest
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.authorization import get_authorization_token
 from ecrcrypt.ecr.images import OCI_MANIFEST, ImageApi, ImageIdentifier
-from ecrcrypt.ecr.metadata_url import create_metadata
+from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
 from ecrcrypt.ecr.permissions import EcrAuthorization
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.service_key import ServiceKey
@@ -103,10 +104,10 @@ def _manifest(config: Digest, layer: Digest, size: int) -> bytes:
 
 
 def serve(
-    registry: Registry, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    registry: Registry, method: str, path: str, headers: dict[str, str], body: bytes = b"", app: Any = None
 ) -> tuple[int, dict[str, str], bytes]:
-    """One request through the server's ASGI application, in this process."""
-    app = create_app(registry)
+    """One request through the server's ASGI application (a new one unless ``app``), in this process."""
+    app = create_app(registry) if app is None else app
     sent: list[MutableMapping[str, Any]] = []
     asked = False
 
@@ -183,23 +184,67 @@ def test_each_pull_route_reads_the_metadata_once_past_the_token_and_the_reposito
     assert len(log) == expected, log.show()
 
 
-@pytest.mark.parametrize("route", ["GET manifest by tag", "GET blob"])
-def test_a_token_already_verified_by_this_process_costs_no_statement(
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_a_process_remembers_the_token_and_the_repository_across_requests(
     registry: Registry, mode: str, route: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A client sends its token with every request: the first verifies it against the database,
-    the next ones are answered from the process's memory of it (``ecr.authorization``)."""
+    """A client sends its token with every request, for the same repository: the first request
+    verifies the token and finds the repository; the next ones are answered from the process's
+    memory of both (``ecr.authorization``; the server's ``_pulling``) and read only their lookup."""
     method, template, status = ROUTES[route]
-    path = template.format(layer=Digest.of(LAYER))
+    manifest = registry.repository("team/app").resolve(tag="v1")
+    path = template.format(manifest=manifest, layer=Digest.of(LAYER), missing=MISSING)
     headers = {**_auth(registry), "Accept": OCI_MANIFEST}
+    app = create_app(registry)
     counts = []
     for _ in range(3):
         with counting(registry._core.metadata, monkeypatch) as log:
-            got, _, body = serve(registry, method, path, headers)
+            got, _, body = serve(registry, method, path, headers, app=app)
         assert got == status, body
         counts.append(len(log))
     expected = PINNED[route] + (CHECKS[route] if mode == "authorized" else 0)
-    assert counts == [expected, expected - 1, expected - 1]
+    assert counts == [expected, expected - 2, expected - 2]
+
+
+def test_a_remembered_repository_deleted_or_re_created_elsewhere_is_answered_as_it_now_is(
+    registry: Registry, backend: str, kms: LocalKms, tmp_path: Path
+) -> None:
+    """Another host deletes the repository this server remembers (gone: 404 NAME_UNKNOWN), then
+    creates it again under the same name with another image (served: the new one, never the old)."""
+    app = create_app(registry)
+    headers = {**_auth(registry), "Accept": OCI_MANIFEST}
+    got, _, first = serve(registry, "GET", "/v2/team/app/manifests/v1", headers, app=app)
+    assert got == 200
+    other = Registry(
+        kms=kms.client,
+        store=FilesystemBlobStore(tmp_path / "blobs"),
+        metadata=open_metadata(backend),
+        account=ACCOUNT,
+        region=REGION,
+    )
+    try:
+        other.delete_repository("team/app", force=True)
+        for path in ("/v2/team/app/manifests/v1", f"/v2/team/app/blobs/{Digest.of(LAYER)}"):
+            got, _, body = serve(registry, "GET", path, headers, app=app)
+            assert got == 404 and b"NAME_UNKNOWN" in body, body
+        other.create_repository("team/app")
+        repo = other.repository("team/app")
+        config = repo.push_layer(CONFIG, digest=Digest.of(CONFIG))
+        fresh = b"another layer " * 300
+        layer = repo.push_layer(fresh, digest=Digest.of(fresh))
+        ImageApi(repo).put_image(_manifest(config.digest, layer.digest, layer.size), tag="v1")
+        got, _, second = serve(registry, "GET", "/v2/team/app/manifests/v1", headers, app=app)
+        assert (
+            got == 200
+            and second != first
+            and Digest.of(second) == Digest.of(_manifest(config.digest, layer.digest, layer.size))
+        )
+        got, _, blob = serve(registry, "GET", f"/v2/team/app/blobs/{layer.digest}", headers, app=app)
+        assert got == 200 and blob == fresh
+        got, _, body = serve(registry, "GET", f"/v2/team/app/blobs/{Digest.of(LAYER)}", headers, app=app)
+        assert got == 404 and b"BLOB_UNKNOWN" in body  # the old repository's layer is not the new one's
+    finally:
+        other.close()
 
 
 def _library_calls(registry: Registry) -> dict[str, Any]:
