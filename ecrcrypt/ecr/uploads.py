@@ -17,6 +17,20 @@ Between parts the upload is a row of the registry's metadata plus one blob per p
 * a lease in the row lets one request at a time write (a frame's nonce is its sequence number: two
   writers continuing from the same point would reuse nonces).
 
+The lease (``records.claim_upload``) names its holder -- host, boot, PID namespace, pid and start
+time, ``liveness.current_owner`` -- so a holder that provably died (a worker of this host killed
+mid-part) is taken over at once by the next request. A holder that cannot be checked (another host
+or container) keeps the upload until its lease runs out: LEASE_SECONDS = 60 s after it last renewed.
+A live request renews every LEASE_RENEW = 15 s, and only when bytes arrive, before it seals them:
+the 45 s between a renewal and the lease's end are the margin for a paused process and for clocks
+that disagree across hosts (each claimer compares ``lease_until`` with its own clock). Halving the
+former 120 / 30 halves what a killed host costs its uploads in progress; one database write per
+request every 15 s is nothing beside the part it streams. A client that stalls longer than the
+lease keeps its upload unless another request claims it meanwhile (its next renewal is a
+compare-and-set on its token and simply succeeds); if one did, the stalled request's renewal fails
+before it seals another frame, it discards its part and fails with ``InvalidLayerPartError``, and
+the upload stands where the other request left it.
+
 KMS_DSSE layers nest two messages; the upload then keeps one such state per level, and the inner
 message's header (its context does not name the digest) starts out as the outer level's tail.
 
@@ -31,6 +45,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import os
 import secrets
 import threading
@@ -49,6 +64,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
 from ecrcrypt.ecr.codec import COPY_CHUNK, Written, open_decrypting, placeholder_digest, rebind_data_key
+from ecrcrypt.ecr.crashpoints import crashpoint
 from ecrcrypt.ecr.metadata import RepositoryRecord, now
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.repository import Repository, _reader
@@ -72,10 +88,11 @@ __all__ = ["PART_SIZE", "UPLOAD_TTL", "LayerUploads", "UploadStatus", "collect_a
 PART_SIZE = 10 * 1024 * 1024
 #: An upload untouched for this long is abandoned: :func:`collect_abandoned_uploads` removes it.
 UPLOAD_TTL = 24 * 3600.0
-#: How long one request holds an upload without renewing it: a server that died mid-part blocks the
-#: upload this long. A live request renews every LEASE_RENEW seconds while it streams.
-LEASE_SECONDS = 120.0
-LEASE_RENEW = 30.0
+#: How long one request holds an upload without renewing it: a server on another host that died
+#: mid-part blocks the upload this long (one of this host and PID namespace, not at all). A live
+#: request renews every LEASE_RENEW seconds while bytes arrive (the module docstring says why).
+LEASE_SECONDS = 60.0
+LEASE_RENEW = 15.0
 _TAIL_INFO = b"ecrcrypt/layer-upload/tail"
 
 
@@ -241,7 +258,9 @@ class _Writers:
 
 class _Lease:
     """One request's hold on an upload, renewed while it works; losing it stops the request (another
-    process took the upload over: continuing would seal frames under nonces it may reuse)."""
+    process took the upload over: continuing would seal frames under nonces it may reuse). Called
+    before every write that may seal a frame, so a request that waited longer than LEASE_RENEW for
+    its client asks the database before it seals anything more."""
 
     def __init__(self, meta: MetadataStore, upload_id: str, token: str) -> None:
         self._meta = meta
@@ -348,15 +367,17 @@ class LayerUploads:
 
     def _claim(self, upload_id: str) -> tuple[records.UploadRow, _Lease]:
         record = self._record()
-        lease = secrets.token_hex(8)
+        lease = records.lease_token()
         at = now()
         got = records.claim_upload(self._meta, record, upload_id, lease, at, at + LEASE_SECONDS)
         if got == "unknown":
             raise self._unknown(upload_id)
         if isinstance(got, str):
             row = records.get_upload(self._meta, upload_id)
+            left = 0 if row is None else max(0, math.ceil(row.lease_until - at))
             raise InvalidLayerPartError(
-                f"another request is still writing upload '{upload_id}'",
+                f"another request is still writing upload '{upload_id}' (its lease runs {left} s more"
+                " unless it renews)",
                 last_valid_byte_received=-1 if row is None else row.received - 1,
             )
         return got, _Lease(self._meta, upload_id, lease)
@@ -438,11 +459,11 @@ class LayerUploads:
                 data = read()
                 if not data:
                     break
+                lease.keep()  # before sealing: the read may have waited on the client for long
                 chain.top.write(data)
                 if hasher is not None:
                     hasher.update(data)
                 n += len(data)
-                lease.keep()
             received = row.received + n
             if last is not None and last != received - 1:
                 raise InvalidLayerPartError(
@@ -467,6 +488,7 @@ class LayerUploads:
                 )
             size = chain.writers[0].body_length
             sink.commit()
+        crashpoint("layer-part:committed")  # the part is stored, the upload's row does not list it yet
         if hasher is not None:
             _HASHES.put(row.upload_id, received, hasher)
         return attrs.evolve(state, levels=tuple(levels), parts=(*state.parts, (part_key, size))), received
@@ -530,6 +552,7 @@ class LayerUploads:
                     sink.write(header)
                     for part_key, _ in state.parts:
                         append_object(sink, self._store, part_key, progress=lease.keep)
+                        lease.keep()  # a server-side copy (S3) calls no progress
                     sink.write(last.getbuffer())
                     sink.commit()
                 if hasher is None:
