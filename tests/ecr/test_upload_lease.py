@@ -40,7 +40,9 @@ REPO = "team/app"
 
 # A registry process that takes the upload's lease and streams a part read from a file, then:
 # "stream": reports it and waits for more bytes that never come (the parent SIGKILLs it);
-# "stored": kills itself once the part is committed, before the upload's row lists it.
+# "stored": kills itself once the part is committed, before the upload's row lists it;
+# "completing": saves the part and completes the upload, killing itself once the layer is
+# recorded, before the upload's row is removed.
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys
@@ -48,7 +50,7 @@ _CHILD = textwrap.dedent(
     from ecrcrypt.ecr.registry import Registry
     from ecrcrypt.ecr.uploads import LayerUploads
 
-    root, url, upload_id, mode, first, path = sys.argv[1:]
+    root, url, upload_id, mode, first, path, digest = sys.argv[1:]
     with open(path, "rb") as f:
         data = f.read()
 
@@ -63,13 +65,16 @@ _CHILD = textwrap.dedent(
             return chunk
 
     def hook(name):
-        if name == "layer-part:committed" and mode == "stored":
-            print("stored", flush=True)
+        if (mode, name) in (("stored", "layer-part:committed"), ("completing", "push:recorded")):
+            print(mode, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    set_crash_hook(hook)
     registry = Registry.open(root, frame_length=1024, metadata=url)
-    LayerUploads(registry.repository("team/app")).upload_layer_part(upload_id, Client(), part_first_byte=int(first))
+    set_crash_hook(hook)
+    api = LayerUploads(registry.repository("team/app"))
+    api.upload_layer_part(upload_id, Client(), part_first_byte=int(first))
+    if mode == "completing":
+        api.complete_layer_upload(upload_id, [digest])
     print("returned", flush=True)
     """
 )
@@ -126,9 +131,11 @@ def _content(size: int) -> bytes:
 
 
 # -- a registry process killed mid-part --------------------------------------------------------------
-def _child(directory: Path, url: str, upload_id: str, mode: str, first: int, part: Path) -> subprocess.Popen[str]:
+def _child(
+    directory: Path, url: str, upload_id: str, mode: str, first: int, part: Path, digest: Digest
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(directory), url, upload_id, mode, str(first), str(part)],
+        [sys.executable, "-c", _CHILD, str(directory), url, upload_id, mode, str(first), str(part), str(digest)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -152,7 +159,7 @@ def _reap(child: subprocess.Popen[str], *, kill: bool) -> None:
     assert child.returncode == -signal.SIGKILL
 
 
-@pytest.mark.parametrize("mode", ["stream", "stored"])
+@pytest.mark.parametrize("mode", ["stream", "stored", "completing"])
 def test_a_process_killed_mid_part_is_taken_over_at_once(
     hosts: tuple[Registry, Registry], directory: Path, url: str, tmp_path: Path, mode: str
 ) -> None:
@@ -164,12 +171,11 @@ def test_a_process_killed_mid_part_is_taken_over_at_once(
     api.upload_layer_part(upload_id, data[:first], part_first_byte=0)
     part = tmp_path / "part"
     part.write_bytes(data[first:])
-    before = set(reg.store.list())
 
-    child = _child(directory, url, upload_id, mode, first, part)
+    child = _child(directory, url, upload_id, mode, first, part, Digest.of(data))
     assert child.stdout is not None and child.stderr is not None
     said = child.stdout.readline().strip()
-    if said != {"stream": "streaming", "stored": "stored"}[mode]:
+    if said != {"stream": "streaming"}.get(mode, mode):
         _reap(child, kill=True)
         pytest.fail(f"the child said {said!r}: {child.stderr.read() if child.stderr else ''}")
     if mode == "stream":
@@ -179,23 +185,28 @@ def test_a_process_killed_mid_part_is_taken_over_at_once(
         for host in hosts:
             with pytest.raises(InvalidLayerPartError, match="still writing"):
                 LayerUploads(host.repository(REPO)).upload_layer_part(upload_id, data[first:], part_first_byte=first)
-    _reap(child, kill=mode == "stream")  # "stored": it killed itself
+    _reap(child, kill=mode == "stream")  # the others killed themselves
 
     row = _row(reg, upload_id)
-    assert row.received == first  # what the dead request streamed is not part of the upload
+    # What the dead request streamed is not part of the upload, unless it saved its part.
+    assert row.received == (len(data) if mode == "completing" else first)
     holder = records.lease_holder(row.lease or "")
     assert holder is not None and holder.split("|")[3] == str(child.pid) and owner_gone(holder)
     assert row.lease_until > time.time()  # its lease still runs: nothing below waits for it
-    orphans = set(reg.store.list()) - before  # "stored": the part committed, never listed by the upload
+    # "stored": the part committed, which no record and not the upload's row lists
+    orphans = set(reg.store.list()) - set(_meta(reg).snapshot().blob_keys)
     assert all(".part-" in k for k in orphans) and len(orphans) == (1 if mode == "stored" else 0)
 
-    # Another process continues at once, and completes the layer.
-    status = api.upload_layer_part(upload_id, data[first:], part_first_byte=first)
-    assert status.received == len(data)
+    # Another process continues at once, and completes the layer (the dead completion recorded it).
+    if mode != "completing":
+        status = api.upload_layer_part(upload_id, data[first:], part_first_byte=first)
+        assert status.received == len(data)
     pushed = api.complete_layer_upload(upload_id, [Digest.of(data)])
-    assert pushed.digest == Digest.of(data) and not pushed.already_existed
-    for other in hosts:  # the digest is verified as it is read
-        assert other.repository(REPO).read_layer(Digest.of(data)) == data
+    assert pushed.digest == Digest.of(data) and pushed.already_existed == (mode == "completing")
+    assert records.get_upload(_meta(reg), upload_id) is None
+    assert time.time() < row.lease_until  # all of it while the dead request's lease still ran
+    for host in hosts:  # the digest is verified as it is read
+        assert host.repository(REPO).read_layer(Digest.of(data)) == data
 
     report = reg.collect_garbage()
     assert set(report.deleted) == orphans
