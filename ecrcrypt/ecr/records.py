@@ -381,14 +381,22 @@ def blob_key_in_use(meta: MetadataStore, repository: str, blob_key: str) -> bool
     return row is not None
 
 
-def delete_upload(meta: MetadataStore, upload_id: str) -> None:
-    """Forget an upload (its part blobs, deleted by the caller first, are no longer kept)."""
+def delete_upload(meta: MetadataStore, upload_id: str, *, lease: str | None = None) -> bool:
+    """Forget an upload (its part blobs are no longer kept: the caller deletes them next, or garbage
+    collection does). With ``lease``, only while that lease still holds it: ``False`` (nothing
+    done) when another request took the upload over, whose parts they now are."""
 
-    def op(db: MetadataConnection) -> None:
-        db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
+    def op(db: MetadataConnection) -> bool:
+        if lease is None:
+            cur = db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
+        else:
+            cur = db.execute("DELETE FROM layer_uploads WHERE upload_id = ? AND lease = ?", (upload_id, lease))
+        if int(cur.rowcount) != 1:
+            return False
         db.execute("DELETE FROM upload_blobs WHERE upload_id = ?", (upload_id,))
+        return True
 
-    _write(meta, op)
+    return _write(meta, op)
 
 
 def stale_uploads(meta: MetadataStore, before: float, at: float) -> list[UploadRow]:

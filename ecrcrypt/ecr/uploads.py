@@ -29,7 +29,9 @@ request every 15 s is nothing beside the part it streams. A client that stalls l
 lease keeps its upload unless another request claims it meanwhile (its next renewal is a
 compare-and-set on its token and simply succeeds); if one did, the stalled request's renewal fails
 before it seals another frame, it discards its part and fails with ``InvalidLayerPartError``, and
-the upload stands where the other request left it.
+the upload stands where the other request left it. A completion renews before each part it copies;
+it writes the layer under a key of its own attempt and ends the upload only while its lease holds,
+so one that stalled never removes a layer, an upload or parts another request took over.
 
 KMS_DSSE layers nest two messages; the upload then keeps one such state per level, and the inner
 message's header (its context does not name the digest) starts out as the outer level's tail.
@@ -159,7 +161,7 @@ class _State:
     frame_length: int
     levels: tuple[_Level, ...]  # outer first
     parts: tuple[tuple[str, int], ...]  # (blob key, bytes)
-    final: str  # the blob key completion writes the layer to
+    final: str  # completions write the layer to this key plus a suffix of their own (once: to this key)
 
     def dump(self) -> str:
         return json.dumps(
@@ -509,12 +511,14 @@ class LayerUploads:
                 pushed = self._complete(row, declared, lease)
         except DigestMismatchError:
             # The content is wrong, not the upload: ECR's InvalidLayerException ends it.
-            self._discard(row)
+            self._discard(row, lease)
             raise
         except BaseException:
             records.release_upload(self._meta, upload_id, lease.token)
             raise
-        self._discard(row)
+        # Recorded. Had another request taken the upload over meanwhile (this one stalled past its
+        # lease), the upload and its parts are that request's now: it finds the layer and ends them.
+        self._discard(row, lease)
         return pushed
 
     def _complete(self, row: records.UploadRow, declared: Digest, lease: _Lease) -> LayerPush:
@@ -529,7 +533,9 @@ class LayerUploads:
         if hasher is not None and Digest(hasher.hexdigest()) != declared:
             raise DigestMismatchError(f"uploaded content has digest sha256:{hasher.hexdigest()}, not {declared}")
         provider = repo._provider()
-        key = state.final
+        # A key of this attempt's own: a completion that lost its lease and fails removes what it
+        # wrote, never the object a request that took the upload over may have recorded.
+        key = f"{state.final}.{secrets.token_hex(4)}"
         context = repo._context("layer", declared)
         with repo._guard(provider):
             keys = self._keys(provider, state)
@@ -551,8 +557,9 @@ class LayerUploads:
                 with self._store.open_write(key) as sink:
                     sink.write(header)
                     for part_key, _ in state.parts:
+                        lease.keep()  # each part, as a server-side copy (S3) calls no progress
                         append_object(sink, self._store, part_key, progress=lease.keep)
-                        lease.keep()  # a server-side copy (S3) calls no progress
+                    lease.keep()
                     sink.write(last.getbuffer())
                     sink.commit()
                 if hasher is None:
@@ -584,17 +591,19 @@ class LayerUploads:
             while reader.read(COPY_CHUNK):
                 lease.keep()
 
-    def _discard(self, row: records.UploadRow) -> None:
-        for part_key, _ in _State.load(row.state).parts:
-            self._store.delete(part_key)
-        records.delete_upload(self._meta, row.upload_id)
+    def _discard(self, row: records.UploadRow, lease: _Lease) -> None:
+        """End the upload while ``lease`` still holds it: its row first, then its parts (a crash
+        between the two leaves parts no row keeps, which garbage collection removes)."""
+        if records.delete_upload(self._meta, row.upload_id, lease=lease.token):
+            for part_key, _ in _State.load(row.state).parts:
+                self._store.delete(part_key)
 
     def abort_layer_upload(self, upload_id: str) -> None:
         """Cancel an upload (OCI ``DELETE`` of an upload session): its parts are deleted."""
         self._repo._require_live()
         self._repo._allow(("ecr:UploadLayerPart",))
-        row, _ = self._claim(upload_id)
-        self._discard(row)
+        row, lease = self._claim(upload_id)
+        self._discard(row, lease)
 
 
 def collect_abandoned_uploads(metadata: MetadataStore, store: BlobStore, *, ttl: float = UPLOAD_TTL) -> int:
@@ -606,7 +615,9 @@ def collect_abandoned_uploads(metadata: MetadataStore, store: BlobStore, *, ttl:
         for part_key, _ in state.parts:
             store.delete(part_key)
         # A completion that died after writing the layer but before recording it left the object
-        # behind; one that died after recording it left a live layer, which stays.
+        # behind; one that died after recording it left a live layer, which stays. (Completions now
+        # write under a key of their own, announced by a blob intent that recovery and garbage
+        # collection judge; this is for the ones an older version left under the upload's key.)
         if not records.blob_key_in_use(metadata, row.repository, state.final):
             store.delete(state.final)
         records.delete_upload(metadata, row.upload_id)

@@ -1,7 +1,9 @@
 """An upload's lease names its holder (issue 14, fleet): a holder killed on this host is taken over at
 once, one on another host or in another container holds until its lease runs out, two requests racing
-for a dead holder's lease never both win, a live holder is never taken over, and a request whose
-client stalled while its upload was taken over stops before it seals another frame.
+for a dead holder's lease never both win, a live holder is never taken over, a request whose
+client stalled while its upload was taken over stops before it seals another frame, and a
+completion that stalled past its lease leaves the layer, the upload and the parts to the request
+that took them over.
 
 Every test runs on both metadata backends (a SQLite file, a database on the PostgreSQL server the
 tests start, tests/pg_server.py). Time is driven through ``uploads.now``; nothing sleeps.
@@ -31,6 +33,7 @@ from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.uploads import LayerUploads
 from ecrcrypt.errors import InvalidLayerPartError
+from ecrcrypt.store.copy import append_object
 from ecrcrypt.streams import BodyFirstWriter
 from tests.ecr.test_liveness import _owner_of_a_finished_child
 
@@ -408,3 +411,72 @@ def test_a_stalled_request_whose_upload_was_claimed_fails_before_sealing_another
     pushed = api.complete_layer_upload(upload_id, [Digest.of(theirs)])
     assert other.repository(REPO).read_layer(pushed.digest) == theirs
     assert stalled_host.collect_garbage().deleted == ()
+
+
+# -- a completion that stalls --------------------------------------------------------------------------
+@pytest.fixture
+def two_parts(hosts: tuple[Registry, Registry]) -> tuple[bytes, str]:
+    """An upload whose parts the two hosts served (completion verifies by reading the layer back)."""
+    data = _content(7 * FRAME + 3)
+    upload_id = LayerUploads(hosts[0].repository(REPO)).initiate_layer_upload().upload_id
+    half = len(data) // 2
+    LayerUploads(hosts[0].repository(REPO)).upload_layer_part(upload_id, data[:half], part_first_byte=0)
+    LayerUploads(hosts[1].repository(REPO)).upload_layer_part(upload_id, data[half:], part_first_byte=half)
+    return data, upload_id
+
+
+def test_a_completion_that_lost_its_lease_mid_copy_fails_and_leaves_the_other_s_layer(
+    hosts: tuple[Registry, Registry], two_parts: tuple[bytes, str], clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (stalled_host, other), (data, upload_id) = hosts, two_parts
+    copies: list[str] = []
+    original = append_object
+
+    def stalling_copy(*args: Any, **kwargs: Any) -> int:
+        copies.append(args[2])
+        n = original(*args, **kwargs)
+        if len(copies) == 1:  # after its first part, the completion stalls; the client's retry completes
+            clock.at += 2 * uploads.LEASE_SECONDS
+            pushed = LayerUploads(other.repository(REPO)).complete_layer_upload(upload_id, [Digest.of(data)])
+            assert not pushed.already_existed
+        return n
+
+    monkeypatch.setattr(uploads, "append_object", stalling_copy)
+    with pytest.raises(InvalidLayerPartError, match="taken over"):
+        LayerUploads(stalled_host.repository(REPO)).complete_layer_upload(upload_id, [Digest.of(data)])
+    assert len(copies) == 3  # the stalled completion's first part, then both of the other's
+    for host in hosts:  # what the stalled completion removed on its way out was its own object only
+        assert host.repository(REPO).read_layer(Digest.of(data)) == data
+    assert records.get_upload(_meta(other), upload_id) is None
+    snap = _meta(other).snapshot()
+    assert snap.blob_intents == () and set(other.store.list()) == set(snap.blob_keys)
+    assert other.collect_garbage().deleted == ()
+
+
+def test_a_completion_that_lost_its_lease_after_recording_leaves_the_upload_to_its_new_holder(
+    hosts: tuple[Registry, Registry], two_parts: tuple[bytes, str], clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (stalled_host, other), (data, upload_id) = hosts, two_parts
+    taker = records.lease_token()
+    original = LayerUploads._complete
+
+    def stalling_complete(self: LayerUploads, *args: Any) -> Any:
+        pushed = original(self, *args)
+        clock.at += 2 * uploads.LEASE_SECONDS  # recorded, then stalled: another request took the upload
+        got = records.claim_upload(_meta(other), _record(other), upload_id, taker, clock.at, clock.at + 60)
+        assert isinstance(got, records.UploadRow)
+        return pushed
+
+    monkeypatch.setattr(LayerUploads, "_complete", stalling_complete)
+    pushed = LayerUploads(stalled_host.repository(REPO)).complete_layer_upload(upload_id, [Digest.of(data)])
+    assert pushed.digest == Digest.of(data)  # the layer is recorded: the completion succeeded
+    row = _row(other, upload_id)  # but the upload is the other request's now, parts and all
+    assert row.lease == taker
+    parts = [key for key in other.store.list() if ".part-" in key]
+    assert len(parts) == 2
+    monkeypatch.setattr(LayerUploads, "_complete", original)
+    records.release_upload(_meta(other), upload_id, taker)
+    again = LayerUploads(other.repository(REPO)).complete_layer_upload(upload_id, [Digest.of(data)])
+    assert again.already_existed and records.get_upload(_meta(other), upload_id) is None
+    assert not [key for key in other.store.list() if ".part-" in key]
+    assert other.repository(REPO).read_layer(Digest.of(data)) == data
