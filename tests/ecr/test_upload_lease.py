@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records, uploads
@@ -281,6 +283,22 @@ def test_a_lease_token_names_this_process() -> None:
     assert token != records.lease_token()  # two requests of one process hold different tokens
     for foreign in ("0123456789abcdef", "", "a|b", "|".join("abcdef") + "|g"):
         assert records.lease_holder(foreign) is None
+
+
+_FIELD = st.text(st.characters(blacklist_characters="|"), max_size=12)
+
+
+@given(fields=st.tuples(_FIELD, _FIELD, _FIELD, _FIELD, _FIELD), which=st.sampled_from([0, 1, 2]))
+def test_only_an_owner_of_this_host_boot_and_namespace_is_ever_proved_gone(
+    fields: tuple[str, str, str, str, str], which: int
+) -> None:
+    here = _here()
+    owner = list(fields)
+    if owner[which] == here[which]:
+        owner[which] += "x"
+    assert not owner_gone("|".join(owner))  # another host, boot or container: only its deadline tells
+    token = "|".join(owner) + "|" + os.urandom(8).hex()
+    assert records.lease_holder(token) == "|".join(owner)
 
 
 # -- two requests racing for a dead holder's lease ------------------------------------------------------
