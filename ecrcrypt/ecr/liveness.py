@@ -8,6 +8,11 @@ of another container on the same kernel (same host name and boot, other PID name
 not judged by a pid that means something else here. An owner in this host's PID namespace
 is checked directly (``/proc``); any other cannot be, and counts as alive until its intent
 is older than the caller's grace period.
+
+A lease (one request's hold on an upload, ``ecr.records``) asks a stricter question,
+:func:`owner_gone`: not "may it still be working?" but "is it provably gone?", since taking a
+lease from a live holder lets two writers seal frames under the same nonces. Only an owner of
+this host, this boot and this PID namespace can be proved gone.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import socket
 from functools import cache
 
-__all__ = ["ABANDONED", "current_owner", "owner_alive"]
+__all__ = ["ABANDONED", "current_owner", "owner_alive", "owner_gone"]
 
 #: The owner of an intent its process gave up on (a failed undo): recovery takes it at once.
 ABANDONED = ""
@@ -84,6 +89,33 @@ def owner_alive(owner: str, *, age: float, grace: float) -> bool:
             return _signalable(pid) or age < grace
         return False
     return start in ("?", found) or found == "?"
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether the process ``owner`` provably no longer runs: it was this host's, of this boot and
+    in this PID namespace, and its pid is now free or names a process started at another time.
+
+    Anything else cannot be proved gone and is not: another host, another container, an owner
+    recorded before a reboot of a host whose name this one shares (two machines may), a host
+    whose boot id or namespace cannot be read, an unknown format. Its holder's deadline decides.
+    """
+    parts = owner.split("|")
+    if len(parts) != 5:
+        return False
+    host, boot, namespace, pid_text, start = parts
+    here = (socket.gethostname(), _boot_id(), _pid_namespace())
+    if (host, boot, namespace) != here or "-" in here[1:]:
+        return False
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid <= 0:
+        return False  # never a recorded process; os.kill would address a group
+    found = _start_time(pid)
+    if found is None:
+        return os.path.isdir("/proc/self") or not _signalable(pid)
+    return "?" not in (found, start) and found != start
 
 
 def _signalable(pid: int) -> bool:

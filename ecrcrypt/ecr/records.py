@@ -12,11 +12,13 @@ Nothing here is key material: upload states hold encrypted data keys and sealed 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import TypeVar
 
 import attrs
 
+from ecrcrypt.ecr.liveness import current_owner, owner_gone
 from ecrcrypt.ecr.metadata import MetadataConnection, MetadataOperations, RepositoryRecord
 from ecrcrypt.ecr.metadata_store import MetadataStore
 
@@ -33,6 +35,8 @@ __all__ = [
     "get_token",
     "insert_token",
     "insert_upload",
+    "lease_holder",
+    "lease_token",
     "list_tags",
     "put_manifest",
     "put_tag",
@@ -65,6 +69,7 @@ class UploadRow:
     received: int
     state: str = attrs.field(repr=False)
     lease: str | None
+    lease_until: float = 0.0
 
 
 class TagWrite:
@@ -235,7 +240,7 @@ _SELECT_UPLOAD = (
 
 
 def _upload(row: tuple[object, ...]) -> UploadRow:
-    uid, ruid, name, created, updated, received, state, lease, _ = row
+    uid, ruid, name, created, updated, received, state, lease, until = row
     return UploadRow(
         upload_id=str(uid),
         repository_uid=str(ruid),
@@ -245,7 +250,22 @@ def _upload(row: tuple[object, ...]) -> UploadRow:
         received=int(received),  # type: ignore[call-overload]
         state=str(state),
         lease=None if lease is None else str(lease),
+        lease_until=float(until),  # type: ignore[arg-type]
     )
+
+
+def lease_token() -> str:
+    """A new lease for this process: ``<owner>|<random>``, the owner as :func:`liveness.current_owner`
+    names it (so that another process can tell whether the holder still runs) and 64 random bits
+    (so that two requests of one process never hold the same token)."""
+    return f"{current_owner()}|{secrets.token_hex(8)}"
+
+
+def lease_holder(token: str) -> str | None:
+    """The owner a lease token names; ``None`` for a token that names none (one written before
+    leases named their holder, or by something else): only its deadline can free it."""
+    owner, sep, _random = token.rpartition("|")
+    return owner if sep and owner.count("|") == 4 else None
 
 
 def insert_upload(meta: MetadataStore, record: RepositoryRecord, upload_id: str, state: str, at: float) -> bool:
@@ -271,16 +291,38 @@ def get_upload(meta: MetadataStore, upload_id: str) -> UploadRow | None:
 def claim_upload(
     meta: MetadataStore, record: RepositoryRecord, upload_id: str, lease: str, at: float, until: float
 ) -> UploadRow | str:
-    """Take the upload's lease (one writer at a time, across processes and hosts): the row, or why
-    not (``"unknown"``: no such upload in this repository; ``"busy"``: another request holds it)."""
+    """Take the upload's lease (one writer at a time, across processes and hosts): the row as it
+    was (its ``lease`` the token taken over, if any), or why not (``"unknown"``: no such upload in
+    this repository; ``"busy"``: another request holds it).
+
+    A lease is free once released or past ``lease_until``, and at once when its holder is provably
+    gone (:func:`liveness.owner_gone`: a process of this host and PID namespace that no longer
+    runs, e.g. a SIGKILLed server worker). The holder is judged inside the transaction that takes
+    the lease, and the write is a compare-and-set on the token read, so of two requests racing for
+    a dead holder's lease exactly one wins. A holder on another host or in another container
+    cannot be checked from here: its lease runs until ``lease_until``."""
 
     def op(db: MetadataConnection) -> UploadRow | str:
         row = db.execute(_SELECT_UPLOAD + "WHERE upload_id = ?", (upload_id,)).fetchone()
         if row is None or row[1] != record.uid or not _live(db, record):
             return "unknown"
-        if row[7] is not None and float(row[8]) > at:
+        held = None if row[7] is None else str(row[7])
+        if held is not None and float(row[8]) > at:
+            holder = lease_holder(held)
+            if holder is None or not owner_gone(holder):
+                return "busy"
+        if held is None:
+            cur = db.execute(
+                "UPDATE layer_uploads SET lease = ?, lease_until = ? WHERE upload_id = ? AND lease IS NULL",
+                (lease, until, upload_id),
+            )
+        else:
+            cur = db.execute(
+                "UPDATE layer_uploads SET lease = ?, lease_until = ? WHERE upload_id = ? AND lease = ?",
+                (lease, until, upload_id, held),
+            )
+        if int(cur.rowcount) != 1:
             return "busy"
-        db.execute("UPDATE layer_uploads SET lease = ?, lease_until = ? WHERE upload_id = ?", (lease, until, upload_id))
         return _upload(row)
 
     return _write(meta, op)
@@ -339,14 +381,22 @@ def blob_key_in_use(meta: MetadataStore, repository: str, blob_key: str) -> bool
     return row is not None
 
 
-def delete_upload(meta: MetadataStore, upload_id: str) -> None:
-    """Forget an upload (its part blobs, deleted by the caller first, are no longer kept)."""
+def delete_upload(meta: MetadataStore, upload_id: str, *, lease: str | None = None) -> bool:
+    """Forget an upload (its part blobs are no longer kept: the caller deletes them next, or garbage
+    collection does). With ``lease``, only while that lease still holds it: ``False`` (nothing
+    done) when another request took the upload over, whose parts they now are."""
 
-    def op(db: MetadataConnection) -> None:
-        db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
+    def op(db: MetadataConnection) -> bool:
+        if lease is None:
+            cur = db.execute("DELETE FROM layer_uploads WHERE upload_id = ?", (upload_id,))
+        else:
+            cur = db.execute("DELETE FROM layer_uploads WHERE upload_id = ? AND lease = ?", (upload_id, lease))
+        if int(cur.rowcount) != 1:
+            return False
         db.execute("DELETE FROM upload_blobs WHERE upload_id = ?", (upload_id,))
+        return True
 
-    _write(meta, op)
+    return _write(meta, op)
 
 
 def stale_uploads(meta: MetadataStore, before: float, at: float) -> list[UploadRow]:

@@ -17,6 +17,22 @@ Between parts the upload is a row of the registry's metadata plus one blob per p
 * a lease in the row lets one request at a time write (a frame's nonce is its sequence number: two
   writers continuing from the same point would reuse nonces).
 
+The lease (``records.claim_upload``) names its holder -- host, boot, PID namespace, pid and start
+time, ``liveness.current_owner`` -- so a holder that provably died (a worker of this host killed
+mid-part) is taken over at once by the next request. A holder that cannot be checked (another host
+or container) keeps the upload until its lease runs out: LEASE_SECONDS = 60 s after it last renewed.
+A live request renews every LEASE_RENEW = 15 s, and only when bytes arrive, before it seals them:
+the 45 s between a renewal and the lease's end are the margin for a paused process and for clocks
+that disagree across hosts (each claimer compares ``lease_until`` with its own clock). Halving the
+former 120 / 30 halves what a killed host costs its uploads in progress; one database write per
+request every 15 s is nothing beside the part it streams. A client that stalls longer than the
+lease keeps its upload unless another request claims it meanwhile (its next renewal is a
+compare-and-set on its token and simply succeeds); if one did, the stalled request's renewal fails
+before it seals another frame, it discards its part and fails with ``InvalidLayerPartError``, and
+the upload stands where the other request left it. A completion renews before each part it copies;
+it writes the layer under a key of its own attempt and ends the upload only while its lease holds,
+so one that stalled never removes a layer, an upload or parts another request took over.
+
 KMS_DSSE layers nest two messages; the upload then keeps one such state per level, and the inner
 message's header (its context does not name the digest) starts out as the outer level's tail.
 
@@ -31,6 +47,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import os
 import secrets
 import threading
@@ -49,6 +66,7 @@ from ecrcrypt.context import EncryptionContext
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr import records
 from ecrcrypt.ecr.codec import COPY_CHUNK, Written, open_decrypting, placeholder_digest, rebind_data_key
+from ecrcrypt.ecr.crashpoints import crashpoint
 from ecrcrypt.ecr.metadata import RepositoryRecord, now
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.repository import Repository, _reader
@@ -72,10 +90,11 @@ __all__ = ["PART_SIZE", "UPLOAD_TTL", "LayerUploads", "UploadStatus", "collect_a
 PART_SIZE = 10 * 1024 * 1024
 #: An upload untouched for this long is abandoned: :func:`collect_abandoned_uploads` removes it.
 UPLOAD_TTL = 24 * 3600.0
-#: How long one request holds an upload without renewing it: a server that died mid-part blocks the
-#: upload this long. A live request renews every LEASE_RENEW seconds while it streams.
-LEASE_SECONDS = 120.0
-LEASE_RENEW = 30.0
+#: How long one request holds an upload without renewing it: a server on another host that died
+#: mid-part blocks the upload this long (one of this host and PID namespace, not at all). A live
+#: request renews every LEASE_RENEW seconds while bytes arrive (the module docstring says why).
+LEASE_SECONDS = 60.0
+LEASE_RENEW = 15.0
 _TAIL_INFO = b"ecrcrypt/layer-upload/tail"
 
 
@@ -142,7 +161,7 @@ class _State:
     frame_length: int
     levels: tuple[_Level, ...]  # outer first
     parts: tuple[tuple[str, int], ...]  # (blob key, bytes)
-    final: str  # the blob key completion writes the layer to
+    final: str  # completions write the layer to this key plus a suffix of their own (once: to this key)
 
     def dump(self) -> str:
         return json.dumps(
@@ -241,7 +260,9 @@ class _Writers:
 
 class _Lease:
     """One request's hold on an upload, renewed while it works; losing it stops the request (another
-    process took the upload over: continuing would seal frames under nonces it may reuse)."""
+    process took the upload over: continuing would seal frames under nonces it may reuse). Called
+    before every write that may seal a frame, so a request that waited longer than LEASE_RENEW for
+    its client asks the database before it seals anything more."""
 
     def __init__(self, meta: MetadataStore, upload_id: str, token: str) -> None:
         self._meta = meta
@@ -348,15 +369,17 @@ class LayerUploads:
 
     def _claim(self, upload_id: str) -> tuple[records.UploadRow, _Lease]:
         record = self._record()
-        lease = secrets.token_hex(8)
+        lease = records.lease_token()
         at = now()
         got = records.claim_upload(self._meta, record, upload_id, lease, at, at + LEASE_SECONDS)
         if got == "unknown":
             raise self._unknown(upload_id)
         if isinstance(got, str):
             row = records.get_upload(self._meta, upload_id)
+            left = 0 if row is None else max(0, math.ceil(row.lease_until - at))
             raise InvalidLayerPartError(
-                f"another request is still writing upload '{upload_id}'",
+                f"another request is still writing upload '{upload_id}' (its lease runs {left} s more"
+                " unless it renews)",
                 last_valid_byte_received=-1 if row is None else row.received - 1,
             )
         return got, _Lease(self._meta, upload_id, lease)
@@ -438,11 +461,11 @@ class LayerUploads:
                 data = read()
                 if not data:
                     break
+                lease.keep()  # before sealing: the read may have waited on the client for long
                 chain.top.write(data)
                 if hasher is not None:
                     hasher.update(data)
                 n += len(data)
-                lease.keep()
             received = row.received + n
             if last is not None and last != received - 1:
                 raise InvalidLayerPartError(
@@ -467,6 +490,7 @@ class LayerUploads:
                 )
             size = chain.writers[0].body_length
             sink.commit()
+        crashpoint("layer-part:committed")  # the part is stored, the upload's row does not list it yet
         if hasher is not None:
             _HASHES.put(row.upload_id, received, hasher)
         return attrs.evolve(state, levels=tuple(levels), parts=(*state.parts, (part_key, size))), received
@@ -487,12 +511,14 @@ class LayerUploads:
                 pushed = self._complete(row, declared, lease)
         except DigestMismatchError:
             # The content is wrong, not the upload: ECR's InvalidLayerException ends it.
-            self._discard(row)
+            self._discard(row, lease)
             raise
         except BaseException:
             records.release_upload(self._meta, upload_id, lease.token)
             raise
-        self._discard(row)
+        # Recorded. Had another request taken the upload over meanwhile (this one stalled past its
+        # lease), the upload and its parts are that request's now: it finds the layer and ends them.
+        self._discard(row, lease)
         return pushed
 
     def _complete(self, row: records.UploadRow, declared: Digest, lease: _Lease) -> LayerPush:
@@ -507,7 +533,9 @@ class LayerUploads:
         if hasher is not None and Digest(hasher.hexdigest()) != declared:
             raise DigestMismatchError(f"uploaded content has digest sha256:{hasher.hexdigest()}, not {declared}")
         provider = repo._provider()
-        key = state.final
+        # A key of this attempt's own: a completion that lost its lease and fails removes what it
+        # wrote, never the object a request that took the upload over may have recorded.
+        key = f"{state.final}.{secrets.token_hex(4)}"
         context = repo._context("layer", declared)
         with repo._guard(provider):
             keys = self._keys(provider, state)
@@ -529,7 +557,9 @@ class LayerUploads:
                 with self._store.open_write(key) as sink:
                     sink.write(header)
                     for part_key, _ in state.parts:
+                        lease.keep()  # each part, as a server-side copy (S3) calls no progress
                         append_object(sink, self._store, part_key, progress=lease.keep)
+                    lease.keep()
                     sink.write(last.getbuffer())
                     sink.commit()
                 if hasher is None:
@@ -561,17 +591,19 @@ class LayerUploads:
             while reader.read(COPY_CHUNK):
                 lease.keep()
 
-    def _discard(self, row: records.UploadRow) -> None:
-        for part_key, _ in _State.load(row.state).parts:
-            self._store.delete(part_key)
-        records.delete_upload(self._meta, row.upload_id)
+    def _discard(self, row: records.UploadRow, lease: _Lease) -> None:
+        """End the upload while ``lease`` still holds it: its row first, then its parts (a crash
+        between the two leaves parts no row keeps, which garbage collection removes)."""
+        if records.delete_upload(self._meta, row.upload_id, lease=lease.token):
+            for part_key, _ in _State.load(row.state).parts:
+                self._store.delete(part_key)
 
     def abort_layer_upload(self, upload_id: str) -> None:
         """Cancel an upload (OCI ``DELETE`` of an upload session): its parts are deleted."""
         self._repo._require_live()
         self._repo._allow(("ecr:UploadLayerPart",))
-        row, _ = self._claim(upload_id)
-        self._discard(row)
+        row, lease = self._claim(upload_id)
+        self._discard(row, lease)
 
 
 def collect_abandoned_uploads(metadata: MetadataStore, store: BlobStore, *, ttl: float = UPLOAD_TTL) -> int:
@@ -583,7 +615,9 @@ def collect_abandoned_uploads(metadata: MetadataStore, store: BlobStore, *, ttl:
         for part_key, _ in state.parts:
             store.delete(part_key)
         # A completion that died after writing the layer but before recording it left the object
-        # behind; one that died after recording it left a live layer, which stays.
+        # behind; one that died after recording it left a live layer, which stays. (Completions now
+        # write under a key of their own, announced by a blob intent that recovery and garbage
+        # collection judge; this is for the ones an older version left under the upload's key.)
         if not records.blob_key_in_use(metadata, row.repository, state.final):
             store.delete(state.final)
         records.delete_upload(metadata, row.upload_id)
