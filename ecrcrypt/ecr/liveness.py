@@ -7,7 +7,9 @@ reused after a crash or a reboot is not mistaken for the original process, and a
 of another container on the same kernel (same host name and boot, other PID namespace) is
 not judged by a pid that means something else here. An owner in this host's PID namespace
 is checked directly (``/proc``); any other cannot be, and counts as alive until its intent
-is older than the caller's grace period.
+is older than the caller's grace period. An owner of this host name but another boot is one
+of those: it may be this host before a reboot, or another machine of the same name working
+right now, and only the grace period tells them apart safely.
 
 A lease (one request's hold on an upload, ``ecr.records``) asks a stricter question,
 :func:`owner_gone`: not "may it still be working?" but "is it provably gone?", since taking a
@@ -75,8 +77,10 @@ def owner_alive(owner: str, *, age: float, grace: float) -> bool:
     if len(parts) != 5 or parts[0] != socket.gethostname():
         return age < grace  # another host (or an unknown format): only time can tell
     _host, boot, namespace, pid_text, start = parts
-    if boot != _boot_id():
-        return False  # recorded before a reboot
+    if boot != _boot_id() or "-" in (boot, namespace):
+        # Recorded before a reboot -- or on another machine that has this host name (two may, and
+        # containers started with one --hostname do), whose live process must not be undone.
+        return age < grace
     if namespace != _pid_namespace():
         return age < grace  # another container: its pids are not ours to look up
     try:
