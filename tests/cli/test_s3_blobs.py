@@ -15,6 +15,7 @@ import pytest
 
 from ecrcrypt.digest import Digest
 from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.metadata_url import open_metadata
 from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.registry_blobs import BLOB_STORE
 from ecrcrypt.store.s3 import S3BlobStore
@@ -181,3 +182,27 @@ def test_init_leaves_the_choice_open_when_the_objects_are_elsewhere(
     env = {**aws, "ECRCRYPT_S3_BUCKET": s3_bucket, "ECRCRYPT_S3_ENDPOINT_URL": moto_reset}
     assert _pull(env, directory).raw == LAYER
     assert _recorded(directory) == f"s3://{s3_bucket}"
+
+
+def test_fleet_hosts_on_one_database_share_the_recorded_bucket(
+    aws: dict[str, str], moto_reset: str, kms_client: Any, s3_client: Any, s3_bucket: str, postgres_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The record is in the shared metadata: a host with a directory of its own follows the first host's init."""
+    host_a, host_b = tmp_path / "a", tmp_path / "b"
+    wrapping = kms_client.create_key(Description="wraps the service key")["KeyMetadata"]["Arn"]
+    env = {**aws, "AWS_ENDPOINT_URL": moto_reset, "ECRCRYPT_KMS": "aws", "ECRCRYPT_METADATA_URL": postgres_url}
+    on_s3 = {**env, "ECRCRYPT_S3_BUCKET": s3_bucket}
+    init = ("init", "--service-key-wrapping-key", wrapping)
+    assert run(*init, registry=host_a, env=on_s3).json()["registry"]["blobs"] == f"s3://{s3_bucket}"
+    with open_metadata(postgres_url) as metadata:
+        assert metadata.recorded(BLOB_STORE) == f"s3://{s3_bucket}"
+    refused = run(*init, registry=host_b, env=env)  # host b forgot the bucket
+    assert refused.status == 253 and f"open it with --s3-bucket {s3_bucket}" in refused.stderr
+    assert postgres_url.rsplit("/", 1)[0] in refused.stderr  # the message names the database the record is in
+    assert run(*init, registry=host_b, env=on_s3).status == 0  # the same init, with the bucket: host b joins
+
+    assert run("ecr", "create-repository", "--repository-name", "team/app", registry=host_a, env=on_s3).status == 0
+    assert _push(on_s3, host_b).status == 0
+    assert _pull(on_s3, host_a).raw == LAYER  # pushed on one host, pulled on the other
+    assert _files(host_a) == _files(host_b) == [] and len(_keys(s3_client, s3_bucket)) == 1
