@@ -80,7 +80,7 @@ class BlobStoreChoice:
 
 def _described(identity: str) -> str:
     if identity == DIRECTORY:
-        return "in each registry directory's blobs/ folder"
+        return "in the registry directory's blobs/ folder (each host's own)"
     if identity.startswith(_S3):
         return f"in S3 bucket {identity[len(_S3) :]}"
     return f"in {identity!r}"
