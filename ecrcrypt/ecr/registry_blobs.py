@@ -95,10 +95,12 @@ def _option(identity: str) -> str:
     return "open it with the ecrcrypt that recorded it"
 
 
-def _local_blobs(root: Path) -> int:
-    """How many files this directory's ``blobs/`` holds (0 when it is missing)."""
+def _local_blob(root: Path) -> Path | None:
+    """A file in this directory's ``blobs/``, if it holds any (the first found: a large folder is not walked)."""
     folder = root / BLOBS
-    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    if not folder.is_dir():
+        return None
+    return next((p for p in folder.rglob("*") if p.is_file()), None)
 
 
 def _holds_objects(metadata: MetadataStore) -> bool:
@@ -124,15 +126,17 @@ def check_blob_store(root: Path, metadata: MetadataStore, choice: BlobStoreChoic
 
 def _record(root: Path, metadata: MetadataStore, choice: BlobStoreChoice, *, init: bool) -> str | None:
     """What the registry records after an open with ``choice`` on a registry that recorded nothing."""
-    local = _local_blobs(root)
-    if choice.s3_bucket is not None and local:
+    if choice.s3_bucket is None and not init:
+        return None  # the default of a command that names no store: nothing to record, nothing to refuse
+    local = _local_blob(root)
+    if choice.s3_bucket is not None and local is not None:
         raise RegistryStateError(
-            f"the registry in {root} records no blob store and its {root / BLOBS} holds {local} file(s): its blobs "
-            f"are there, and S3 bucket {choice.s3_bucket} would not have them. Open it without --s3-bucket; to move "
-            f"its blobs to S3, copy {root / BLOBS} into the bucket under the same keys (aws s3 sync), remove the "
-            "copied files, then open it with --s3-bucket",
+            f"the registry in {root} records no blob store and its {root / BLOBS} holds blobs ({local}): they are "
+            f"the registry's, and S3 bucket {choice.s3_bucket} does not have them. Open it without --s3-bucket; to "
+            f"move its blobs to S3, copy {root / BLOBS} into the bucket under the same keys (aws s3 sync), remove "
+            "the copied files, then open it with --s3-bucket",
             path=str(root / BLOBS),
         )
-    if choice.s3_bucket is None and not (init and (local or not _holds_objects(metadata))):
-        return None  # the default of a command that names no store: nothing to record, nothing to refuse
+    if choice.s3_bucket is None and local is None and _holds_objects(metadata):
+        return None  # init naming no store while the registry's objects are elsewhere (in a bucket): left open
     return metadata.record_once(BLOB_STORE, choice.identity)  # a concurrent first open may have won

@@ -160,7 +160,7 @@ def test_a_registry_without_the_record_keeps_working_and_the_first_bucket_is_rec
     files = _files(used)
     refused = _push(aws, used, *s3)
     assert refused.status == 253, refused.stderr
-    assert f"records no blob store and its {used / 'blobs'} holds 1 file(s)" in refused.stderr
+    assert f"records no blob store and its {used / 'blobs'} holds blobs" in refused.stderr
     assert "aws s3 sync" in refused.stderr
     assert _recorded(used) is None and _files(used) == files and _keys(s3_client, s3_bucket) == in_bucket
     # init is an explicit choice: with the blobs here, it records them.
