@@ -45,7 +45,9 @@ def serve(
     keyfile: str | None,
     workers: int,
 ) -> None:
-    """Serve the registry over the OCI Distribution API (log in as AWS with get-login-password)."""
+    """Serve the registry over the OCI Distribution API (log in as AWS with get-login-password).
+
+    Blobs in S3: the global --s3-bucket (and --s3-endpoint-url), which may also be written after `serve`."""
     try:
         import uvicorn
     except ImportError:

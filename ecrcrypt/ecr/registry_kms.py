@@ -37,7 +37,7 @@ from ecrcrypt.ecr.directory import (
     read_manifest,
 )
 from ecrcrypt.ecr.metadata_store import MetadataStore
-from ecrcrypt.ecr.metadata_url import create_metadata
+from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
 from ecrcrypt.ecr.registry import DEFAULT_ACCOUNT, Registry
 from ecrcrypt.ecr.registry_blobs import BlobStoreChoice, check_blob_store
 from ecrcrypt.ecr.service_key import ServiceKey
@@ -129,25 +129,37 @@ def open_registry_with(
         if store is not None:
             raise ValidationError("give store= (a store of your own) or blobs= (a choice to check), not both")
         store = blobs.open(lambda: aws_session(needed_by="--s3-bucket"))
-        opened_with = _checked_blobs(directory, metadata, blobs, init=init)  # last: nothing may fail after it
+        opened_with = _checked_blobs(directory, manifest, metadata, blobs, init=init)  # last: nothing may fail after it
     return Registry.open(directory, kms=factory, metadata=opened_with, store=store, caller=caller)
 
 
 def _checked_blobs(
-    directory: Path, metadata: str | MetadataStore | None, blobs: BlobStoreChoice, *, init: bool
+    directory: Path, manifest: Manifest, metadata: str | MetadataStore | None, blobs: BlobStoreChoice, *, init: bool
 ) -> str | MetadataStore | None:
-    """Refuse ``blobs`` unless the registry records it (or records it now); what the registry then opens with:
-    outside metadata opened here once is handed on (the registry closes it), not opened twice."""
-    opened = open_directory(directory, open_local_kms=False, metadata=metadata)
+    """Refuse ``blobs`` unless the registry records it (or records it now); what the registry then opens with.
+
+    A record is written only into the registry's own metadata: the directory's database once the directory
+    is verified, or the outside database whose store id the manifest names. Outside metadata is opened here
+    once and handed on (the registry closes it): not opened twice, nor its service key unwrapped twice (with
+    the local KMS, each unwrap is a Decrypt in the audit trail).
+    """
+    outside = outside_metadata(directory, metadata)
+    if outside is None:
+        opened = open_directory(directory, open_local_kms=False, metadata=metadata)
+        try:
+            check_blob_store(directory, opened.metadata, blobs, init=init)
+        finally:
+            opened.close()
+        return metadata
+    store = open_metadata(outside) if isinstance(outside, str) else outside
     try:
-        check_blob_store(directory, opened.metadata, blobs, init=init)
+        if manifest.external_metadata and store.store_id == manifest.registry_store_id:
+            check_blob_store(directory, store, blobs, init=init)
+        # otherwise not this registry's metadata: Registry.open refuses it, saying why
     except BaseException:
-        opened.close()
+        store.close()
         raise
-    if opened.manifest.external_metadata:
-        return opened.metadata
-    opened.close()
-    return metadata
+    return store
 
 
 def create_local_registry(

@@ -14,7 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecrcrypt.ecr.metadata import RegistryMetadata
+from ecrcrypt.ecr.metadata_url import open_metadata
+from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.registry_blobs import BLOB_STORE, DIRECTORY, BlobStoreChoice, check_blob_store
+from ecrcrypt.ecr.registry_kms import open_registry_with
 from ecrcrypt.errors import RegistryStateError, ValidationError
 
 BUCKETS = ("bucket-a", "bucket-b", "bucket-c")
@@ -92,3 +95,29 @@ def test_the_choice_is_validated_and_names_no_endpoint() -> None:
         BlobStoreChoice(s3_endpoint_url="http://127.0.0.1:9000")
     here, there = (BlobStoreChoice(s3_bucket="bucket-a", s3_endpoint_url=u) for u in (None, "http://10.0.0.1"))
     assert here.identity == there.identity == "s3://bucket-a"  # the endpoint may differ per host
+
+
+def test_the_check_on_outside_metadata_unwraps_the_service_key_once(tmp_path: Path) -> None:
+    """With the local KMS and outside metadata every open unwraps the service key (a Decrypt in the trail):
+    checking the blob store first must not add a second one, nor record into another registry's database."""
+    url = f"sqlite:///{tmp_path / 'metadata.sqlite3'}"
+    directory = tmp_path / "registry"
+    Registry.create(directory, metadata=url).close()
+
+    def decrypts() -> int:
+        with Registry.open(directory, metadata=url) as registry:
+            assert registry.audit is not None
+            return len(list(registry.audit.query(event_name="Decrypt")))
+
+    before = decrypts()
+    open_registry_with(directory, kms="local", metadata=url, blobs=BlobStoreChoice(), init=True).close()
+    assert decrypts() == before + 2  # the checked open's one unwrap, and decrypts()'s own
+    with open_metadata(url) as metadata:
+        assert metadata.recorded(BLOB_STORE) == DIRECTORY
+
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    Registry.create(tmp_path / "other", metadata=other).close()
+    with pytest.raises(RegistryStateError, match="is not this registry's"):
+        open_registry_with(directory, kms="local", metadata=other, blobs=BlobStoreChoice(s3_bucket="bucket-a"))
+    with open_metadata(other) as metadata:
+        assert metadata.recorded(BLOB_STORE) is None
