@@ -47,6 +47,13 @@ def _recorded(directory: Path) -> str | None:
         return metadata.recorded(BLOB_STORE)
 
 
+def _references(directory: Path) -> tuple[object, ...]:
+    """What the registry's metadata references: blob keys, blob and repository intents."""
+    with RegistryMetadata.open(directory / "registry.sqlite3") as metadata:
+        snap = metadata.snapshot()
+    return snap.blob_keys, snap.blob_intents, snap.intents
+
+
 def _push(env: dict[str, str], directory: Path, *options: str) -> Result:
     return run(*options, "ecr", "push-layer", "--repository-name", "team/app", "-", "--no-progress",
                registry=directory, env=env, stdin=LAYER)  # fmt: skip
@@ -104,6 +111,7 @@ def test_another_store_is_refused_and_nothing_is_written(
         assert _push(aws, directory, *chosen).status == 0
     before = {b: _keys(s3_client, b) for b in (s3_bucket, OTHER_BUCKET)}
     files = {d: _files(d) for d in (on_s3, on_disk)}
+    references = {d: _references(d) for d in (on_s3, on_disk)}
     assert (
         len(before[s3_bucket]) == 1 and before[OTHER_BUCKET] == [] and files[on_s3] == [] and len(files[on_disk]) == 1
     )
@@ -126,6 +134,7 @@ def test_another_store_is_refused_and_nothing_is_written(
         assert _recorded(directory) == recorded, what  # the record stays
     assert {b: _keys(s3_client, b) for b in before} == before
     assert {d: _files(d) for d in files} == files
+    assert {d: _references(d) for d in references} == references
 
 
 def test_an_invalid_bucket_or_a_lone_endpoint_is_a_usage_error(aws: dict[str, str], tmp_path: Path) -> None:
