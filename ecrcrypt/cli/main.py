@@ -40,11 +40,23 @@ from ecrcrypt.cli.output import OUTPUT_FORMATS, QueryError
 from ecrcrypt.cli.serve import get_login_password, serve
 from ecrcrypt.cli.session import Settings, emit, open_registry, settings_of
 from ecrcrypt.demo import demo_command
+from ecrcrypt.ecr.registry_blobs import BlobStoreChoice
 from ecrcrypt.ecr.registry_kms import KMS_CHOICES, LOCAL
+from ecrcrypt.errors import ValidationError
 
 __all__ = ["cli", "hoist_global_options", "main"]
 
-_GLOBAL_WITH_VALUE = ("--dir", "--metadata-url", "--kms", "--region", "--caller", "--output", "--query")
+_GLOBAL_WITH_VALUE = (
+    "--dir",
+    "--metadata-url",
+    "--kms",
+    "--s3-bucket",
+    "--s3-endpoint-url",
+    "--region",
+    "--caller",
+    "--output",
+    "--query",
+)
 _GLOBAL_FLAGS = ("--no-progress", "--version", "--debug")
 # Parameters whose aws CLI type is a list: every value up to the next option belongs to them.
 _LIST_OPTIONS = frozenset(
@@ -148,6 +160,21 @@ def hoist_global_options(argv: Sequence[str]) -> list[str]:
     "env ECRCRYPT_KMS",
 )
 @click.option(
+    "--s3-bucket",
+    envvar="ECRCRYPT_S3_BUCKET",
+    default=None,
+    help="keep the registry's blobs in this S3 bucket (boto3's credentials and configuration) instead of the "
+    "--dir's blobs/, as every host of a fleet must; init records it, other commands must name it; "
+    "env ECRCRYPT_S3_BUCKET",
+)
+@click.option(
+    "--s3-endpoint-url",
+    envvar="ECRCRYPT_S3_ENDPOINT_URL",
+    default=None,
+    help="an S3-compatible endpoint for --s3-bucket (default: boto3's, e.g. AWS_ENDPOINT_URL_S3); "
+    "env ECRCRYPT_S3_ENDPOINT_URL",
+)
+@click.option(
     "--region", envvar="ECRCRYPT_REGION", default=None, help="AWS Region (default: the registry's, set by init)"
 )
 @click.option("--caller", default=None, help="IAM principal ARN to act as (default: the account root)")
@@ -162,6 +189,8 @@ def cli(
     directory: Path,
     metadata_url: str | None,
     kms_choice: str,
+    s3_bucket: str | None,
+    s3_endpoint_url: str | None,
     region: str | None,
     caller: str | None,
     output: str,
@@ -173,6 +202,10 @@ def cli(
 
     Exit status: 0 success, 252 usage error, 253 no registry at --dir, 254 service error.
     """
+    try:
+        blobs = BlobStoreChoice(s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint_url)
+    except ValidationError as exc:
+        raise click.UsageError(str(exc)) from None
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx.obj = Settings(
@@ -184,6 +217,7 @@ def cli(
         progress=not no_progress,
         metadata_url=metadata_url,
         kms=kms_choice,
+        blobs=blobs,
     )
 
 
@@ -229,6 +263,7 @@ def init(ctx: click.Context, service_key_wrapping_key: str | None) -> None:
                 "registryId": registry.registry_id,
                 "region": registry.region,
                 "kms": settings.kms,
+                "blobs": settings.blobs.identity,
                 "created": not existed,
             }
         }

@@ -2,7 +2,9 @@
 
 The server itself is :mod:`ecrcrypt.server.app`; uvicorn imports it by name in each worker process
 (so this module, and the rest of the command line, load neither Starlette nor uvicorn until
-``serve`` runs). Its options travel in the environment (:class:`ServerOptions`), ``--kms`` among them.
+``serve`` runs). Its options travel in the environment (:class:`ServerOptions`), ``--kms`` among them,
+and ``--s3-bucket``: a global option since every command opens the registry on its blob store, so
+``serve --s3-bucket B`` is the global one, moved to the front like the others.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ def _loopback(host: str) -> bool:
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS certificate (PEM)")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS private key (PEM)")
 @click.option("--workers", default=1, show_default=True, type=int, help="server processes sharing the registry")
-@click.option("--s3-bucket", default=None, help="keep the blobs in this S3 bucket (boto3 credentials)")
-@click.option("--s3-endpoint-url", default=None, help="an S3-compatible endpoint for --s3-bucket")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -44,10 +44,10 @@ def serve(
     certfile: str | None,
     keyfile: str | None,
     workers: int,
-    s3_bucket: str | None,
-    s3_endpoint_url: str | None,
 ) -> None:
-    """Serve the registry over the OCI Distribution API (log in as AWS with get-login-password)."""
+    """Serve the registry over the OCI Distribution API (log in as AWS with get-login-password).
+
+    Blobs in S3: the global --s3-bucket (and --s3-endpoint-url), which may also be written after `serve`."""
     try:
         import uvicorn
     except ImportError:
@@ -59,13 +59,13 @@ def serve(
         click.echo(f"warning: serving {host} without TLS; give --certfile and --keyfile", err=True)
     settings = settings_of(ctx)
     directory = settings.directory
-    with open_registry(settings):  # fail here, not in each worker, when there is no healthy registry
+    with open_registry(settings):  # fail here, not in each worker: no healthy registry, or another blob store
         pass
     os.environ[ENVIRONMENT_VARIABLE] = ServerOptions(
         directory=str(directory),
         create_on_push=create_on_push,
-        s3_bucket=s3_bucket,
-        s3_endpoint_url=s3_endpoint_url,
+        s3_bucket=settings.blobs.s3_bucket,  # the global --s3-bucket (`serve --s3-bucket B` is hoisted to it)
+        s3_endpoint_url=settings.blobs.s3_endpoint_url,
         metadata_url=settings.metadata_url,
         kms=settings.kms,  # each worker reaches AWS KMS with boto3's own chain: no credential in the options
     ).to_json()

@@ -19,6 +19,13 @@ or ``aws`` (AWS KMS through boto3's default session: ``ecr.registry_kms``). ``in
 the manifest, and every other command must name the same one (exit 253 otherwise, saying which).
 With ``aws`` the calls to KMS are made as boto3's credentials, so ``--caller`` (a principal of the
 local IAM model) is refused rather than ignored.
+
+``--s3-bucket`` (env ``ECRCRYPT_S3_BUCKET``, with ``--s3-endpoint-url`` / ``ECRCRYPT_S3_ENDPOINT_URL``
+for an S3-compatible endpoint) keeps the registry's blobs in that bucket instead of the directory's
+``blobs/``, as ``serve`` does (``ecr.registry_blobs``). The registry's metadata records the store
+(``init``, or the first open that names a bucket), and an open naming another one is refused
+(exit 253, saying what to pass): a push on one fleet host must never land where the others cannot
+read it.
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ from ecrcrypt.cli.errors import OPERATION, ConfigurationError
 from ecrcrypt.cli.output import render
 from ecrcrypt.ecr.directory import MANIFEST, read_manifest
 from ecrcrypt.ecr.registry import DEFAULT_REGION, Registry
+from ecrcrypt.ecr.registry_blobs import BlobStoreChoice
 from ecrcrypt.ecr.registry_kms import (
     AWS,
     LOCAL,
     aws_session,
     check_kms_choice,
     create_aws_registry,
+    create_local_registry,
     open_registry_with,
 )
 from ecrcrypt.errors import RegistryStateError, ValidationError
@@ -61,6 +70,8 @@ class Settings:
     progress: bool
     metadata_url: str | None = attrs.field(default=None, repr=False)
     kms: str = LOCAL
+    #: ``--s3-bucket`` / ``--s3-endpoint-url``: where the blobs are (default: the directory's ``blobs/``)
+    blobs: BlobStoreChoice = attrs.field(factory=BlobStoreChoice)
 
 
 def require_registry(directory: Path) -> None:
@@ -103,14 +114,17 @@ def _open(settings: Settings, *, create: bool, wrapping_key: str | None = None) 
         exists = (directory / MANIFEST).exists()
         if exists:
             check_kms_choice(directory, read_manifest(directory), settings.kms)
+        blobs = settings.blobs
         if create and not exists and settings.kms == AWS:
             return create_aws_registry(
-                directory, region=aws_region(settings), metadata=metadata, wrapping_key=wrapping_key
+                directory, region=aws_region(settings), metadata=metadata, wrapping_key=wrapping_key, blobs=blobs
             )
         if create and not (settings.region is None and exists) and settings.kms == LOCAL:
-            return Registry.create(directory, region=settings.region or DEFAULT_REGION, metadata=metadata)
+            return create_local_registry(
+                directory, region=settings.region or DEFAULT_REGION, metadata=metadata, blobs=blobs
+            )
         require_registry(directory)
-        return open_registry_with(directory, kms=settings.kms, metadata=metadata)
+        return open_registry_with(directory, kms=settings.kms, metadata=metadata, blobs=blobs, init=create)
     except (RegistryStateError, ValidationError) as exc:
         # A damaged registry, or init naming another Region than the registry's: the environment.
         raise ConfigurationError(f"{directory}: {exc}") from exc

@@ -3,7 +3,8 @@
 ``types`` holds the ECR value types, ``registry`` and ``repository`` the two objects users hold,
 ``metadata`` the registry's own records, ``directory`` the embedded registry directory (its
 manifest, explicit create, verified open), ``registry_kms`` which KMS a directory opens with
-(its local one or AWS KMS), ``codec`` how an object is laid out as messages,
+(its local one or AWS KMS), ``registry_blobs`` where its blobs are (its ``blobs/`` or an S3 bucket,
+recorded in the metadata), ``codec`` how an object is laid out as messages,
 ``grant_provider`` the data keys of a KMS repository, ``service_key`` the AES256 key,
 ``migration`` the move to another configuration, ``audit_events`` the ECR records of the trail;
 ``lifecycle`` a repository's grants (names, constraints, retirement), ``recovery`` the finishing or

@@ -25,9 +25,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ecrcrypt.ecr.directory import KMS_DB, MANIFEST, Manifest, create_directory, outside_metadata, read_manifest
-from ecrcrypt.ecr.metadata_url import create_metadata
-from ecrcrypt.ecr.registry import Registry
+from ecrcrypt.ecr.core import KmsFactory
+from ecrcrypt.ecr.directory import (
+    KMS_DB,
+    MANIFEST,
+    Manifest,
+    check_caller_identity,
+    create_directory,
+    open_directory,
+    outside_metadata,
+    read_manifest,
+)
+from ecrcrypt.ecr.metadata_store import MetadataStore
+from ecrcrypt.ecr.metadata_url import create_metadata, open_metadata
+from ecrcrypt.ecr.registry import DEFAULT_ACCOUNT, Registry
+from ecrcrypt.ecr.registry_blobs import BlobStoreChoice, check_blob_store
 from ecrcrypt.ecr.service_key import ServiceKey
 from ecrcrypt.errors import ValidationError
 from ecrcrypt.kms.aws import Boto3Kms
@@ -42,6 +54,7 @@ __all__ = [
     "aws_session",
     "check_kms_choice",
     "create_aws_registry",
+    "create_local_registry",
     "open_registry_with",
 ]
 
@@ -70,12 +83,12 @@ def check_kms_choice(root: Path, manifest: Manifest, choice: str) -> None:
         )
 
 
-def aws_session(region: str | None = None) -> Any:
+def aws_session(region: str | None = None, *, needed_by: str = "--kms aws") -> Any:
     """boto3's default session (its credential chain and endpoint configuration) in ``region``."""
     try:
         import boto3
     except ImportError:
-        raise ValidationError("--kms aws needs boto3: pip install 'ecrcrypt[aws]'") from None
+        raise ValidationError(f"{needed_by} needs boto3: pip install 'ecrcrypt[aws]'") from None
     return boto3.session.Session(region_name=region)
 
 
@@ -96,18 +109,76 @@ def open_registry_with(
     metadata: str | None = None,
     store: BlobStore | None = None,
     caller: str | None = None,
+    blobs: BlobStoreChoice | None = None,
+    init: bool = False,
 ) -> Registry:
-    """Open the registry in ``directory`` on the KMS it was made for, once ``kms`` names that one."""
+    """Open the registry in ``directory`` on the KMS it was made for, once ``kms`` names that one.
+
+    ``blobs``: the blob store chosen (the command line's ``--s3-bucket``, a server's options), opened
+    once it is the one the registry records (``ecr.registry_blobs``; ``init``: ``ecrcrypt init`` chose it);
+    ``store``: a store of the caller's, unchecked (the library's ``Registry.open(store=)``).
+    """
     manifest = read_manifest(directory)
     check_kms_choice(directory, manifest, kms)
-    if kms == LOCAL:
-        return Registry.open(directory, metadata=metadata, store=store, caller=caller)
-    client = aws_kms(manifest.region)
-    return Registry.open(directory, kms=lambda _principal: client, metadata=metadata, store=store, caller=caller)
+    factory: KmsFactory | None = None
+    if kms != LOCAL:
+        client = aws_kms(manifest.region)
+        factory = lambda _principal: client  # noqa: E731
+    opened_with: str | MetadataStore | None = metadata
+    if blobs is not None:
+        if store is not None:
+            raise ValidationError("give store= (a store of your own) or blobs= (a choice to check), not both")
+        store = blobs.open(lambda: aws_session(needed_by="--s3-bucket"))
+        opened_with = _checked_blobs(directory, manifest, metadata, blobs, init=init)  # last: nothing may fail after it
+    return Registry.open(directory, kms=factory, metadata=opened_with, store=store, caller=caller)
+
+
+def _checked_blobs(
+    directory: Path, manifest: Manifest, metadata: str | MetadataStore | None, blobs: BlobStoreChoice, *, init: bool
+) -> str | MetadataStore | None:
+    """Refuse ``blobs`` unless the registry records it (or records it now); what the registry then opens with.
+
+    A record is written only into the registry's own metadata: the directory's database once the directory
+    is verified, or the outside database whose store id the manifest names. Outside metadata is opened here
+    once and handed on (the registry closes it): not opened twice, nor its service key unwrapped twice (with
+    the local KMS, each unwrap is a Decrypt in the audit trail).
+    """
+    outside = outside_metadata(directory, metadata)
+    if outside is None:
+        opened = open_directory(directory, open_local_kms=False, metadata=metadata)
+        try:
+            check_blob_store(directory, opened.metadata, blobs, init=init)
+        finally:
+            opened.close()
+        return metadata
+    store = open_metadata(outside) if isinstance(outside, str) else outside
+    try:
+        if manifest.external_metadata and store.store_id == manifest.registry_store_id:
+            check_blob_store(directory, store, blobs, init=init)
+        # otherwise not this registry's metadata: Registry.open refuses it, saying why
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def create_local_registry(
+    directory: Path, *, region: str, metadata: str | None = None, blobs: BlobStoreChoice | None = None
+) -> Registry:
+    """Make a registry with its own local KMS in ``directory`` unless one is there (``Registry.create``),
+    then open it on ``blobs``, recorded as ``init``'s choice."""
+    create_directory(directory, account=DEFAULT_ACCOUNT, region=region, local_kms=True, metadata=metadata)
+    check_caller_identity(read_manifest(directory), account=DEFAULT_ACCOUNT, region=region)
+    return open_registry_with(directory, kms=LOCAL, metadata=metadata, blobs=blobs, init=True)
 
 
 def create_aws_registry(
-    directory: Path, *, region: str, metadata: str | None = None, wrapping_key: str | None = None
+    directory: Path,
+    *,
+    region: str,
+    metadata: str | None = None,
+    wrapping_key: str | None = None,
+    blobs: BlobStoreChoice | None = None,
 ) -> Registry:
     """Make a registry on AWS KMS in ``directory`` (missing or empty), then open it.
 
@@ -136,4 +207,4 @@ def create_aws_registry(
         finally:
             store.close()
     create_directory(directory, account=account, region=region, local_kms=False, metadata=metadata, outside_kms=AWS)
-    return open_registry_with(directory, kms=AWS, metadata=metadata)
+    return open_registry_with(directory, kms=AWS, metadata=metadata, blobs=blobs, init=True)

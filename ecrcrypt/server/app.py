@@ -53,7 +53,6 @@ from ecrcrypt.errors import (
 )
 from ecrcrypt.server.errors import DistributionError, from_library
 from ecrcrypt.server.options import ServerOptions
-from ecrcrypt.store.s3 import S3BlobStore
 
 __all__ = ["app_from_environment", "create_app", "open_registry"]
 
@@ -537,11 +536,6 @@ def app_from_environment() -> Starlette:
 
 def open_registry(options: ServerOptions) -> Registry:
     """The registry the options describe, on its KMS (S3 blobs and AWS KMS need boto3: the ``aws`` extra)."""
-    directory = Path(options.directory)
-    if options.s3_bucket is None:
-        return open_registry_with(directory, kms=options.kms, metadata=options.metadata_url)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=options.s3_endpoint_url)
-    store = S3BlobStore(client, options.s3_bucket)
-    return open_registry_with(directory, kms=options.kms, metadata=options.metadata_url, store=store)
+    return open_registry_with(
+        Path(options.directory), kms=options.kms, metadata=options.metadata_url, blobs=options.blobs
+    )

@@ -8,6 +8,7 @@ import os
 
 import attrs
 
+from ecrcrypt.ecr.registry_blobs import BlobStoreChoice
 from ecrcrypt.ecr.registry_kms import KMS_CHOICES, LOCAL
 
 __all__ = ["ENVIRONMENT_VARIABLE", "ServerOptions"]
@@ -35,6 +36,11 @@ class ServerOptions:
     metadata_url: str | None = attrs.field(default=None, repr=False)
     #: ``local`` or ``aws`` (``ecr.registry_kms``).
     kms: str = attrs.field(default=LOCAL, validator=attrs.validators.in_(KMS_CHOICES))
+
+    @property
+    def blobs(self) -> BlobStoreChoice:
+        """The blob store to open, checked against the one the registry records (``ecr.registry_blobs``)."""
+        return BlobStoreChoice(s3_bucket=self.s3_bucket, s3_endpoint_url=self.s3_endpoint_url)
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self))

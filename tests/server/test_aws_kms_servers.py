@@ -74,6 +74,7 @@ def test_two_servers_on_aws_kms_share_one_registry(
         "AWS_DEFAULT_REGION": "us-east-1",
         "ECRCRYPT_KMS": "aws",
         "ECRCRYPT_METADATA_URL": postgres_url,
+        "ECRCRYPT_S3_BUCKET": s3_bucket,  # init records it in the shared metadata; every command names it
     }
     wrapping = kms_client.create_key(Description="wraps the service key")["KeyMetadata"]["Arn"]
     repo_key = kms_client.create_key(Description="team/app")["KeyMetadata"]["Arn"]
@@ -87,7 +88,7 @@ def test_two_servers_on_aws_kms_share_one_registry(
     cli(hosts[1], "ecr", "create-repository", "--repository-name", "team/base", env=env)  # AES256
     password = cli(hosts[0], "ecr", "get-login-password", env=env).strip()
 
-    options = ("--s3-bucket", s3_bucket)
+    options = ("--s3-bucket", s3_bucket)  # serve's own spelling of the global option: the same bucket
     image = {
         "team/app": [b'{"os":"linux","app":1}', os.urandom(200_000), b"app layer"],
         "team/base": [b'{"os":"linux","base":1}', os.urandom(50_000)],
