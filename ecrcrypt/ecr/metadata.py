@@ -49,6 +49,7 @@ from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION, steps
 from ecrcrypt.errors import RegistryStateError, ValidationError
 
 __all__ = [
+    "defer_write",
     "SCHEMA_VERSION",
     "BlobIntent",
     "ImageLookup",
@@ -195,6 +196,20 @@ class MetadataConnection(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any: ...
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+def defer_write(db: MetadataConnection, sql: str, parameters: Sequence[Any] = ()) -> None:
+    """Run a write whose result the operation never reads (no rows, no ``rowcount``).
+
+    A backend whose connection can hold it back (PostgreSQL's ``defer``) sends it with the
+    transaction's next statement or its ``COMMIT``, in one round trip; SQLite, in process,
+    runs it at once. Either way it is part of the transaction and its failure fails it.
+    """
+    defer = getattr(db, "defer", None)
+    if defer is None:
+        db.execute(sql, parameters)
+    else:
+        defer(sql, parameters)
 
 
 _T = TypeVar("_T")
@@ -355,18 +370,16 @@ class MetadataOperations:
         """
 
         def op(db: MetadataConnection) -> ObjectRecord | None:
-            if not self._live(db, repository):
+            # Liveness and the record in force in one statement (as find_object), in this transaction.
+            row = db.execute(_FIND_OBJECT, (record.kind, record.digest, repository.name)).fetchone()
+            if row is None or row[0] != repository.uid:
                 return None
-            row = db.execute(
-                _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?",
-                (repository.name, record.kind, record.digest),
-            ).fetchone()
-            if row is not None:
-                current = ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
-                if replacing is None or current.blob_key != replacing:
-                    return current
-            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (record.blob_key,))
-            db.execute(
+            current = _object_or_none(row[1:])
+            if current is not None and (replacing is None or current.blob_key != replacing):
+                return current
+            defer_write(db, "DELETE FROM blob_intents WHERE blob_key = ?", (record.blob_key,))
+            defer_write(
+                db,
                 "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, kind, digest) DO UPDATE "
                 "SET size = excluded.size, stored_size = excluded.stored_size, inner_size = excluded.inner_size, "
                 "pushed_at = excluded.pushed_at, blob_key = excluded.blob_key",
@@ -391,6 +404,24 @@ class MetadataOperations:
                 _SELECT_OBJECTS + " WHERE repository = ? AND kind = ? AND digest = ?", (repository, kind, digest)
             ).fetchone()
         return None if row is None else ObjectRecord(**dict(zip(_OBJECT_FIELDS, row, strict=True)))
+
+    def get_objects(self, repository: str, digests: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ObjectRecord]:
+        """The records of the (kind, digest) pairs ``repository`` holds, in one statement (those it
+        does not hold are absent): what a manifest's references need, one read instead of one each."""
+        wanted = set(digests)
+        if not wanted:
+            return {}
+        kinds = sorted({k for k, _ in wanted})
+        names = sorted({d for _, d in wanted})
+        sql = (
+            _SELECT_OBJECTS
+            + f" WHERE repository = ? AND kind IN ({','.join('?' * len(kinds))})"
+            + f" AND digest IN ({','.join('?' * len(names))})"
+        )
+        with self._read() as db:
+            rows = db.execute(sql, (repository, *kinds, *names)).fetchall()
+        found = (ObjectRecord(**dict(zip(_OBJECT_FIELDS, r, strict=True))) for r in rows)
+        return {(o.kind, o.digest): o for o in found if (o.kind, o.digest) in wanted}
 
     def find_object(self, repository: RepositoryRecord, kind: str, digest: str) -> ObjectLookup:
         """Whether ``repository`` (that very one: its uid) is live and its object's record, in one statement.
@@ -479,14 +510,12 @@ class MetadataOperations:
         gone (as :meth:`put_object`), or when it holds no manifest ``digest``."""
 
         def op(db: MetadataConnection) -> bool:
-            if not self._live(db, repository):
+            # The repository's liveness and the manifest's presence in one statement, in this transaction.
+            row = db.execute(_FIND_MANIFEST_DIGEST, (digest, repository.name)).fetchone()
+            if row is None or row[0] != repository.uid or row[1] is None:
                 return False
-            if not db.execute(
-                "SELECT 1 FROM objects WHERE repository = ? AND kind = 'manifest' AND digest = ?",
-                (repository.name, digest),
-            ).fetchone():
-                return False
-            db.execute(
+            defer_write(
+                db,
                 "INSERT INTO tags VALUES (?, ?, ?) "
                 "ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest",
                 (repository.name, tag, digest),
@@ -621,7 +650,8 @@ class MetadataOperations:
         push (never acknowledged), and a blob without intent or record is then rightly collected."""
 
         def op(db: MetadataConnection) -> None:
-            db.execute(
+            defer_write(
+                db,
                 "INSERT INTO blob_intents VALUES (?, ?, ?, ?) ON CONFLICT (blob_key) DO UPDATE SET "
                 "repository_uid = excluded.repository_uid, owner = excluded.owner, started_at = excluded.started_at",
                 (intent.blob_key, intent.repository_uid, intent.owner, intent.started_at),
@@ -633,7 +663,7 @@ class MetadataOperations:
         """Drop a blob intent (not waited to disk: a revived intent's owner is dead, recovery drops it)."""
 
         def op(db: MetadataConnection) -> None:
-            db.execute("DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
+            defer_write(db, "DELETE FROM blob_intents WHERE blob_key = ?", (blob_key,))
 
         self._write(op, durable=False)
 
@@ -857,6 +887,10 @@ _FIND_OBJECT = (
 # liveness the caller checks, so a repository re-created under the name never shows an old row.
 _MANIFEST_COLUMNS = "m.media_type, m.artifact_media_type, m.subject, m.size_in_bytes"
 _JOIN_MANIFEST_ROW = "LEFT JOIN image_manifests m ON m.repository_uid = r.uid AND m.digest = o.digest "
+_FIND_MANIFEST_DIGEST = (
+    "SELECT r.uid, o.digest FROM repositories r "
+    "LEFT JOIN objects o ON o.repository = r.name AND o.kind = 'manifest' AND o.digest = ? WHERE r.name = ?"
+)
 _FIND_IMAGE_BY_TAG = (
     f"SELECT r.uid, t.digest, {_OBJECT_COLUMNS}, a.tag, {_MANIFEST_COLUMNS} "  # noqa: S608 -- constant text
     "FROM repositories r "

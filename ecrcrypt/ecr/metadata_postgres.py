@@ -11,8 +11,11 @@ serialization failure or a deadlock, so each one behaves as if it ran alone -- t
 guarantee, with hosts writing in parallel where they do not touch the same rows. An
 operation therefore re-reads everything it decides on (liveness, first-writer-wins,
 intents' compare-and-set) inside its transaction; nothing it computed before is trusted.
-``BEGIN`` goes to the server in one pipeline with the operation's first statement (one round
-trip fewer per transaction; the server runs them in order, so nothing else changes).
+``BEGIN`` goes to the server in one pipeline with the operation's first statement, and the
+writes whose results an operation never reads (``MetadataConnection.defer``) in one pipeline
+with its next statement or its ``COMMIT``: a transaction costs a round trip per statement whose
+answer it waits for, plus one (the server runs pipelined statements in order, so nothing else
+changes; a failure among them fails the transaction before its commit).
 A transaction ``durable=False`` (blob intents) commits with ``synchronous_commit = off``:
 atomic and visible at once, only a server crash may lose its last moments, as SQLite's
 ``synchronous=NORMAL``.
@@ -71,11 +74,42 @@ class _PgConnection:
     def __init__(self, conn: psycopg.Connection[Any], opening: Sequence[str] = ()) -> None:
         self._conn = conn
         self._opening = tuple(opening)
+        self._deferred: list[tuple[str, Sequence[Any]]] = []
 
     @property
     def opened(self) -> bool:
         """Whether the opening statements were sent (``False``: the operation ran no statement)."""
         return not self._opening
+
+    def defer(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
+        """A write whose result the operation never reads: sent in one pipeline with the next
+        statement, or with the ``COMMIT`` (:meth:`commit`). The server runs everything in order,
+        as if each had been sent alone; a failure of it fails the transaction there, before the
+        commit, and is what the caller sees (a serialization failure is re-run as any other)."""
+        self._deferred.append((self._sql(sql), tuple(parameters)))
+
+    def _send_pending(self) -> None:
+        """The opening and the deferred writes, into the pipeline the caller holds open. Nothing sent
+        in a pipeline is prepared (``prepare=False``, here and for the statement that ends it): a
+        pipeline that fails midway skips the rest, and psycopg could then count as prepared a
+        statement the server never prepared (it did: "prepared statement _pg3_0 does not exist"
+        under racing transactions, reproduced by ``tests/ecr/test_metadata_conformance.py``'s racing
+        connections). Statements sent alone are still prepared as psycopg decides."""
+        opening, self._opening = self._opening, ()
+        for statement in opening:
+            self._conn.execute(statement, prepare=False)
+        deferred, self._deferred = self._deferred, []
+        for sql, parameters in deferred:
+            self._conn.execute(sql, parameters, prepare=False)
+
+    def commit(self) -> None:
+        """End the transaction: ``COMMIT`` in one pipeline with the writes still deferred (and the
+        opening, if the operation sent nothing else); nothing when it neither ran nor deferred one."""
+        if self._opening and not self._deferred:
+            return  # no statement: no transaction was begun
+        with self._conn.pipeline():
+            self._send_pending()
+            self._conn.execute("COMMIT", prepare=False)
 
     @classmethod
     def _sql(cls, sql: str) -> str:
@@ -84,21 +118,18 @@ class _PgConnection:
             text = cls._texts[sql] = sql.replace("?", "%s")
         return text
 
-    def _open(self) -> None:
-        opening, self._opening = self._opening, ()
-        for statement in opening:
-            self._conn.execute(statement)
-
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
-        if not self._opening:
+        if not self._opening and not self._deferred:
             return self._conn.execute(self._sql(sql), parameters)
         with self._conn.pipeline():
-            self._open()
-            cursor = self._conn.execute(self._sql(sql), parameters)
+            self._send_pending()
+            cursor = self._conn.execute(self._sql(sql), parameters, prepare=False)
         return cursor  # the pipeline's sync fetched every result, this one's included
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        self._open()
+        if self._opening or self._deferred:
+            with self._conn.pipeline():
+                self._send_pending()
         with self._conn.cursor() as cur:
             cur.executemany(self._sql(sql), parameters)
         return None
@@ -250,8 +281,7 @@ class PostgresMetadata(MetadataOperations):
                 db = _PgConnection(conn, opening)
                 try:
                     result = op(db)
-                    if db.opened:
-                        conn.execute("COMMIT")
+                    db.commit()
                     return result
                 except retryable:
                     self._roll_back(conn)

@@ -10,7 +10,7 @@ suite (tests/ecr/test_metadata_conformance.py) runs the same tests against both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
 
@@ -81,6 +81,10 @@ class MetadataStore(Protocol):
     ) -> ObjectRecord | None: ...
 
     def get_object(self, repository: str, kind: str, digest: str) -> ObjectRecord | None: ...
+
+    def get_objects(
+        self, repository: str, digests: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], ObjectRecord]: ...
 
     def find_object(self, repository: RepositoryRecord, kind: str, digest: str) -> ObjectLookup: ...
 

@@ -19,7 +19,7 @@ from typing import TypeVar
 import attrs
 
 from ecrcrypt.ecr.liveness import current_owner, owner_gone
-from ecrcrypt.ecr.metadata import MetadataConnection, MetadataOperations, RepositoryRecord
+from ecrcrypt.ecr.metadata import MetadataConnection, MetadataOperations, RepositoryRecord, defer_write
 from ecrcrypt.ecr.metadata_store import MetadataStore
 
 __all__ = [
@@ -99,7 +99,8 @@ def _write(meta: MetadataStore, op: Callable[[MetadataConnection], _T]) -> _T:
 # -- manifests ------------------------------------------------------------------------------------
 def put_manifest(meta: MetadataStore, record: RepositoryRecord, row: ManifestRow) -> None:
     def op(db: MetadataConnection) -> None:
-        db.execute(
+        defer_write(
+            db,
             "INSERT INTO image_manifests VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository_uid, digest) DO UPDATE SET "
             "media_type = excluded.media_type, artifact_media_type = excluded.artifact_media_type, "
             "subject = excluded.subject, size_in_bytes = excluded.size_in_bytes",

@@ -352,10 +352,10 @@ class Repository:
         Content-addressed: a layer already in the repository is not read nor re-encrypted.
         On a digest mismatch nothing is stored and :class:`DigestMismatchError` is raised.
         """
-        self._require_live()
+        # Liveness and the layer's record in one read (_live_object); the errors keep their order.
+        parsed, existing = self._live_object("layer", digest)
         self._allow(_PUSH_ACTIONS, "kms:GenerateDataKey")
-        declared = _as_digest(digest)
-        existing = self._core.metadata.get_object(self._record.name, "layer", str(declared))
+        declared = _as_digest(digest) if parsed is None else parsed
         if existing is not None and self._core.store.exists(existing.blob_key):
             return LayerPush(
                 digest=declared, size=existing.size, stored_size=existing.stored_size, already_existed=True
@@ -479,24 +479,30 @@ class Repository:
             raise InvalidParameterError("imageManifest must be bytes or a JSON mapping")
         if tag is not None:
             check_tag(tag)
-        missing = [str(d) for d in layer_digests(manifest) if not self._has_layer(d)]
+        references = layer_digests(manifest)
+        digest = Digest.of(manifest)
+        # The layers it references and the manifest itself, in one read.
+        held = self._core.metadata.get_objects(
+            self._record.name, [("layer", str(d)) for d in references] + [("manifest", str(digest))]
+        )
+        missing = [str(d) for d in references if ("layer", str(d)) not in held]
         if missing:
             raise LayersNotFoundError(f"The image references layers not in the repository: {', '.join(missing)}")
-        digest = Digest.of(manifest)
         with self._audited("PutImage", imageDigest=str(digest), imageTag=tag):
-            if self._core.metadata.get_object(self._record.name, "manifest", str(digest)) is None:
+            if ("manifest", str(digest)) not in held:
                 self._store("manifest", manifest, digest)
-                records.put_manifest(self._core.metadata, self._record, self._manifest_row(manifest, digest))
+                sizes = [held[("layer", str(d))].size for d in references]
+                records.put_manifest(self._core.metadata, self._record, self._manifest_row(manifest, digest, sizes))
             if tag is not None and not self._core.metadata.put_tag(self._record, tag, str(digest)):
                 self._require_live()  # deleted meanwhile: RepositoryNotFoundError
                 raise ImageNotFoundError(f"The image with digest {digest} does not exist in '{self.name}'")
         return ImageId(digest=digest, tag=tag)
 
-    def _manifest_row(self, manifest: bytes, digest: Digest) -> records.ManifestRow:
+    def _manifest_row(self, manifest: bytes, digest: Digest, sizes: list[int]) -> records.ManifestRow:
         """What DescribeImages reports without decrypting: the media type, and the size as ECR
-        counts it (config and layers), from the stored layers rather than the sizes the manifest claims."""
+        counts it (config and layers), from the stored layers' ``sizes`` rather than the sizes the
+        manifest claims."""
         doc = json.loads(manifest)  # layer_digests has parsed it already
-        sizes = [self._core.metadata.get_object(self._record.name, "layer", str(d)) for d in layer_digests(manifest)]
         config = doc.get("config")
         declared = doc.get("mediaType")
         return records.ManifestRow(
@@ -504,7 +510,7 @@ class Repository:
             media_type=declared if isinstance(declared, str) and declared else MANIFEST_MEDIA_TYPE,
             artifact_media_type=config.get("mediaType") if isinstance(config, dict) else None,
             subject=None,
-            size_in_bytes=sum(obj.size for obj in sizes if obj is not None),
+            size_in_bytes=sum(sizes),
         )
 
     def resolve(self, *, tag: str | None = None, digest: Digest | str | None = None) -> Digest:

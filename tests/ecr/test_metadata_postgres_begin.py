@@ -11,11 +11,12 @@ connection usable, and an operation that runs no statement opens and commits not
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ecrcrypt.ecr.metadata import MetadataConnection
+from ecrcrypt.ecr.metadata import MetadataConnection, defer_write
 from ecrcrypt.ecr.metadata_postgres import PostgresMetadata
 from ecrcrypt.errors import RegistryStateError
 
@@ -75,3 +76,82 @@ def test_an_operation_that_runs_no_statement_opens_and_commits_nothing(store: Po
     with store._connection() as conn:
         assert conn.info.transaction_status == TransactionStatus.IDLE
     assert store.record_once("after", "z") == "z"
+
+
+# -- deferred writes (``defer_write``): sent with the next statement or the COMMIT -------------------
+def test_deferred_writes_run_in_order_inside_the_transaction(store: PostgresMetadata) -> None:
+    def op(db: MetadataConnection) -> tuple[Any, ...]:
+        defer_write(db, "INSERT INTO registry VALUES (?, ?)", ("deferred-1", "a"))
+        defer_write(db, "UPDATE registry SET v = ? WHERE k = ?", ("b", "deferred-1"))
+        seen = _one(db, "SELECT v FROM registry WHERE k = 'deferred-1'")  # sent with the two before it
+        defer_write(db, "INSERT INTO registry VALUES (?, ?)", ("deferred-2", "c"))  # sent with the COMMIT
+        return seen, _one(db, "SELECT txid_current()")
+
+    seen, _ = store._write(op)
+    assert seen == "b"
+    assert (store.recorded("deferred-1"), store.recorded("deferred-2")) == ("b", "c")
+
+
+@pytest.mark.parametrize("where", ["with the next statement", "with the commit", "alone"])
+def test_a_failing_deferred_write_commits_nothing_and_the_connection_serves_on(
+    store: PostgresMetadata, where: str
+) -> None:
+    store.record_once("taken", "x")
+
+    def op(db: MetadataConnection) -> None:
+        if where != "alone":
+            db.execute("INSERT INTO registry VALUES (?, ?)", ("before", "y"))
+        defer_write(db, "INSERT INTO registry VALUES (?, ?)", ("taken", "again"))  # a primary key violation
+        if where == "with the next statement":
+            db.execute("SELECT 1")
+
+    with pytest.raises(RegistryStateError, match="UniqueViolation"):
+        store._write(op)
+    assert store.recorded("before") is None and store.recorded("taken") == "x"
+    assert store.record_once("after", "z") == "z"
+
+
+def test_a_push_costs_four_round_trips_a_layer(postgres_url: str, tmp_path: Path) -> None:
+    """What a push waits for on PostgreSQL: a layer is its repository and record read (one statement),
+    its blob intent (BEGIN, INSERT and COMMIT in one pipeline), and its record (the first writer
+    check with BEGIN, then the writes with the COMMIT). Counted, not timed: a change that makes a
+    push wait for one more answer from the server fails here."""
+    from ecrcrypt.digest import Digest
+    from ecrcrypt.ecr.metadata_postgres import _PgConnection
+    from ecrcrypt.ecr.registry import Registry
+    from ecrcrypt.ecr.service_key import ServiceKey
+    from ecrcrypt.store.memory import MemoryBlobStore
+    from tests.ecr.support import local_kms
+
+    kms = local_kms()
+    metadata = PostgresMetadata.create(postgres_url, account=ACCOUNT, region=REGION)
+    admin = kms.client(f"arn:aws:iam::{ACCOUNT}:root")
+    ServiceKey.create_wrapped(metadata, admin, key_id=admin.create_key().arn)
+    registry = Registry(kms=kms.client, store=MemoryBlobStore(), metadata=metadata, account=ACCOUNT, region=REGION)
+    trips = 0
+    execute, commit = _PgConnection.execute, _PgConnection.commit
+
+    def counted_execute(self: _PgConnection, sql: str, parameters: Any = (), /) -> Any:
+        nonlocal trips
+        trips += 1
+        return execute(self, sql, parameters)
+
+    def counted_commit(self: _PgConnection) -> None:
+        nonlocal trips
+        trips += 0 if (self._opening and not self._deferred) else 1
+        commit(self)
+
+    try:
+        registry.create_repository("app")
+        repo = registry.repository("app")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_PgConnection, "execute", counted_execute)
+            mp.setattr(_PgConnection, "commit", counted_commit)
+            for i in range(3):
+                data = f"layer {i}".encode() * 100
+                trips = 0
+                repo.push_layer(data, digest=Digest.of(data))
+                assert trips == 4
+    finally:
+        registry.close()
+        kms.close()
