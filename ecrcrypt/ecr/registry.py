@@ -59,6 +59,7 @@ from ecrcrypt.ecr.metadata import RegistryMetadata, RepositoryGrant, RepositoryI
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.ecr.permissions import EcrAuthorization, RepositoryPolicy, check_repository_policy, decide_ecr
 from ecrcrypt.ecr.recovery import RecoveryReport, recover, undo_creation
+from ecrcrypt.ecr.registry_blobs import check_given_store
 from ecrcrypt.ecr.repository import Repository
 from ecrcrypt.ecr.service_key import FINGERPRINT as SERVICE_KEY_FINGERPRINT
 from ecrcrypt.ecr.service_key import WRAPPED as WRAPPED_SERVICE_KEY
@@ -268,6 +269,7 @@ class Registry:
         root = _directory(directory)
         opened = open_directory(root, open_local_kms=kms is None, metadata=metadata)
         try:
+            check_given_store(root, opened.metadata, store)  # the store the registry records, if it records one
             manifest = opened.manifest
             check_caller_identity(manifest, account=account, region=region)
             if kms is None:

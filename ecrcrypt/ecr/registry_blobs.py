@@ -35,10 +35,11 @@ from ecrcrypt.arns import S3BucketName
 from ecrcrypt.ecr.directory import BLOBS
 from ecrcrypt.ecr.metadata_store import MetadataStore
 from ecrcrypt.errors import RegistryStateError, ValidationError
+from ecrcrypt.store.filesystem import FilesystemBlobStore
 from ecrcrypt.store.protocol import BlobStore
 from ecrcrypt.store.s3 import S3BlobStore
 
-__all__ = ["BLOB_STORE", "DIRECTORY", "BlobStoreChoice", "check_blob_store"]
+__all__ = ["BLOB_STORE", "DIRECTORY", "BlobStoreChoice", "check_blob_store", "check_given_store"]
 
 #: The metadata record of the registry's blob store.
 BLOB_STORE = "blobs.store"
@@ -140,3 +141,40 @@ def _record(root: Path, metadata: MetadataStore, choice: BlobStoreChoice, *, ini
     if choice.s3_bucket is None and local is None and _holds_objects(metadata):
         return None  # init naming no store while the registry's objects are elsewhere (in a bucket): left open
     return metadata.record_once(BLOB_STORE, choice.identity)  # a concurrent first open may have won
+
+
+def check_given_store(root: Path, metadata: MetadataStore, store: BlobStore | None) -> None:
+    """The library's open (``Registry.open(directory, store=...)``): refuse a store that is plainly not
+    the one the registry records -- another bucket, a bucket for a registry whose blobs are in its
+    directories, the directory's ``blobs/`` (``store=None``) for a registry in S3 -- since blobs
+    written there could not be read by the registry's other hosts and commands.
+
+    Never records anything (only the explicit choice of a command or a server does: ``check_blob_store``),
+    and a store it cannot identify -- in memory, a filesystem store elsewhere, a store of the caller's
+    own -- is the caller's to answer for.
+    """
+    recorded = metadata.recorded(BLOB_STORE)
+    if recorded is None:
+        return
+    if store is None:
+        given = DIRECTORY
+    elif isinstance(store, S3BlobStore):
+        given = f"{_S3}{store.bucket}"
+    elif isinstance(store, FilesystemBlobStore) and store.root == (root / BLOBS).absolute():
+        given = DIRECTORY
+    else:
+        return
+    if given != recorded:
+        wanted = (
+            "give no store (its blobs/ folder)"
+            if recorded == DIRECTORY
+            else f"give store=S3BlobStore(client, {recorded[len(_S3) :]!r})"
+            if recorded.startswith(_S3)
+            else "open it with the ecrcrypt that recorded it"
+        )
+        raise RegistryStateError(
+            f"the registry in {root} keeps its blobs {_described(recorded)} (its metadata at {metadata.location} "
+            f"records {BLOB_STORE}={recorded}), not {_described(given)}: {wanted}. Blobs written anywhere else "
+            "could not be read by the registry's other hosts and commands",
+            path=None if metadata.path is None else str(metadata.path),
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,8 @@ from ecrcrypt.ecr.registry import Registry
 from ecrcrypt.ecr.registry_blobs import BLOB_STORE, DIRECTORY, BlobStoreChoice, check_blob_store
 from ecrcrypt.ecr.registry_kms import open_registry_with
 from ecrcrypt.errors import RegistryStateError, ValidationError
+from ecrcrypt.store.filesystem import FilesystemBlobStore
+from ecrcrypt.store.memory import MemoryBlobStore
 
 BUCKETS = ("bucket-a", "bucket-b", "bucket-c")
 CHOICES = [BlobStoreChoice(), *(BlobStoreChoice(s3_bucket=b) for b in BUCKETS)]
@@ -121,3 +124,55 @@ def test_the_check_on_outside_metadata_unwraps_the_service_key_once(tmp_path: Pa
         open_registry_with(directory, kms="local", metadata=other, blobs=BlobStoreChoice(s3_bucket="bucket-a"))
     with open_metadata(other) as metadata:
         assert metadata.recorded(BLOB_STORE) is None
+
+
+# -- the library's Registry.open(store=...): checked against the record, never recording ------------
+def _library_registry(tmp_path: Path, recorded: str | None) -> Path:
+    root = tmp_path / "registry"
+    Registry.create(root).close()
+    if recorded is not None:
+        with RegistryMetadata.open(root / "registry.sqlite3") as metadata:
+            metadata.record_once(BLOB_STORE, recorded)
+    return root
+
+
+def _s3(bucket: str) -> Any:
+    import boto3
+
+    from ecrcrypt.store.s3 import S3BlobStore
+
+    # Never called: the refusal comes before the store is used (no endpoint, no credentials needed).
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return S3BlobStore(client, bucket)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "store"),
+    [
+        ("s3://bucket-a", lambda root: None),  # the directory's blobs/ for a registry in S3
+        ("s3://bucket-a", lambda root: FilesystemBlobStore(root / "blobs")),
+        ("s3://bucket-a", lambda root: _s3("bucket-b")),  # another bucket
+        (DIRECTORY, lambda root: _s3("bucket-a")),  # a bucket for a registry whose blobs are in its directory
+    ],
+)
+def test_the_library_open_refuses_a_store_the_registry_does_not_record(
+    tmp_path: Path, recorded: str, store: Any
+) -> None:
+    root = _library_registry(tmp_path, recorded)
+    before = sorted(p.name for p in (root / "blobs").iterdir())
+    with pytest.raises(RegistryStateError, match=f"records {BLOB_STORE}={recorded}"):
+        Registry.open(root, store=store(root))
+    assert sorted(p.name for p in (root / "blobs").iterdir()) == before
+    with RegistryMetadata.open(root / "registry.sqlite3") as metadata:
+        assert metadata.recorded(BLOB_STORE) == recorded  # refused, and nothing recorded over it
+
+
+@pytest.mark.parametrize("recorded", [None, DIRECTORY])
+def test_the_library_open_takes_the_recorded_store_and_never_records_one(tmp_path: Path, recorded: str | None) -> None:
+    root = _library_registry(tmp_path, recorded)
+    with Registry.open(root) as registry:
+        registry.create_repository("app")
+    with Registry.open(root, store=MemoryBlobStore()) as registry:  # a store it cannot identify: the caller's call
+        assert registry.describe_repositories()
+    with RegistryMetadata.open(root / "registry.sqlite3") as metadata:
+        assert metadata.recorded(BLOB_STORE) == recorded
