@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 __all__ = [
@@ -85,11 +86,29 @@ def fsync_dir(directory: Path) -> None:
 
 
 def database_problem(path: Path) -> str | None:
-    """What is wrong with the SQLite file ``path`` (a phrase such as ``"is empty (0 bytes)"``), or ``None``."""
+    """What is wrong with the SQLite file ``path`` (a phrase such as ``"is empty (0 bytes)"``), or ``None``.
+
+    Another process may be writing the file meanwhile: a checkpoint grows it and rewrites its header,
+    not necessarily in that order. So the header is read before the size (a size is then at least as
+    new as the header it is compared with), and a truncation is reported only when it is still there
+    three more looks, 20 ms apart, later: a checkpoint in progress is over by then, a truncated file
+    stays truncated. A false "truncated" would tell the operator to restore a healthy file from an
+    older backup.
+    """
+    problem = _database_problem(path)
+    for _ in range(3):
+        if problem is None or not problem.startswith("is truncated"):
+            break
+        time.sleep(0.02)
+        problem = _database_problem(path)
+    return problem
+
+
+def _database_problem(path: Path) -> str | None:
     try:
-        size = path.stat().st_size
         with path.open("rb") as f:
             header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         return "is missing"
     except OSError as exc:

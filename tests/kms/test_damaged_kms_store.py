@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,19 @@ def test_a_database_failure_reading_the_audit_trail_is_a_kms_internal_error(tmp_
     for call in (lambda: kms.audit.query(), lambda: len(kms.audit)):
         with pytest.raises(KmsInternalError, match=r"KMS store .*kms\.sqlite3 failed"):
             call()
+
+
+def test_a_truncation_seen_once_is_looked_at_again_before_it_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process checkpointing the file can make it look truncated for a moment (its header
+    rewritten before the pages that grow it): only a truncation that stays is reported, since the
+    report tells the operator to restore the file from backup."""
+    from ecrcrypt import _statefile
+
+    looks: list[str | None] = ["is truncated (4096 bytes of the 8192 its header records)", None]
+    monkeypatch.setattr(_statefile, "_database_problem", lambda path: looks.pop(0) if len(looks) > 1 else looks[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    assert _statefile.database_problem(tmp_path / "kms.sqlite3") is None
+    looks[:] = ["is truncated (4096 bytes of the 8192 its header records)"]
+    assert _statefile.database_problem(tmp_path / "kms.sqlite3") == looks[0]
