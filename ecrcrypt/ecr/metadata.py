@@ -293,6 +293,22 @@ class MetadataOperations:
         """The random id given to this database when it was created (``None``: not recorded)."""
         return self.recorded(STORE_ID)
 
+    def _claim_for(self, account: AccountId | str, region: Region | str) -> None:
+        """What ``create`` does on either backend once the schema is there: give the database its
+        random id and claim it for ``account`` in ``region`` (one of another registry is refused).
+        The database is closed when that fails, so a refused ``create`` leaves nothing open."""
+        acct = str(account if isinstance(account, AccountId) else AccountId(account))
+        reg = str(region if isinstance(region, Region) else Region(region))
+        try:
+            self.record_once(STORE_ID, uuid.uuid4().hex)
+            self.check_identity(account=acct, region=reg, record=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def check_identity(self, *, account: str, region: str, record: bool = False) -> None:
         """Refuse a database that belongs to another registry; ``record``: claim an unclaimed one."""
         for key, expected in ((ACCOUNT, account), (REGION, region)):
@@ -734,15 +750,8 @@ class RegistryMetadata(MetadataOperations):
         Idempotent: an existing healthy database of the same registry is opened; one of
         another account or Region is refused (``RegistryStateError``), as is a damaged one.
         """
-        acct = str(account if isinstance(account, AccountId) else AccountId(account))
-        reg = str(region if isinstance(region, Region) else Region(region))
         metadata = cls(path, create=True)
-        try:
-            metadata.record_once(STORE_ID, uuid.uuid4().hex)
-            metadata.check_identity(account=acct, region=reg, record=True)
-        except BaseException:
-            metadata.close()
-            raise
+        metadata._claim_for(account, region)
         return metadata
 
     @classmethod

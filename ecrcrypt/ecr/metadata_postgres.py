@@ -34,13 +34,12 @@ import contextlib
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ecrcrypt.arns import AccountId, Region
-from ecrcrypt.ecr.metadata import STORE_ID, MetadataConnection, MetadataOperations
+from ecrcrypt.ecr.metadata import MetadataConnection, MetadataOperations
 from ecrcrypt.ecr.metadata_schema import SCHEMA_VERSION, steps
 from ecrcrypt.errors import RegistryStateError
 
@@ -77,9 +76,9 @@ class _PgConnection:
         self._deferred: list[tuple[str, Sequence[Any]]] = []
 
     @property
-    def opened(self) -> bool:
-        """Whether the opening statements were sent (``False``: the operation ran no statement)."""
-        return not self._opening
+    def begun(self) -> bool:
+        """Whether the operation ran or deferred a statement (then :meth:`commit` sends a ``COMMIT``)."""
+        return not self._opening or bool(self._deferred)
 
     def defer(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
         """A write whose result the operation never reads: sent in one pipeline with the next
@@ -105,7 +104,7 @@ class _PgConnection:
     def commit(self) -> None:
         """End the transaction: ``COMMIT`` in one pipeline with the writes still deferred (and the
         opening, if the operation sent nothing else); nothing when it neither ran nor deferred one."""
-        if self._opening and not self._deferred:
+        if not self.begun:
             return  # no statement: no transaction was begun
         with self._conn.pipeline():
             self._send_pending()
@@ -173,15 +172,8 @@ class PostgresMetadata(MetadataOperations):
         Idempotent (every host may call it at start): a database of the same registry is
         opened and migrated; one of another account or Region is refused (``RegistryStateError``).
         """
-        acct = str(account if isinstance(account, AccountId) else AccountId(account))
-        reg = str(region if isinstance(region, Region) else Region(region))
         metadata = cls(url, create=True, pool_size=pool_size)
-        try:
-            metadata.record_once(STORE_ID, uuid.uuid4().hex)
-            metadata.check_identity(account=acct, region=reg, record=True)
-        except BaseException:
-            metadata.close()
-            raise
+        metadata._claim_for(account, region)
         return metadata
 
     @classmethod

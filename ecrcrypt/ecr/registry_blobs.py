@@ -117,12 +117,16 @@ def check_blob_store(root: Path, metadata: MetadataStore, choice: BlobStoreChoic
         if recorded is None:
             return
     if recorded != choice.identity:
-        raise RegistryStateError(
-            f"the registry in {root} keeps its blobs {_described(recorded)} (its metadata at {metadata.location} "
-            f"records {BLOB_STORE}={recorded}), not {_described(choice.identity)}: {_option(recorded)}. "
-            "Blobs written anywhere else could not be read by the registry's other hosts and commands",
-            path=None if metadata.path is None else str(metadata.path),
-        )
+        raise _refused(root, metadata, recorded, choice.identity, _option(recorded))
+
+
+def _refused(root: Path, metadata: MetadataStore, recorded: str, given: str, advice: str) -> RegistryStateError:
+    return RegistryStateError(
+        f"the registry in {root} keeps its blobs {_described(recorded)} (its metadata at {metadata.location} "
+        f"records {BLOB_STORE}={recorded}), not {_described(given)}: {advice}. "
+        "Blobs written anywhere else could not be read by the registry's other hosts and commands",
+        path=None if metadata.path is None else str(metadata.path),
+    )
 
 
 def _record(root: Path, metadata: MetadataStore, choice: BlobStoreChoice, *, init: bool) -> str | None:
@@ -165,16 +169,13 @@ def check_given_store(root: Path, metadata: MetadataStore, store: BlobStore | No
     else:
         return
     if given != recorded:
-        wanted = (
-            "give no store (its blobs/ folder)"
-            if recorded == DIRECTORY
-            else f"give store=S3BlobStore(client, {recorded[len(_S3) :]!r})"
-            if recorded.startswith(_S3)
-            else "open it with the ecrcrypt that recorded it"
-        )
-        raise RegistryStateError(
-            f"the registry in {root} keeps its blobs {_described(recorded)} (its metadata at {metadata.location} "
-            f"records {BLOB_STORE}={recorded}), not {_described(given)}: {wanted}. Blobs written anywhere else "
-            "could not be read by the registry's other hosts and commands",
-            path=None if metadata.path is None else str(metadata.path),
-        )
+        raise _refused(root, metadata, recorded, given, _store_to_give(recorded))
+
+
+def _store_to_give(identity: str) -> str:
+    """``_option``'s advice for the library's ``store=`` argument."""
+    if identity == DIRECTORY:
+        return "give no store (its blobs/ folder)"
+    if identity.startswith(_S3):
+        return f"give store=S3BlobStore(client, {identity[len(_S3) :]!r})"
+    return "open it with the ecrcrypt that recorded it"
